@@ -1,0 +1,70 @@
+# Two commands for a new user: `make run` and `make test`. Everything else is optional.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+
+# The demo company `make run` simulates (see README: size and run time).
+DEMO_CUSTOMERS ?= 10000
+DEMO_DAYS ?= 730
+DEMO_SEED ?= 7
+DEMO_START ?= 2024-01-01
+
+# One configuration (crm_warehouse/settings.py reads these; defaults live there too).
+CRM_DATA_DIR ?= $(CURDIR)/data
+RUN_ENV := CRM_DATA_DIR=$(CRM_DATA_DIR) DAGSTER_HOME=$${DAGSTER_HOME:-$(CRM_DATA_DIR)/dagster_home} \
+	CRM_WAREHOUSE_PATH=$${CRM_WAREHOUSE_PATH:-$(CRM_DATA_DIR)/warehouse/crm.duckdb}
+LANDING := $${CRM_LANDING_DIR:-$(CRM_DATA_DIR)/landing}
+MANIFEST := dbt_project/target/manifest.json
+DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -path dbt_project/logs -prune -o \
+	-type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' -o -name '*.md' \) -print 2>/dev/null)
+
+.PHONY: help install run test dev data manifest lock clean
+
+help:
+	@echo "make run    set up, generate the demo company, build the whole warehouse, print a summary"
+	@echo "make test   set up and run the test suite"
+	@echo "make dev    open the Dagster UI (http://127.0.0.1:3000) on the same configuration"
+	@echo "make data   (re)generate only the demo landing files"
+	@echo "make lock   re-resolve requirements.lock from pyproject.toml"
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $@
+
+install: $(VENV)/.installed
+
+# dbt parse writes the manifest the Dagster definitions load (never parsed at import).
+$(MANIFEST): $(VENV)/.installed $(DBT_SOURCES)
+	cd dbt_project && CRM_WAREHOUSE_PATH=$${CRM_WAREHOUSE_PATH:-/tmp/crm_parse.duckdb} \
+		../$(BIN)/dbt parse --profiles-dir . --quiet
+	touch $@
+
+manifest: $(MANIFEST)
+
+data: $(VENV)/.installed
+	$(RUN_ENV) $(BIN)/python -m crm_warehouse.simulate --customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS) \
+		--seed $(DEMO_SEED) --start-date $(DEMO_START) --out $(LANDING)
+
+run: $(VENV)/.installed $(MANIFEST)
+	@if [ -z "$$(ls -A $(LANDING) 2>/dev/null)" ]; then $(MAKE) --no-print-directory data; fi
+	$(RUN_ENV) $(BIN)/python -m orchestration.run
+
+test: $(VENV)/.installed $(MANIFEST)
+	$(BIN)/python -m pytest
+
+dev: $(VENV)/.installed $(MANIFEST)
+	mkdir -p $(CRM_DATA_DIR)/dagster_home
+	$(RUN_ENV) $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+lock: $(VENV)/.installed
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --no-header -o requirements.lock
+
+clean:
+	rm -rf $(VENV) dbt_project/target dbt_project/logs

@@ -1,0 +1,91 @@
+"""One configuration for the whole warehouse: paths, dates and secrets.
+
+Values come from environment variables (``CRM_*``), which ``make``, ``dagster dev``
+and the tests all use, with defaults under the project's ``data/`` folder so a fresh
+clone runs with no setup. Business thresholds are not here: they are dbt ``vars``
+in ``dbt_project/dbt_project.yml`` and model settings in the analytics package.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+
+# Used only when CRM_PII_SALT is unset, so the demo runs out of the box; a
+# deployment sets its own secret salt (the README says so).
+DEMO_PII_SALT = "demo-salt-change-me"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration. Build it with :func:`load_settings`."""
+
+    data_dir: Path
+    landing_dir: Path
+    truth_dir: Path
+    warehouse_path: Path
+    serving_path: Path
+    models_dir: Path
+    dagster_home: Path
+    as_of_date: date | None
+    pii_salt: str
+
+    def with_data_dir(self, data_dir: Path) -> Settings:
+        """The same settings with every path moved under ``data_dir`` (used by tests)."""
+        return replace(self, **_paths_under(data_dir))
+
+
+def _paths_under(data_dir: Path) -> dict[str, Path]:
+    return {
+        "data_dir": data_dir,
+        "landing_dir": data_dir / "landing",
+        "truth_dir": data_dir / "truth",
+        "warehouse_path": data_dir / "warehouse" / "crm.duckdb",
+        "serving_path": data_dir / "serving" / "crm_serving.duckdb",
+        "models_dir": data_dir / "models",
+        "dagster_home": data_dir / "dagster_home",
+    }
+
+
+def _env_path(environ: dict[str, str], name: str, default: Path) -> Path:
+    value = environ.get(name)
+    return Path(value).expanduser().resolve() if value else default
+
+
+def _parse_date(name: str, value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError(f"{name}={value!r} is not a date in YYYY-MM-DD form") from exc
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Read settings from ``environ`` (default: the process environment).
+
+    Variables: ``CRM_DATA_DIR`` (root of all defaults, default ``<project>/data``),
+    ``CRM_LANDING_DIR``, ``CRM_TRUTH_DIR``, ``CRM_WAREHOUSE_PATH``, ``CRM_SERVING_PATH``,
+    ``CRM_MODELS_DIR``, ``DAGSTER_HOME``, ``CRM_AS_OF_DATE`` (YYYY-MM-DD; default the
+    latest data date), ``CRM_PII_SALT`` (secret salt for hashing personal data).
+    """
+    env = dict(os.environ if environ is None else environ)
+    data_dir = _env_path(env, "CRM_DATA_DIR", PROJECT_ROOT / "data")
+    defaults = _paths_under(data_dir)
+    return Settings(
+        data_dir=data_dir,
+        landing_dir=_env_path(env, "CRM_LANDING_DIR", defaults["landing_dir"]),
+        truth_dir=_env_path(env, "CRM_TRUTH_DIR", defaults["truth_dir"]),
+        warehouse_path=_env_path(env, "CRM_WAREHOUSE_PATH", defaults["warehouse_path"]),
+        serving_path=_env_path(env, "CRM_SERVING_PATH", defaults["serving_path"]),
+        models_dir=_env_path(env, "CRM_MODELS_DIR", defaults["models_dir"]),
+        dagster_home=_env_path(env, "DAGSTER_HOME", defaults["dagster_home"]),
+        as_of_date=_parse_date("CRM_AS_OF_DATE", env.get("CRM_AS_OF_DATE")),
+        pii_salt=env.get("CRM_PII_SALT") or DEMO_PII_SALT,
+    )

@@ -1,0 +1,82 @@
+"""dbt models, seeds and tests as Dagster assets and asset checks.
+
+Keys and groups come from each node's folder in the manifest (``staging``,
+``intermediate``, ``marts``), never from lists of model names. Sources map to the
+assets that produce them through ``meta.dagster.asset_key`` in the dbt YAML.
+The manifest is produced by ``make manifest`` (``dbt parse``), not at import time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
+
+from crm_warehouse.settings import DBT_PROJECT_DIR, load_settings
+from orchestration.resources import WarehouseResource
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
+
+if not dbt_project.manifest_path.exists():
+    raise FileNotFoundError(
+        f"dbt manifest not found at {dbt_project.manifest_path}. Build it with `make manifest` "
+        "(runs `dbt parse`); `make run`, `make dev` and `make test` do this for you."
+    )
+
+
+class CrmDbtTranslator(DagsterDbtTranslator):
+    """Asset key ``[layer, name]`` and group ``layer``, both from the node's folder."""
+
+    @staticmethod
+    def _layer(props: Mapping[str, Any]) -> str:
+        if props["resource_type"] == "seed":
+            return "reference"
+        fqn = props.get("fqn", [])
+        return fqn[1] if len(fqn) > 2 else "marts"
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] in ("model", "seed", "snapshot"):
+            return dg.AssetKey([self._layer(dbt_resource_props), dbt_resource_props["name"]])
+        return super().get_asset_key(dbt_resource_props)
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] in ("model", "seed", "snapshot"):
+            return self._layer(dbt_resource_props)
+        return super().get_group_name(dbt_resource_props)
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
+        owner = dbt_resource_props.get("meta", {}).get("owner")
+        return [owner] if owner else ["team:analytics-engineering"]
+
+
+dbt_translator = CrmDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+def dbt_vars() -> dict[str, str]:
+    """Run-time dbt vars from the settings (thresholds stay in dbt_project.yml)."""
+    settings = load_settings()
+    return {"as_of_date": settings.as_of_date.isoformat()} if settings.as_of_date else {}
+
+
+@dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=dbt_translator, project=dbt_project)
+def crm_dbt_models(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+) -> Iterator[Any]:
+    """Build and test the dbt models (staging, intermediate, marts) and seeds."""
+    # dbt's profile reads the warehouse path from the environment.
+    os.environ["CRM_WAREHOUSE_PATH"] = warehouse.warehouse_path
+    args = ["build"]
+    variables = dbt_vars()
+    if variables:
+        args += ["--vars", json.dumps(variables)]
+    yield from dbt.cli(args, context=context).stream().fetch_row_counts().fetch_column_metadata()

@@ -1,0 +1,67 @@
+"""Ingestion assets: one per source table, each loading new landing files into ``raw``.
+
+The real work is :mod:`crm_warehouse.ingest`; these assets only call it and report.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from crm_warehouse.contracts import CONTRACTS, SourceContract
+from crm_warehouse.ingest import IngestionError, ingest_table
+from orchestration.resources import WarehouseResource
+
+INGESTION_GROUP = "ingestion"
+
+
+def raw_asset_key(table: str) -> dg.AssetKey:
+    return dg.AssetKey(["raw", table])
+
+
+def _reasons_markdown(reasons: dict[str, int]) -> str:
+    if not reasons:
+        return "No rows quarantined in this run."
+    rows = "\n".join(f"| {count} | {reason.replace('|', '/')} |" for reason, count in reasons.items())
+    return "| rows | reason |\n|---:|---|\n" + rows
+
+
+def _ingestion_asset(contract: SourceContract) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=raw_asset_key(contract.table),
+        group_name=INGESTION_GROUP,
+        kinds={"duckdb", contract.format},
+        description=f"{contract.description} Loaded from landing/{contract.file_glob} into raw.{contract.table}.",
+        deps=[raw_asset_key(fk.references_table) for fk in contract.foreign_keys],
+        owners=["team:data-engineering"],
+        tags={"layer": "raw", "source_system": contract.system},
+        metadata={"contract_columns": ", ".join(contract.column_names)},
+    )
+    def ingest(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        with warehouse.connect() as con:
+            try:
+                result = ingest_table(
+                    con, contract, warehouse.landing_dir, context.run_id, progress=context.log.info
+                )
+            except IngestionError as exc:
+                raise dg.Failure(str(exc)) from exc
+        context.log.info(
+            f"{contract.table}: {len(result.files)} new files, {result.skipped_files} already loaded; "
+            f"{result.rows_loaded} rows loaded, {result.rows_quarantined} quarantined"
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": result.table_rows,
+                "files_loaded": len(result.files),
+                "files_skipped_already_loaded": result.skipped_files,
+                "rows_read": result.rows_read,
+                "rows_loaded": result.rows_loaded,
+                "rows_quarantined": result.rows_quarantined,
+                "quarantine_reasons": dg.MetadataValue.md(_reasons_markdown(result.quarantine_reasons)),
+            }
+        )
+
+    ingest.__name__ = f"raw_{contract.table}"
+    return ingest
+
+
+ingestion_assets = [_ingestion_asset(contract) for contract in CONTRACTS]

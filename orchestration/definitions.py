@@ -1,0 +1,27 @@
+"""The Dagster code location: assembles the parts, does no work of its own."""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from orchestration.assets.dbt import crm_dbt_models, dbt_project
+from orchestration.assets.ingestion import ingestion_assets
+from orchestration.resources import warehouse_from_settings
+
+full_pipeline = dg.define_asset_job(
+    "full_pipeline",
+    selection=dg.AssetSelection.all(),
+    description="Ingest every source, build and test the dbt warehouse, score the models.",
+)
+
+defs = dg.Definitions(
+    assets=[*ingestion_assets, crm_dbt_models],
+    jobs=[full_pipeline],
+    resources={
+        "warehouse": warehouse_from_settings(),
+        "dbt": DbtCliResource(project_dir=dbt_project),
+    },
+    # DuckDB allows one writer: steps of a run execute one after another in one process.
+    executor=dg.in_process_executor,
+)
