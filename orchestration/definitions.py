@@ -7,6 +7,7 @@ from dagster_dbt import DbtCliResource
 
 from orchestration.assets.dbt import crm_dbt_models, dbt_project
 from orchestration.assets.ingestion import ingestion_assets
+from orchestration.assets.publish import build_publish_asset
 from orchestration.resources import warehouse_from_settings
 
 full_pipeline = dg.define_asset_job(
@@ -15,8 +16,10 @@ full_pipeline = dg.define_asset_job(
     description="Ingest every source, build and test the dbt warehouse, score the models.",
 )
 
+built_assets = [*ingestion_assets, crm_dbt_models]
+
 defs = dg.Definitions(
-    assets=[*ingestion_assets, crm_dbt_models],
+    assets=[*built_assets, build_publish_asset(built_assets)],
     jobs=[full_pipeline],
     resources={
         "warehouse": warehouse_from_settings(),

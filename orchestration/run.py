@@ -26,6 +26,19 @@ def main() -> int:
             instance=instance, raise_on_error=False
         )
     seconds = time.perf_counter() - started
+    checks = [
+        e.event_specific_data
+        for e in result.all_events
+        if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ]
+    failed_checks = [c for c in checks if not c.passed and c.severity == dg.AssetCheckSeverity.ERROR]
+    warned = [c for c in checks if not c.passed and c.severity == dg.AssetCheckSeverity.WARN]
+    print(
+        f"\nQuality: {len(checks)} checks run, {len(checks) - len(failed_checks) - len(warned)} passed, "
+        f"{len(warned)} warned, {len(failed_checks)} failed"
+    )
+    for check in failed_checks:
+        print(f"  FAILED {check.asset_key.to_user_string()}:{check.check_name}")
     if not result.success:
         failed = [e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
         print(f"\nRun {result.run_id} FAILED after {seconds:.0f} s; failed steps: {', '.join(failed) or 'see logs'}")

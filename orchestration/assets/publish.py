@@ -1,0 +1,64 @@
+"""Publish: the audited marts and analytics tables become the BI serving file.
+
+Downstream of every mart and analytics asset, so a failed blocking check anywhere
+upstream stops the run before this step and yesterday's serving copy stays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import dagster as dg
+
+from crm_warehouse.publish import PublishError, publish
+from crm_warehouse.settings import load_settings
+from orchestration.resources import WarehouseResource
+
+PUBLISHED_LAYERS = ("marts", "analytics")
+SERVING_KEY = dg.AssetKey(["serving", "crm_serving"])
+
+
+def _checks_passed_in_run(context: dg.AssetExecutionContext) -> int:
+    records = context.instance.get_records_for_run(
+        context.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ).records
+    return sum(1 for r in records if r.event_log_entry.dagster_event.event_specific_data.passed)
+
+
+def build_publish_asset(upstream: Sequence[dg.AssetsDefinition]) -> dg.AssetsDefinition:
+    """The serving asset, depending on every published-layer asset among ``upstream``."""
+    published = sorted(
+        {key for assets in upstream for key in assets.keys if key.path[0] in PUBLISHED_LAYERS},
+        key=lambda k: k.to_user_string(),
+    )
+
+    @dg.asset(
+        key=SERVING_KEY,
+        deps=published,
+        group_name="publish",
+        kinds={"duckdb"},
+        owners=["team:data-engineering"],
+        description=(
+            "The BI serving file: audited marts and analytics tables, swapped in atomically "
+            "with a publish_log. BI tools open it read-only."
+        ),
+    )
+    def crm_serving(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        serving_path = load_settings().serving_path
+        checks_passed = _checks_passed_in_run(context)
+        with warehouse.connect() as con:
+            try:
+                result = publish(con, serving_path, context.run_id, checks_passed)
+            except PublishError as exc:
+                raise dg.Failure(str(exc)) from exc
+        context.log.info(f"published {len(result.row_counts)} tables to {serving_path}")
+        return dg.MaterializeResult(
+            metadata={
+                "serving_path": dg.MetadataValue.path(str(serving_path)),
+                "tables": len(result.row_counts),
+                "checks_passed": checks_passed,
+                "row_counts": dg.MetadataValue.json(result.row_counts),
+            }
+        )
+
+    return crm_serving
