@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
-
-from orchestration.assets.dbt import crm_dbt_models, dbt_project
+from orchestration.assets.dbt import crm_dbt_models, dbt_resource
 from orchestration.assets.ingestion import ingestion_assets
 from orchestration.assets.publish import build_publish_asset
 from orchestration.resources import warehouse_from_settings
@@ -23,7 +21,7 @@ defs = dg.Definitions(
     jobs=[full_pipeline],
     resources={
         "warehouse": warehouse_from_settings(),
-        "dbt": DbtCliResource(project_dir=dbt_project),
+        "dbt": dbt_resource(),
     },
     # DuckDB allows one writer: steps of a run execute one after another in one process.
     executor=dg.in_process_executor,

@@ -1,25 +1,48 @@
-"""Resources, declared once: the DuckDB warehouse and the dbt CLI."""
+"""Resources, declared once: the warehouse configuration and the dbt CLI."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 
-from crm_warehouse.settings import load_settings
+from crm_warehouse.settings import Settings, load_settings
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The working DuckDB warehouse and the landing folder it is fed from."""
+    """Where the run reads and writes: landing files, working warehouse, serving file, models.
+
+    Built from :func:`crm_warehouse.settings.load_settings`, so ``make run``,
+    ``dagster dev`` and schedules share one configuration; tests build their own.
+    """
 
     warehouse_path: str
     landing_dir: str
+    serving_path: str
+    models_dir: str
+    as_of_date: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WarehouseResource:
+        return cls(
+            warehouse_path=str(settings.warehouse_path),
+            landing_dir=str(settings.landing_dir),
+            serving_path=str(settings.serving_path),
+            models_dir=str(settings.models_dir),
+            as_of_date=settings.as_of_date.isoformat() if settings.as_of_date else None,
+        )
+
+    @property
+    def as_of(self) -> date | None:
+        return date.fromisoformat(self.as_of_date) if self.as_of_date else None
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The run's single read-write connection to the working warehouse."""
         path = Path(self.warehouse_path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -33,8 +56,4 @@ class WarehouseResource(dg.ConfigurableResource):
 
 
 def warehouse_from_settings() -> WarehouseResource:
-    settings = load_settings()
-    return WarehouseResource(
-        warehouse_path=str(settings.warehouse_path),
-        landing_dir=str(settings.landing_dir),
-    )
+    return WarehouseResource.from_settings(load_settings())

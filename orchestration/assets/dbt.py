@@ -6,10 +6,10 @@ assets that produce them through ``meta.dagster.asset_key`` in the dbt YAML.
 The manifest is produced by ``make manifest`` (``dbt parse``), not at import time.
 """
 
-from __future__ import annotations
-
 import json
 import os
+import sys
+from pathlib import Path
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -22,7 +22,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from crm_warehouse.settings import DBT_PROJECT_DIR, load_settings
+from crm_warehouse.settings import DBT_PROJECT_DIR
 from orchestration.resources import WarehouseResource
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
@@ -59,13 +59,17 @@ class CrmDbtTranslator(DagsterDbtTranslator):
         return [owner] if owner else ["team:analytics-engineering"]
 
 
+def dbt_resource() -> DbtCliResource:
+    """The dbt CLI of this environment (found beside the interpreter, activated or not)."""
+    return DbtCliResource(project_dir=dbt_project, dbt_executable=str(Path(sys.executable).parent / "dbt"))
+
+
 dbt_translator = CrmDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
-def dbt_vars() -> dict[str, str]:
-    """Run-time dbt vars from the settings (thresholds stay in dbt_project.yml)."""
-    settings = load_settings()
-    return {"as_of_date": settings.as_of_date.isoformat()} if settings.as_of_date else {}
+def dbt_vars(warehouse: WarehouseResource) -> dict[str, str]:
+    """Run-time dbt vars from the configuration (thresholds stay in dbt_project.yml)."""
+    return {"as_of_date": warehouse.as_of_date} if warehouse.as_of_date else {}
 
 
 @dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=dbt_translator, project=dbt_project)
@@ -76,7 +80,7 @@ def crm_dbt_models(
     # dbt's profile reads the warehouse path from the environment.
     os.environ["CRM_WAREHOUSE_PATH"] = warehouse.warehouse_path
     args = ["build"]
-    variables = dbt_vars()
+    variables = dbt_vars(warehouse)
     if variables:
         args += ["--vars", json.dumps(variables)]
     yield from dbt.cli(args, context=context).stream().fetch_row_counts().fetch_column_metadata()

@@ -3,8 +3,6 @@
 The real work is :mod:`crm_warehouse.ingest`; these assets only call it and report.
 """
 
-from __future__ import annotations
-
 import dagster as dg
 
 from crm_warehouse.contracts import CONTRACTS, SourceContract

@@ -4,14 +4,12 @@ Downstream of every mart and analytics asset, so a failed blocking check anywher
 upstream stops the run before this step and yesterday's serving copy stays.
 """
 
-from __future__ import annotations
-
 from collections.abc import Sequence
+from pathlib import Path
 
 import dagster as dg
 
 from crm_warehouse.publish import PublishError, publish
-from crm_warehouse.settings import load_settings
 from orchestration.resources import WarehouseResource
 
 PUBLISHED_LAYERS = ("marts", "analytics")
@@ -44,7 +42,7 @@ def build_publish_asset(upstream: Sequence[dg.AssetsDefinition]) -> dg.AssetsDef
         ),
     )
     def crm_serving(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-        serving_path = load_settings().serving_path
+        serving_path = Path(warehouse.serving_path)
         checks_passed = _checks_passed_in_run(context)
         with warehouse.connect() as con:
             try:
