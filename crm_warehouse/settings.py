@@ -35,6 +35,13 @@ class Settings:
     dagster_home: Path
     as_of_date: date | None
     pii_salt: str
+    daily_cron: str = "0 6 * * *"
+    retrain_cron: str = "0 3 * * 0"
+    timezone: str = "UTC"
+    alert_webhook: str | None = None
+    alert_command: str | None = None
+    landing_settle_seconds: int = 30
+    lock_timeout_seconds: int = 600
 
     def with_data_dir(self, data_dir: Path) -> Settings:
         """The same settings with every path moved under ``data_dir`` (used by tests)."""
@@ -73,7 +80,12 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     Variables: ``CRM_DATA_DIR`` (root of all defaults, default ``<project>/data``),
     ``CRM_LANDING_DIR``, ``CRM_TRUTH_DIR``, ``CRM_WAREHOUSE_PATH``, ``CRM_SERVING_PATH``,
     ``CRM_MODELS_DIR``, ``DAGSTER_HOME``, ``CRM_AS_OF_DATE`` (YYYY-MM-DD; default the
-    latest data date), ``CRM_PII_SALT`` (secret salt for hashing personal data).
+    latest data date), ``CRM_PII_SALT`` (secret salt for hashing personal data),
+    ``CRM_DAILY_CRON`` / ``CRM_RETRAIN_CRON`` / ``CRM_TIMEZONE`` (schedules),
+    ``CRM_ALERT_WEBHOOK`` / ``CRM_ALERT_COMMAND`` (where failure alerts go),
+    ``CRM_LANDING_SETTLE_SECONDS`` (a landing file must be unchanged this long before
+    the sensor picks it up), ``CRM_LOCK_TIMEOUT_SECONDS`` (how long a run waits for
+    another run's write lock on the warehouse).
     """
     env = dict(os.environ if environ is None else environ)
     data_dir = _env_path(env, "CRM_DATA_DIR", PROJECT_ROOT / "data")
@@ -88,4 +100,21 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         dagster_home=_env_path(env, "DAGSTER_HOME", defaults["dagster_home"]),
         as_of_date=_parse_date("CRM_AS_OF_DATE", env.get("CRM_AS_OF_DATE")),
         pii_salt=env.get("CRM_PII_SALT") or DEMO_PII_SALT,
+        daily_cron=env.get("CRM_DAILY_CRON") or "0 6 * * *",
+        retrain_cron=env.get("CRM_RETRAIN_CRON") or "0 3 * * 0",
+        timezone=env.get("CRM_TIMEZONE") or "UTC",
+        alert_webhook=env.get("CRM_ALERT_WEBHOOK") or None,
+        alert_command=env.get("CRM_ALERT_COMMAND") or None,
+        landing_settle_seconds=_parse_int(env, "CRM_LANDING_SETTLE_SECONDS", 30),
+        lock_timeout_seconds=_parse_int(env, "CRM_LOCK_TIMEOUT_SECONDS", 600),
     )
+
+
+def _parse_int(environ: dict[str, str], name: str, default: int) -> int:
+    value = environ.get(name)
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ValueError(f"{name}={value!r} is not a whole number") from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -25,6 +26,7 @@ class WarehouseResource(dg.ConfigurableResource):
     serving_path: str
     models_dir: str
     as_of_date: str | None = None
+    lock_timeout_seconds: int = 600
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WarehouseResource:
@@ -34,6 +36,7 @@ class WarehouseResource(dg.ConfigurableResource):
             serving_path=str(settings.serving_path),
             models_dir=str(settings.models_dir),
             as_of_date=settings.as_of_date.isoformat() if settings.as_of_date else None,
+            lock_timeout_seconds=settings.lock_timeout_seconds,
         )
 
     @property
@@ -51,8 +54,27 @@ class WarehouseResource(dg.ConfigurableResource):
                 f"cannot create the warehouse folder {path.parent}: {exc}. "
                 "Set CRM_WAREHOUSE_PATH (or CRM_DATA_DIR) to a writable place."
             ) from exc
-        with duckdb.connect(str(path)) as con:
+        with self._connect_waiting_for_lock(path) as con:
             yield con
+
+    def _connect_waiting_for_lock(self, path: Path) -> duckdb.DuckDBPyConnection:
+        # DuckDB allows one writing process; another run holding the file makes this
+        # run wait (with backoff) instead of failing.
+        deadline = time.monotonic() + self.lock_timeout_seconds
+        delay = 0.5
+        while True:
+            try:
+                return duckdb.connect(str(path))
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise dg.Failure(
+                        f"cannot open the warehouse {path} for writing: {exc}"
+                    ) from exc
+                dg.get_dagster_logger().info(
+                    f"warehouse {path} is locked by another run; retrying in {delay:.1f} s"
+                )
+                time.sleep(delay)
+                delay = min(delay * 2, 15.0)
 
 
 def warehouse_from_settings() -> WarehouseResource:
