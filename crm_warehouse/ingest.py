@@ -24,6 +24,7 @@ import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -546,19 +547,29 @@ def _account(
     return results
 
 
+def export_date(relative_path: str) -> date | None:
+    """The export date in a landing file's name, or None."""
+    match = re.search(_DATE_IN_NAME, relative_path)
+    return date.fromisoformat(match.group(1)) if match else None
+
+
 def ingest_table(
     con: duckdb.DuckDBPyConnection,
     contract: SourceContract,
     landing_dir: Path,
     run_id: str | None = None,
     progress: Callable[[str], None] | None = None,
+    reload_dates: tuple[date, date] | None = None,
 ) -> TableResult:
     """Load the new and changed landing files of ``contract`` into ``raw.<table>``.
 
     A file whose path and content hash are in the ledger is skipped. A file whose
     path is there with another hash (a corrected re-delivery) replaces the rows its
-    earlier version loaded. Raises :class:`IngestionError` naming the file when a file
-    cannot be read, and when row accounting fails; batches committed before that stay.
+    earlier version loaded. ``reload_dates`` (first, last export date) re-processes
+    the files of that range even when unchanged, replacing their rows: a backfill,
+    which gives the same tables however often it runs. Raises
+    :class:`IngestionError` naming the file when a file cannot be read, and when row
+    accounting fails; batches committed before that stay.
     """
     landing_dir = Path(landing_dir).resolve()
     if not landing_dir.is_dir():
@@ -573,7 +584,7 @@ def ingest_table(
     skipped = 0
     for path in discover_files(landing_dir, contract):
         scanned = _scan_file(path, landing_dir)
-        if known.get(scanned.relative) == scanned.content_hash:
+        if known.get(scanned.relative) == scanned.content_hash and not _in_range(scanned.relative, reload_dates):
             skipped += 1
         else:
             new.append(scanned)
@@ -598,6 +609,13 @@ def ingest_table(
     )
     result.table_rows = con.execute(f"select count(*) from {_raw(contract.table)}").fetchone()[0]
     return result
+
+
+def _in_range(relative_path: str, dates: tuple[date, date] | None) -> bool:
+    if dates is None:
+        return False
+    day = export_date(relative_path)
+    return day is not None and dates[0] <= day <= dates[1]
 
 
 def ingest_all(

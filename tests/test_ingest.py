@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
@@ -263,3 +263,25 @@ def test_unreadable_file_fails_naming_it_and_keeps_earlier_data(con, landing):
 def test_missing_landing_folder_gives_a_clear_error(con, tmp_path):
     with pytest.raises(IngestionError, match="does not exist"):
         ingest_table(con, CRM_CUSTOMERS, tmp_path / "nowhere")
+
+
+def test_reloading_a_date_range_twice_gives_identical_tables(con, landing):
+    write_csv(landing, ORDERS_ORDERS, [csv_line(ORDERS_ORDERS, ORDER), "O2,C1,bad-date,store,completed"])
+    write_csv(landing, ORDERS_ORDERS, [csv_line(ORDERS_ORDERS, {**ORDER, "order_id": "O3",
+              "ordered_at": "2024-03-02 08:00:00"})], day="2024-03-02")
+    load(con, landing, CATALOG_PRODUCTS, CRM_CUSTOMERS, ORDERS_ORDERS)
+
+    def snapshot():
+        return (
+            con.execute("select order_id, _source_file, _source_line from raw.orders_orders order by 1").fetchall(),
+            con.execute("select source_file, source_line, reason from raw.quarantine order by all").fetchall(),
+            con.execute("select file_path, rows_read, rows_loaded, rows_quarantined from raw.ingestion_ledger "
+                        "where superseded_at is null order by all").fetchall(),
+        )
+
+    before = snapshot()
+    day = date(2024, 3, 1)
+    for _ in range(2):
+        result = ingest_table(con, ORDERS_ORDERS, landing, run_id="backfill", reload_dates=(day, day))
+        assert ([f.path for f in result.files], result.skipped_files) == (["orders/2024-03-01_orders.csv"], 1)
+        assert snapshot() == before
