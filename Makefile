@@ -15,8 +15,11 @@ DEMO_START ?= 2024-01-01
 
 # One configuration (crm_warehouse/settings.py reads these; defaults live there too).
 CRM_DATA_DIR ?= $(CURDIR)/data
-RUN_ENV := CRM_DATA_DIR=$(CRM_DATA_DIR) DAGSTER_HOME=$${DAGSTER_HOME:-$(CRM_DATA_DIR)/dagster_home} \
+HOME_DIR := $${DAGSTER_HOME:-$(CRM_DATA_DIR)/dagster_home}
+RUN_ENV := CRM_DATA_DIR=$(CRM_DATA_DIR) DAGSTER_HOME=$(HOME_DIR) \
 	CRM_WAREHOUSE_PATH=$${CRM_WAREHOUSE_PATH:-$(CRM_DATA_DIR)/warehouse/crm.duckdb}
+# The Dagster instance settings (concurrency pool of the one warehouse writer) come from the repo.
+PREPARE_HOME := mkdir -p $(HOME_DIR) && cp config/dagster.yaml $(HOME_DIR)/dagster.yaml
 LANDING := $${CRM_LANDING_DIR:-$(CRM_DATA_DIR)/landing}
 MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -path dbt_project/logs -prune -o \
@@ -54,13 +57,14 @@ data: $(VENV)/.installed
 
 run: $(VENV)/.installed $(MANIFEST)
 	@if [ -z "$$(ls -A $(LANDING) 2>/dev/null)" ]; then $(MAKE) --no-print-directory data; fi
+	@$(PREPARE_HOME)
 	$(RUN_ENV) $(BIN)/python -m orchestration.run
 
 test: $(VENV)/.installed $(MANIFEST)
 	$(BIN)/python -m pytest
 
 dev: $(VENV)/.installed $(MANIFEST)
-	mkdir -p $(CRM_DATA_DIR)/dagster_home
+	@$(PREPARE_HOME)
 	$(RUN_ENV) $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 lock: $(VENV)/.installed

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dagster as dg
-from orchestration.assets.dbt import crm_dbt_models, dbt_resource
+from orchestration.assets.dbt import dbt_resource, dbt_scored_models, dbt_warehouse_models
 from orchestration.assets.ingestion import ingestion_assets
 from orchestration.assets.publish import build_publish_asset
 from orchestration.resources import warehouse_from_settings
@@ -14,7 +14,7 @@ full_pipeline = dg.define_asset_job(
     description="Ingest every source, build and test the dbt warehouse, score the models.",
 )
 
-built_assets = [*ingestion_assets, crm_dbt_models]
+built_assets = [*ingestion_assets, dbt_warehouse_models, dbt_scored_models]
 
 defs = dg.Definitions(
     assets=[*built_assets, build_publish_asset(built_assets)],

@@ -13,6 +13,10 @@ import duckdb
 
 from crm_warehouse.settings import Settings, load_settings
 
+# Every step that writes the warehouse joins this Dagster concurrency pool; the
+# instance limits it to one slot (dagster.yaml), so runs started together queue.
+WAREHOUSE_POOL = "duckdb_warehouse"
+
 
 class WarehouseResource(dg.ConfigurableResource):
     """Where the run reads and writes: landing files, working warehouse, serving file, models.

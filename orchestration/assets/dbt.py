@@ -23,7 +23,7 @@ from dagster_dbt import (
 )
 
 from crm_warehouse.settings import DBT_PROJECT_DIR
-from orchestration.resources import WarehouseResource
+from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
 
@@ -72,11 +72,14 @@ def dbt_vars(warehouse: WarehouseResource) -> dict[str, str]:
     return {"as_of_date": warehouse.as_of_date} if warehouse.as_of_date else {}
 
 
-@dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=dbt_translator, project=dbt_project)
-def crm_dbt_models(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
-) -> Iterator[Any]:
-    """Build and test the dbt models (staging, intermediate, marts) and seeds."""
+# The Python analytics tables sit in the middle of the dbt graph (marts feed the
+# models, the models' scores feed the value segments), so dbt runs in two parts
+# split by graph selection: everything not downstream of the analytics sources,
+# then everything that is.
+ANALYTICS_DOWNSTREAM = "source:analytics+"
+
+
+def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource) -> Iterator[Any]:
     # dbt's profile reads the warehouse path from the environment.
     os.environ["CRM_WAREHOUSE_PATH"] = warehouse.warehouse_path
     args = ["build"]
@@ -84,3 +87,33 @@ def crm_dbt_models(
     if variables:
         args += ["--vars", json.dumps(variables)]
     yield from dbt.cli(args, context=context).stream().fetch_row_counts().fetch_column_metadata()
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    dagster_dbt_translator=dbt_translator,
+    project=dbt_project,
+    exclude=ANALYTICS_DOWNSTREAM,
+    name="dbt_warehouse_models",
+    pool=WAREHOUSE_POOL,
+)
+def dbt_warehouse_models(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+) -> Iterator[Any]:
+    """Build and test staging, intermediate and marts models that do not need model scores."""
+    yield from _build(context, dbt, warehouse)
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    dagster_dbt_translator=dbt_translator,
+    project=dbt_project,
+    select=ANALYTICS_DOWNSTREAM,
+    name="dbt_scored_models",
+    pool=WAREHOUSE_POOL,
+)
+def dbt_scored_models(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+) -> Iterator[Any]:
+    """Build and test the models that use CLV and churn scores (value segments, customer 360)."""
+    yield from _build(context, dbt, warehouse)

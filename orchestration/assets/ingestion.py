@@ -7,7 +7,7 @@ import dagster as dg
 
 from crm_warehouse.contracts import CONTRACTS, SourceContract
 from crm_warehouse.ingest import IngestionError, ingest_table
-from orchestration.resources import WarehouseResource
+from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
 
 INGESTION_GROUP = "ingestion"
 
@@ -33,6 +33,7 @@ def _ingestion_asset(contract: SourceContract) -> dg.AssetsDefinition:
         owners=["team:data-engineering"],
         tags={"layer": "raw", "source_system": contract.system},
         metadata={"contract_columns": ", ".join(contract.column_names)},
+        pool=WAREHOUSE_POOL,
     )
     def ingest(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         with warehouse.connect() as con:

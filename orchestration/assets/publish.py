@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 
 from crm_warehouse.publish import PublishError, publish
-from orchestration.resources import WarehouseResource
+from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
 
 PUBLISHED_LAYERS = ("marts", "analytics")
 SERVING_KEY = dg.AssetKey(["serving", "crm_serving"])
@@ -36,6 +36,7 @@ def build_publish_asset(upstream: Sequence[dg.AssetsDefinition]) -> dg.AssetsDef
         group_name="publish",
         kinds={"duckdb"},
         owners=["team:data-engineering"],
+        pool=WAREHOUSE_POOL,
         description=(
             "The BI serving file: audited marts and analytics tables, swapped in atomically "
             "with a publish_log. BI tools open it read-only."
