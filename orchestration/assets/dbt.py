@@ -79,10 +79,18 @@ def dbt_vars(warehouse: WarehouseResource) -> dict[str, str]:
 ANALYTICS_DOWNSTREAM = "source:analytics+"
 
 
-def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource) -> Iterator[Any]:
+class DbtBuildConfig(dg.Config):
+    """Run config of the dbt steps. A backfill rebuilds incremental models in full."""
+
+    full_refresh: bool = False
+
+
+def _build(
+    context: dg.AssetExecutionContext, config: DbtBuildConfig, dbt: DbtCliResource, warehouse: WarehouseResource
+) -> Iterator[Any]:
     # dbt's profile reads the warehouse path from the environment.
     os.environ["CRM_WAREHOUSE_PATH"] = warehouse.warehouse_path
-    args = ["build"]
+    args = ["build"] + (["--full-refresh"] if config.full_refresh else [])
     variables = dbt_vars(warehouse)
     if variables:
         args += ["--vars", json.dumps(variables)]
@@ -98,10 +106,10 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Wa
     pool=WAREHOUSE_POOL,
 )
 def dbt_warehouse_models(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext, config: DbtBuildConfig, dbt: DbtCliResource, warehouse: WarehouseResource
 ) -> Iterator[Any]:
     """Build and test staging, intermediate and marts models that do not need model scores."""
-    yield from _build(context, dbt, warehouse)
+    yield from _build(context, config, dbt, warehouse)
 
 
 @dbt_assets(
@@ -113,7 +121,7 @@ def dbt_warehouse_models(
     pool=WAREHOUSE_POOL,
 )
 def dbt_scored_models(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext, config: DbtBuildConfig, dbt: DbtCliResource, warehouse: WarehouseResource
 ) -> Iterator[Any]:
     """Build and test the models that use CLV and churn scores (value segments, customer 360)."""
-    yield from _build(context, dbt, warehouse)
+    yield from _build(context, config, dbt, warehouse)

@@ -3,6 +3,8 @@
 The real work is :mod:`crm_warehouse.ingest`; these assets only call it and report.
 """
 
+from datetime import date
+
 import dagster as dg
 
 from crm_warehouse.contracts import CONTRACTS, SourceContract
@@ -23,6 +25,21 @@ def _reasons_markdown(reasons: dict[str, int]) -> str:
     return "| rows | reason |\n|---:|---|\n" + rows
 
 
+class IngestionConfig(dg.Config):
+    """Run config of an ingestion asset. A backfill sets both dates (YYYY-MM-DD)."""
+
+    reload_from: str | None = None
+    reload_to: str | None = None
+
+    def reload_dates(self) -> tuple[date, date] | None:
+        if not (self.reload_from and self.reload_to):
+            return None
+        first, last = date.fromisoformat(self.reload_from), date.fromisoformat(self.reload_to)
+        if first > last:
+            raise dg.Failure(f"backfill range is empty: {first} is after {last}")
+        return first, last
+
+
 def _ingestion_asset(contract: SourceContract) -> dg.AssetsDefinition:
     @dg.asset(
         key=raw_asset_key(contract.table),
@@ -35,11 +52,18 @@ def _ingestion_asset(contract: SourceContract) -> dg.AssetsDefinition:
         metadata={"contract_columns": ", ".join(contract.column_names)},
         pool=WAREHOUSE_POOL,
     )
-    def ingest(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    def ingest(
+        context: dg.AssetExecutionContext, config: IngestionConfig, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
         with warehouse.connect() as con:
             try:
                 result = ingest_table(
-                    con, contract, warehouse.landing_dir, context.run_id, progress=context.log.info
+                    con,
+                    contract,
+                    warehouse.landing_dir,
+                    context.run_id,
+                    progress=context.log.info,
+                    reload_dates=config.reload_dates(),
                 )
             except IngestionError as exc:
                 raise dg.Failure(str(exc)) from exc
@@ -59,7 +83,6 @@ def _ingestion_asset(contract: SourceContract) -> dg.AssetsDefinition:
             }
         )
 
-    ingest.__name__ = f"raw_{contract.table}"
     return ingest
 
 

@@ -1,0 +1,36 @@
+"""Operations: schedules, the landing sensor and failure alerts, built from the configuration.
+
+``definitions.py`` adds them to ``Definitions``::
+
+    schedules, sensors = build_ops_definitions(daily_pipeline, retrain_models)
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import dagster as dg
+
+from crm_warehouse.settings import Settings, load_settings
+from orchestration.ops.schedules import JobRef, build_schedules
+from orchestration.ops.sensors import build_landing_sensor, build_run_failure_sensor
+
+
+class OpsDefinitions(NamedTuple):
+    schedules: list[dg.ScheduleDefinition]
+    sensors: list[dg.SensorDefinition]
+
+
+def build_ops_definitions(
+    daily_job: JobRef, retrain_job: JobRef, settings: Settings | None = None
+) -> OpsDefinitions:
+    """Schedules and sensors for the daily job and the retraining job (objects or names).
+
+    ``settings`` defaults to :func:`crm_warehouse.settings.load_settings`, the same
+    configuration the resources are built from.
+    """
+    settings = settings or load_settings()
+    return OpsDefinitions(
+        schedules=build_schedules(daily_job, retrain_job, settings),
+        sensors=[build_landing_sensor(daily_job, settings), build_run_failure_sensor(settings)],
+    )
