@@ -13,6 +13,9 @@ DEMO_DAYS ?= 730
 DEMO_SEED ?= 7
 DEMO_START ?= 2024-01-01
 
+# Small numpy operations run faster single-threaded than through OpenBLAS threads on 2 cores.
+export OPENBLAS_NUM_THREADS ?= 1
+
 # One configuration (crm_warehouse/settings.py reads these; defaults live there too).
 CRM_DATA_DIR ?= $(CURDIR)/data
 HOME_DIR := $${DAGSTER_HOME:-$(CRM_DATA_DIR)/dagster_home}
