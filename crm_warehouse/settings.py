@@ -32,6 +32,7 @@ class Settings:
     warehouse_path: Path
     serving_path: Path
     models_dir: Path
+    dq_docs_dir: Path
     dagster_home: Path
     as_of_date: date | None
     pii_salt: str
@@ -56,6 +57,7 @@ def _paths_under(data_dir: Path) -> dict[str, Path]:
         "warehouse_path": data_dir / "warehouse" / "crm.duckdb",
         "serving_path": data_dir / "serving" / "crm_serving.duckdb",
         "models_dir": data_dir / "models",
+        "dq_docs_dir": data_dir / "dq_docs",
         "dagster_home": data_dir / "dagster_home",
     }
 
@@ -79,7 +81,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
 
     Variables: ``CRM_DATA_DIR`` (root of all defaults, default ``<project>/data``),
     ``CRM_LANDING_DIR``, ``CRM_TRUTH_DIR``, ``CRM_WAREHOUSE_PATH``, ``CRM_SERVING_PATH``,
-    ``CRM_MODELS_DIR``, ``DAGSTER_HOME``, ``CRM_AS_OF_DATE`` (YYYY-MM-DD; default the
+    ``CRM_MODELS_DIR``, ``CRM_DQ_DOCS_DIR`` (Great Expectations Data Docs), ``DAGSTER_HOME``, ``CRM_AS_OF_DATE`` (YYYY-MM-DD; default the
     latest data date), ``CRM_PII_SALT`` (secret salt for hashing personal data),
     ``CRM_DAILY_CRON`` / ``CRM_RETRAIN_CRON`` / ``CRM_TIMEZONE`` (schedules),
     ``CRM_ALERT_WEBHOOK`` / ``CRM_ALERT_COMMAND`` (where failure alerts go),
@@ -97,6 +99,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         warehouse_path=_env_path(env, "CRM_WAREHOUSE_PATH", defaults["warehouse_path"]),
         serving_path=_env_path(env, "CRM_SERVING_PATH", defaults["serving_path"]),
         models_dir=_env_path(env, "CRM_MODELS_DIR", defaults["models_dir"]),
+        dq_docs_dir=_env_path(env, "CRM_DQ_DOCS_DIR", defaults["dq_docs_dir"]),
         dagster_home=_env_path(env, "DAGSTER_HOME", defaults["dagster_home"]),
         as_of_date=_parse_date("CRM_AS_OF_DATE", env.get("CRM_AS_OF_DATE")),
         pii_salt=env.get("CRM_PII_SALT") or DEMO_PII_SALT,

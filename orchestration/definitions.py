@@ -5,6 +5,7 @@ import dagster as dg
 from orchestration.assets.dbt import dbt_resource, dbt_scored_models, dbt_warehouse_models
 from orchestration.assets.ingestion import ingestion_assets
 from orchestration.assets.publish import build_publish_asset
+from orchestration.checks.quality import quality_checks
 from orchestration.resources import WarehouseResource, warehouse_from_settings
 
 full_pipeline = dg.define_asset_job(
@@ -19,6 +20,7 @@ def build_definitions(warehouse: WarehouseResource) -> dg.Definitions:
     built_assets = [*ingestion_assets, dbt_warehouse_models, dbt_scored_models]
     return dg.Definitions(
         assets=[*built_assets, build_publish_asset(built_assets)],
+        asset_checks=quality_checks,
         jobs=[full_pipeline],
         resources={"warehouse": warehouse, "dbt": dbt_resource()},
         # DuckDB allows one writer: the steps of a run execute one after another.

@@ -19,7 +19,7 @@ WAREHOUSE_POOL = "duckdb_warehouse"
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """Where the run reads and writes: landing files, working warehouse, serving file, models.
+    """Where the run reads and writes: landing, working warehouse, serving file, models, Data Docs.
 
     Built from :func:`crm_warehouse.settings.load_settings`, so ``make run``,
     ``dagster dev`` and schedules share one configuration; tests build their own.
@@ -29,6 +29,7 @@ class WarehouseResource(dg.ConfigurableResource):
     landing_dir: str
     serving_path: str
     models_dir: str
+    dq_docs_dir: str
     as_of_date: str | None = None
     lock_timeout_seconds: int = 600
 
@@ -39,6 +40,7 @@ class WarehouseResource(dg.ConfigurableResource):
             landing_dir=str(settings.landing_dir),
             serving_path=str(settings.serving_path),
             models_dir=str(settings.models_dir),
+            dq_docs_dir=str(settings.dq_docs_dir),
             as_of_date=settings.as_of_date.isoformat() if settings.as_of_date else None,
             lock_timeout_seconds=settings.lock_timeout_seconds,
         )

@@ -1,0 +1,242 @@
+"""Great Expectations 1.x on a DuckDB table, through GX's SQL path (nothing loaded into pandas).
+
+GX talks to DuckDB through SQLAlchemy and the ``duckdb-engine`` dialect. Out of the
+box that fails (every metric ends in ``MetricResolutionError``) for two reasons,
+both handled by :class:`_DuckDBConnection`, the DBAPI connection we hand to
+SQLAlchemy in place of duckdb-engine's own:
+
+1. GX fetches a query's rows *after* closing the SQLAlchemy connection it ran on;
+   closing rolls the connection back, and on a DuckDB connection that discards the
+   pending result, so GX reads no row (GX issue #11579). Every cursor here is a
+   DuckDB cursor of its own (``con.cursor()``), untouched by that rollback.
+2. duckdb-engine reflects columns with PostgreSQL catalog queries that DuckDB cannot
+   answer (``pg_collation``); GX then falls back to ``SELECT * FROM <table>`` without
+   the schema. Each cursor sets ``search_path`` to the suite's schema, so the
+   unqualified name resolves; the table asset is named without schema for the same reason.
+
+GX's column-type, regex and LIKE expectations do not work on this dialect; types are
+checked in DuckDB instead (:mod:`crm_warehouse.quality.sql_checks`).
+
+With a ``docs_dir`` the ephemeral context keeps suites and validation results in
+files under ``<docs_dir>/_gx_stores`` and a Data Docs site in ``docs_dir``
+(``index.html``). Only the latest result per suite is kept: history lives in
+``audit.dq_results``, the docs show the current state of every table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import great_expectations as gx
+from duckdb_engine import ConnectionWrapper, CursorWrapper
+from great_expectations.core.run_identifier import RunIdentifier
+from great_expectations.data_context import AbstractDataContext
+from great_expectations.data_context.types.base import (
+    DataContextConfig,
+    InMemoryStoreBackendDefaults,
+    ProgressBarsConfig,
+)
+from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+from great_expectations.expectations.metadata_types import FailureSeverity
+
+from crm_warehouse.quality.results import SAMPLE_SIZE, ExpectationResult
+from crm_warehouse.quality.sql_checks import unexpected_rows_query, unexpected_rows_sample
+from crm_warehouse.quality.suites import GX_COMPILED_TYPES, UNEXPECTED_ROWS, ExpectationSpec, Suite, identifier
+
+DOCS_SITE = "crm_data_quality"
+GX_STORES = "_gx_stores"
+_GX_SEVERITY = {"error": FailureSeverity.CRITICAL, "warn": FailureSeverity.WARNING}
+# Position of an expectation in its suite file, carried through GX to match results back.
+_POSITION = "suite_position"
+_COUNT_KEYS = ("element_count", "unexpected_count", "unexpected_percent", "missing_count")
+
+
+class _DuckDBConnection(ConnectionWrapper):
+    """A DBAPI connection over ``source`` whose every cursor is an independent DuckDB cursor."""
+
+    def __init__(self, source: duckdb.DuckDBPyConnection, schema: str, opened: list[duckdb.DuckDBPyConnection]):
+        identifier(schema)
+        own = source.cursor()
+        opened.append(own)
+        super().__init__(own)
+        self._source = source
+        self._search_path = f"set search_path = '{schema}'"
+        self._opened = opened
+
+    def cursor(self) -> CursorWrapper:
+        cursor = self._source.cursor()
+        self._opened.append(cursor)
+        cursor.execute(self._search_path)
+        return CursorWrapper(cursor, self)
+
+
+def _filesystem(folder: Path) -> dict[str, str]:
+    return {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(folder)}
+
+
+def _context(docs_dir: Path | None) -> AbstractDataContext:
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(),
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False),
+    )
+    if docs_dir is not None:
+        stores = Path(docs_dir) / GX_STORES
+        config.stores["expectations_store"] = {
+            "class_name": "ExpectationsStore",
+            "store_backend": _filesystem(stores / "expectations"),
+        }
+        config.stores["validation_results_store"] = {
+            "class_name": "ValidationResultsStore",
+            "store_backend": _filesystem(stores / "validations"),
+        }
+        config.data_docs_sites = {
+            DOCS_SITE: {
+                "class_name": "SiteBuilder",
+                "store_backend": _filesystem(Path(docs_dir)),
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder", "show_cta_footer": False},
+            }
+        }
+    return gx.get_context(project_config=config, mode="ephemeral")
+
+
+def gx_expectation(spec: ExpectationSpec, position: int) -> gx.expectations.Expectation:
+    """The GX expectation for ``spec``; our referential and row-count types become SQL."""
+    meta = {**spec.meta, "severity": spec.severity, _POSITION: position}
+    if spec.type in GX_COMPILED_TYPES:
+        kind = UNEXPECTED_ROWS
+        kwargs = {"unexpected_rows_query": unexpected_rows_query(spec), "description": spec.description}
+        meta["crm_expectation"] = {"type": spec.type, "kwargs": dict(spec.kwargs)}
+    else:
+        kind, kwargs = spec.type, dict(spec.kwargs)
+    configuration = ExpectationConfiguration(
+        type=kind, kwargs=kwargs, meta=meta, severity=_GX_SEVERITY[spec.severity]
+    )
+    return configuration.to_domain_obj()
+
+
+def gx_suite(suite: Suite) -> gx.ExpectationSuite:
+    """The GX suite of the expectations GX runs (positions kept for matching results)."""
+    return gx.ExpectationSuite(
+        name=suite.name,
+        expectations=[gx_expectation(spec, i) for i, spec in enumerate(suite.expectations) if spec.runs_in_gx],
+        meta=dict(suite.meta),
+    )
+
+
+def result_format(suite: Suite) -> dict[str, Any]:
+    """Summary results with a sample of failing values (and their row keys, if known)."""
+    fmt: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
+    if suite.key_columns:
+        fmt["unexpected_index_column_names"] = list(suite.key_columns)
+    return fmt
+
+
+@contextmanager
+def _sql_datasource(context: AbstractDataContext, con: duckdb.DuckDBPyConnection, suite: Suite) -> Iterator[Any]:
+    opened: list[duckdb.DuckDBPyConnection] = []
+    datasource = context.data_sources.add_sql(
+        name="warehouse",
+        # The URL only picks the dialect; connections come from ``creator``.
+        connection_string="duckdb:///:memory:",
+        kwargs={"creator": lambda: _DuckDBConnection(con, suite.schema, opened)},
+    )
+    try:
+        yield datasource
+    finally:
+        datasource.get_engine().dispose()
+        for cursor in opened:
+            cursor.close()
+
+
+def _forget_previous_results(context: AbstractDataContext, suite_name: str) -> None:
+    store = context.validation_results_store
+    for key in store.list_keys():
+        if key.expectation_suite_identifier.name == suite_name:
+            store.remove_key(key)
+
+
+def _exception_message(info: dict[str, Any] | None) -> str | None:
+    if not info:
+        return None
+    if "raised_exception" in info:
+        return info.get("exception_message") if info["raised_exception"] else None
+    messages = [m for nested in info.values() if (m := _exception_message(nested))]
+    return "; ".join(messages) or None
+
+
+def _observed(result: dict[str, Any]) -> Any:
+    if "observed_value" in result:
+        return result["observed_value"]
+    return {k: result[k] for k in _COUNT_KEYS if k in result} or None
+
+
+def _to_result(
+    con: duckdb.DuckDBPyConnection, suite: Suite, spec: ExpectationSpec, validation: Any
+) -> ExpectationResult:
+    result = dict(validation.result or {})
+    error = _exception_message(validation.exception_info)
+    success = bool(validation.success) and error is None
+    sample: list[Any] = []
+    if not success and error is None:
+        if spec.type in (*GX_COMPILED_TYPES, UNEXPECTED_ROWS):
+            sample = unexpected_rows_sample(con, suite, spec)
+        else:
+            sample = result.get("partial_unexpected_index_list") or result.get("partial_unexpected_list") or []
+    return ExpectationResult(
+        expectation=spec.type,
+        column=spec.column,
+        kwargs=dict(spec.kwargs),
+        severity=spec.severity,
+        success=success,
+        observed_value=_observed(result),
+        unexpected_sample=list(sample)[:SAMPLE_SIZE],
+        engine="gx",
+        description=spec.description,
+        note=f"expectation could not run: {error}" if error else None,
+    )
+
+
+def validate_with_gx(
+    con: duckdb.DuckDBPyConnection, suite: Suite, run_id: str, docs_dir: Path | None = None
+) -> tuple[list[ExpectationResult], str | None]:
+    """Run the GX part of ``suite`` on its table through ``con``.
+
+    Returns the results in suite order and the Data Docs index URL (None without
+    ``docs_dir``). ``con`` stays usable; nothing of the table is loaded into Python
+    beyond the failing samples.
+    """
+    specs = {i: spec for i, spec in enumerate(suite.expectations) if spec.runs_in_gx}
+    if not specs:
+        return [], None
+    context = _context(docs_dir)
+    suite_in_gx = context.suites.add_or_update(gx_suite(suite))
+    with _sql_datasource(context, con, suite) as datasource:
+        batches = datasource.add_table_asset(name=suite.name, table_name=suite.table)
+        validation = context.validation_definitions.add(
+            gx.ValidationDefinition(
+                name=suite.name, data=batches.add_batch_definition_whole_table("whole table"), suite=suite_in_gx
+            )
+        )
+        actions = []
+        if docs_dir is not None:
+            _forget_previous_results(context, suite.name)
+            actions.append(gx.checkpoint.UpdateDataDocsAction(name="update_data_docs", site_names=[DOCS_SITE]))
+        checkpoint = context.checkpoints.add(
+            gx.Checkpoint(
+                name=suite.name,
+                validation_definitions=[validation],
+                actions=actions,
+                result_format=result_format(suite),
+            )
+        )
+        outcome = checkpoint.run(run_id=RunIdentifier(run_name=run_id))
+        (validation_result,) = outcome.run_results.values()
+        by_position = {int(r.expectation_config.meta[_POSITION]): r for r in validation_result.results}
+        results = [_to_result(con, suite, spec, by_position[i]) for i, spec in specs.items()]
+    docs_index = context.get_docs_sites_urls(site_names=[DOCS_SITE])[0]["site_url"] if docs_dir else None
+    return results, docs_index

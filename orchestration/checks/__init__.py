@@ -1,0 +1,1 @@
+"""Asset checks contributed by plain-Python quality code (Great Expectations suites)."""
