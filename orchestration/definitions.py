@@ -2,26 +2,43 @@
 
 import dagster as dg
 
+from orchestration.assets.analytics import analytics_assets, model_assets
 from orchestration.assets.dbt import dbt_resource, dbt_scored_models, dbt_warehouse_models
 from orchestration.assets.ingestion import ingestion_assets
 from orchestration.assets.publish import build_publish_asset
 from orchestration.checks.quality import quality_checks
+from orchestration.ops import build_ops_definitions
 from orchestration.resources import WarehouseResource, warehouse_from_settings
+
+MODEL_FITTING = dg.AssetSelection.assets(*model_assets)
 
 full_pipeline = dg.define_asset_job(
     "full_pipeline",
     selection=dg.AssetSelection.all(),
-    description="Ingest every source, build and test the dbt warehouse, score the models, publish.",
+    description="Everything, models fitted afresh: ingest, dbt, fit and score, checks, publish (make run).",
+)
+daily_pipeline = dg.define_asset_job(
+    "daily_pipeline",
+    selection=dg.AssetSelection.all() - MODEL_FITTING,
+    description="The daily run: ingest new files, build and test dbt, score with the saved models, publish.",
+)
+retrain_models = dg.define_asset_job(
+    "retrain_models",
+    selection=MODEL_FITTING,
+    description="Weekly: refit the CLV and churn models on the current warehouse and save them by model id.",
 )
 
 
 def build_definitions(warehouse: WarehouseResource) -> dg.Definitions:
     """Every asset, check, job, schedule and sensor, bound to ``warehouse``."""
-    built_assets = [*ingestion_assets, dbt_warehouse_models, dbt_scored_models]
+    built_assets = [*ingestion_assets, dbt_warehouse_models, *analytics_assets, dbt_scored_models]
+    schedules, sensors = build_ops_definitions(daily_pipeline, retrain_models)
     return dg.Definitions(
         assets=[*built_assets, build_publish_asset(built_assets)],
         asset_checks=quality_checks,
-        jobs=[full_pipeline],
+        jobs=[full_pipeline, daily_pipeline, retrain_models],
+        schedules=schedules,
+        sensors=sensors,
         resources={"warehouse": warehouse, "dbt": dbt_resource()},
         # DuckDB allows one writer: the steps of a run execute one after another.
         executor=dg.in_process_executor,

@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from orchestration.ops.sensors import failed_run_alert
 
     job_name = "daily_pipeline" if args.backfill else args.job
-    job = defs.get_job_def(job_name)
+    job = defs.resolve_job_def(job_name)
     run_config = backfill_run_config(job, *args.backfill) if args.backfill else {}
     settings.dagster_home.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
