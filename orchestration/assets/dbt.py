@@ -94,7 +94,28 @@ def _build(
     variables = dbt_vars(warehouse)
     if variables:
         args += ["--vars", json.dumps(variables)]
-    yield from dbt.cli(args, context=context).stream().fetch_row_counts().fetch_column_metadata()
+    invocation = dbt.cli(args, context=context)
+    try:
+        yield from invocation.stream().fetch_row_counts().fetch_column_metadata()
+    finally:
+        _release_dbt_duckdb(invocation.adapter)
+
+
+def _release_dbt_duckdb(adapter: Any) -> None:
+    """Close the DuckDB instance dagster-dbt opened in this process to read row counts.
+
+    dagster-dbt queries row counts and columns through an in-process dbt-duckdb adapter
+    and leaves its DuckDB instance open with dbt-duckdb's settings; the next step's
+    connection to the same file would then be refused ("different configuration").
+    """
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    if adapter is not None:
+        adapter.cleanup_connections()
+    environment = DuckDBConnectionManager._ENV
+    if environment is not None:
+        environment.close()
+    DuckDBConnectionManager.close_all_connections()
 
 
 @dbt_assets(

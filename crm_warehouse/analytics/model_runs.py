@@ -1,0 +1,195 @@
+"""Retrain and score steps of the CLV and churn models, as the orchestration runs them.
+
+``retrain_*`` fits a model on the warehouse, saves it under the models folder as
+``<model id>.json`` and returns the ``analytics.model_runs`` row; ``score_*``
+loads the newest saved model and scores every customer. Nothing here writes to
+the warehouse: the caller appends the returned rows (``tables.append_rows``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from crm_warehouse.analytics.churn import ChurnFit, ChurnModel, score_churn, train_churn_model
+from crm_warehouse.analytics.config import ChurnConfig, ClvConfig
+from crm_warehouse.analytics.model_store import latest_model_path, load_model, new_model_id, save_model
+from crm_warehouse.analytics.tables import TABLE_COLUMNS
+from crm_warehouse.analytics.warehouse_clv import ClvFit, clv_models, clv_payload, fit_clv, score_clv
+
+
+class NoModelError(LookupError):
+    """No saved model of the requested type: the retraining has not run yet."""
+
+
+@dataclass(frozen=True)
+class Retrained:
+    """A fitted and saved model: its id, file, ``model_runs`` row and the fit itself."""
+
+    model_id: str
+    path: Path
+    run: pd.DataFrame
+    fit: ClvFit | ChurnFit
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Score rows ready for the analytics table, and the model that produced them."""
+
+    model_id: str
+    rows: pd.DataFrame
+    payload: dict[str, Any]
+
+
+def _utc(moment: datetime) -> datetime:
+    """``moment`` in UTC without a timezone, as the warehouse's TIMESTAMP columns hold it."""
+    return moment.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def _run_row(**values: Any) -> pd.DataFrame:
+    """One ``model_runs`` row; columns not given are missing."""
+    row = {name: values.get(name) for name in TABLE_COLUMNS["model_runs"]}
+    for name in ("parameters", "standard_errors"):
+        row[name] = json.dumps(row[name])
+    return pd.DataFrame([row])
+
+
+def retrain_clv(
+    con: duckdb.DuckDBPyConnection, models_dir: Path, as_of: date, fitted_at: datetime, config: ClvConfig | None = None
+) -> Retrained:
+    """Fit BG/NBD + Gamma-Gamma on the orders up to ``as_of``, save the model, describe the run."""
+    config = config or ClvConfig()
+    fit = fit_clv(con, as_of, config)
+    model_id = new_model_id("clv", fitted_at)
+    path = save_model(models_dir, model_id, clv_payload(fit, config, as_of))
+    run = _run_row(
+        model_id=model_id,
+        model_type="clv",
+        fitted_at=_utc(fitted_at),
+        as_of_date=as_of,
+        model_path=str(path),
+        parameters={
+            "bgnbd": fit.transaction_model.params,
+            "gamma_gamma": fit.spend_model.params,
+            "spend_scale": fit.spend_scale,
+            "time_unit": config.time_unit,
+            "horizon_months": config.horizon_months,
+            "monthly_discount_rate": config.monthly_discount_rate,
+            "margin": config.margin,
+        },
+        standard_errors={
+            "bgnbd": fit.transaction_model.standard_errors,
+            "gamma_gamma": fit.spend_model.standard_errors,
+        },
+        training_start=fit.first_purchase_date,
+        training_end=as_of,
+        training_rows=fit.n_customers,
+    )
+    return Retrained(model_id=model_id, path=path, run=run, fit=fit)
+
+
+def retrain_churn(
+    con: duckdb.DuckDBPyConnection,
+    models_dir: Path,
+    as_of: date | None,
+    fitted_at: datetime,
+    config: ChurnConfig | None = None,
+) -> Retrained:
+    """Validate the churn recipe on a time split, refit it on the latest cutoffs, save it, describe the run."""
+    config = config or ChurnConfig()
+    fit = train_churn_model(con, config, as_of)
+    model_id = new_model_id("churn", fitted_at)
+    validation = fit.validation
+    payload = {
+        "model_type": "churn",
+        "config": asdict(config),
+        "validation": {
+            "training_cutoffs": [c.isoformat() for c in validation.split.training],
+            "validation_cutoff": validation.split.validation.isoformat(),
+            "model": validation.model.as_dict(),
+            "baseline": validation.baseline.as_dict(),
+        },
+        **fit.model.to_dict(),
+    }
+    path = save_model(models_dir, model_id, payload)
+    cutoffs = fit.model.training_cutoffs
+    run = _run_row(
+        model_id=model_id,
+        model_type="churn",
+        fitted_at=_utc(fitted_at),
+        as_of_date=fit.as_of,
+        model_path=str(path),
+        parameters={
+            **fit.model.params,
+            "horizon_days": config.horizon_days,
+            "calibration": f"isotonic, cross-fitted over {config.calibration_folds} customer folds",
+            "training_cutoffs": [c.isoformat() for c in cutoffs],
+            "validation_training_cutoffs": [c.isoformat() for c in validation.split.training],
+        },
+        standard_errors={
+            "validation_auc": validation.model.auc_standard_error,
+            "baseline_auc": validation.baseline.auc_standard_error,
+        },
+        training_start=cutoffs[0],
+        training_end=cutoffs[-1] + timedelta(days=config.horizon_days),
+        validation_cutoff=validation.split.validation,
+        validation_auc=validation.model.auc,
+        brier_score=validation.model.brier,
+        calibration_error=validation.model.calibration_error,
+        top_decile_lift=validation.model.lift,
+        baseline_auc=validation.baseline.auc,
+        training_rows=fit.model.training_rows,
+        validation_rows=validation.model.rows,
+    )
+    return Retrained(model_id=model_id, path=path, run=run, fit=fit)
+
+
+def _latest(models_dir: Path, model_type: str) -> dict[str, Any]:
+    path = latest_model_path(models_dir, model_type)
+    if path is None:
+        raise NoModelError(f"no saved {model_type} model in {models_dir}")
+    return load_model(path)
+
+
+def score_with_latest_clv(
+    con: duckdb.DuckDBPyConnection, models_dir: Path, as_of: date, scored_at: datetime
+) -> Scored:
+    """CLV of every CRM customer at ``as_of`` with the newest saved CLV model.
+
+    Raises
+    ------
+    NoModelError
+        When no CLV model has been saved yet.
+    """
+    payload = _latest(models_dir, "clv")
+    fit, config = clv_models(payload)
+    rows = score_clv(con, fit, config, as_of)
+    rows["model_id"] = payload["model_id"]
+    rows["scored_at"] = pd.Timestamp(_utc(scored_at))
+    return Scored(model_id=payload["model_id"], rows=rows, payload=payload)
+
+
+def score_with_latest_churn(
+    con: duckdb.DuckDBPyConnection, models_dir: Path, cutoff: date, scored_at: datetime
+) -> Scored:
+    """Churn scores of every open account at ``cutoff`` with the newest saved churn model.
+
+    Raises
+    ------
+    NoModelError
+        When no churn model has been saved yet.
+    """
+    payload = _latest(models_dir, "churn")
+    model = ChurnModel.from_dict(payload)
+    config = ChurnConfig(**payload["config"])
+    rows = score_churn(con, model, cutoff, config)
+    rows["model_id"] = payload["model_id"]
+    rows["scored_at"] = pd.Timestamp(_utc(scored_at))
+    return Scored(model_id=payload["model_id"], rows=rows, payload=payload)
+

@@ -1,0 +1,108 @@
+"""The ``analytics`` schema: score tables read back by dbt, and the model registry.
+
+``customer_clv`` and ``customer_churn_scores`` keep every scoring run (the dbt
+staging models take each customer's latest row); ``model_runs`` has one row per
+fitted model. The column lists match the dbt source ``analytics`` and
+``tests/dbt/analytics_schema.sql``.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+SCHEMA = "analytics"
+
+TABLE_COLUMNS: dict[str, dict[str, str]] = {
+    "customer_clv": {
+        "customer_id": "varchar",
+        "frequency": "double",
+        "recency": "double",
+        "t": "double",
+        "monetary_value": "double",
+        "p_alive": "double",
+        "expected_purchases": "double",
+        "expected_avg_spend": "double",
+        "expected_spend": "double",
+        "clv": "double",
+        "horizon_months": "integer",
+        "model_id": "varchar",
+        "scored_at": "timestamp",
+    },
+    "customer_churn_scores": {
+        "customer_id": "varchar",
+        "churn_probability": "double",
+        "risk_band": "varchar",
+        "driver_1": "varchar",
+        "driver_2": "varchar",
+        "driver_3": "varchar",
+        "top_drivers": "varchar",
+        "model_id": "varchar",
+        "scored_at": "timestamp",
+    },
+    "model_runs": {
+        "model_id": "varchar",
+        "model_type": "varchar",
+        "fitted_at": "timestamp",
+        "as_of_date": "date",
+        "model_path": "varchar",
+        "parameters": "json",
+        "standard_errors": "json",
+        "training_start": "date",
+        "training_end": "date",
+        "validation_cutoff": "date",
+        "validation_auc": "double",
+        "brier_score": "double",
+        "calibration_error": "double",
+        "top_decile_lift": "double",
+        "baseline_auc": "double",
+        "training_rows": "bigint",
+        "validation_rows": "bigint",
+    },
+}
+
+
+def _check_table(table: str) -> None:
+    if table not in TABLE_COLUMNS:
+        raise ValueError(f"table={table!r} is not one of {sorted(TABLE_COLUMNS)}")
+
+
+def ensure_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Create ``analytics.<table>`` if missing, and add any column an older version lacks."""
+    _check_table(table)
+    columns = TABLE_COLUMNS[table]
+    con.execute(f"create schema if not exists {SCHEMA}")
+    definition = ", ".join(f"{name} {kind}" for name, kind in columns.items())
+    con.execute(f"create table if not exists {SCHEMA}.{table} ({definition})")
+    for name, kind in columns.items():
+        con.execute(f"alter table {SCHEMA}.{table} add column if not exists {name} {kind}")
+
+
+def append_rows(con: duckdb.DuckDBPyConnection, table: str, rows: pd.DataFrame) -> int:
+    """Insert ``rows`` (exactly the table's columns, by name) into ``analytics.<table>``; returns the count.
+
+    Raises
+    ------
+    ValueError
+        If ``table`` is unknown or ``rows`` lacks or adds a column.
+    """
+    _check_table(table)
+    expected = list(TABLE_COLUMNS[table])
+    if sorted(rows.columns) != sorted(expected):
+        missing = sorted(set(expected) - set(rows.columns))
+        extra = sorted(set(rows.columns) - set(expected))
+        raise ValueError(f"rows for analytics.{table}: missing columns {missing}, unexpected columns {extra}")
+    ensure_table(con, table)
+    casts = ", ".join(f"cast({name} as {kind}) as {name}" for name, kind in TABLE_COLUMNS[table].items())
+    con.register("analytics_rows", rows)
+    try:
+        con.execute(f"insert into {SCHEMA}.{table} by name select {casts} from analytics_rows")
+    finally:
+        con.unregister("analytics_rows")
+    return len(rows)
+
+
+def table_rows(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    """Rows in ``analytics.<table>``."""
+    _check_table(table)
+    return int(con.execute(f"select count(*) from {SCHEMA}.{table}").fetchone()[0])

@@ -1,0 +1,258 @@
+"""Analytics assets: fit the CLV and churn models, and score every customer with the latest fits.
+
+The model assets (``analytics/clv_model``, ``analytics/churn_model``) belong to the
+weekly retraining and the first run; the scoring assets (``analytics/customer_clv``,
+``analytics/customer_churn_scores``) run daily with the newest saved models and
+fail with a clear message while none exists. The work is in
+:mod:`crm_warehouse.analytics.model_runs`; these assets only open the warehouse,
+call it, write the rows and report.
+"""
+
+import base64
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+import numpy as np
+
+from crm_warehouse.analytics.churn_features import warehouse_as_of
+from crm_warehouse.analytics.model_runs import (
+    NoModelError,
+    retrain_churn,
+    retrain_clv,
+    score_with_latest_churn,
+    score_with_latest_clv,
+)
+from crm_warehouse.analytics.plots import calibration_plot_png, clv_distribution_png
+from crm_warehouse.analytics.tables import append_rows, table_rows
+from crm_warehouse.analytics.warehouse_clv import latest_order_date
+from orchestration.resources import WarehouseResource
+
+ANALYTICS_GROUP = "analytics"
+KINDS = {"python", "duckdb"}
+# DuckDB allows one writer: every asset that writes to the warehouse takes this pool.
+POOL = "duckdb_warehouse"
+OWNERS = ["team:data-science"]
+
+CLV_MODEL_KEY = dg.AssetKey(["analytics", "clv_model"])
+CHURN_MODEL_KEY = dg.AssetKey(["analytics", "churn_model"])
+CUSTOMER_CLV_KEY = dg.AssetKey(["analytics", "customer_clv"])
+CHURN_SCORES_KEY = dg.AssetKey(["analytics", "customer_churn_scores"])
+
+#: dbt models the CLV steps read.
+CLV_INPUTS = [dg.AssetKey(["marts", "fct_orders"]), dg.AssetKey(["staging", "stg_crm__customers"])]
+#: dbt models the churn steps read.
+CHURN_INPUTS = [
+    dg.AssetKey(["intermediate", "int_customer_months__panel"]),
+    dg.AssetKey(["intermediate", "int_customer_months__staged"]),
+    dg.AssetKey(["intermediate", "int_customer_months__activity"]),
+    dg.AssetKey(["intermediate", "int_order_days__sequenced"]),
+    dg.AssetKey(["intermediate", "int_calendar__as_of"]),
+    dg.AssetKey(["staging", "stg_crm__customers"]),
+]
+
+_NO_MODEL = (
+    "No saved {kind} model in {folder}. Fit one first: run the retraining job (the weekly "
+    "retrain schedule, or materialise {key} in the UI), or `make run`, which fits the models on the first run."
+)
+
+
+def _image(png: bytes, title: str) -> dg.MetadataValue:
+    return dg.MetadataValue.md(f"![{title}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _clv_as_of(con: duckdb.DuckDBPyConnection, warehouse: WarehouseResource) -> date:
+    return warehouse.as_of or latest_order_date(con)
+
+
+def _churn_as_of(con: duckdb.DuckDBPyConnection, warehouse: WarehouseResource) -> date:
+    return warehouse.as_of or warehouse_as_of(con)
+
+
+def _rounded(values: dict[str, float]) -> dict[str, float]:
+    return {name: round(float(value), 6) for name, value in values.items()}
+
+
+@dg.asset(
+    key=CLV_MODEL_KEY,
+    deps=CLV_INPUTS,
+    group_name=ANALYTICS_GROUP,
+    kinds=KINDS,
+    owners=OWNERS,
+    pool=POOL,
+)
+def clv_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Fit BG/NBD and Gamma-Gamma on the completed orders and save the CLV model (weekly retraining)."""
+    with warehouse.connect() as con:
+        as_of = _clv_as_of(con, warehouse)
+        try:
+            retrained = retrain_clv(con, Path(warehouse.models_dir), as_of, _now())
+        except ValueError as exc:
+            raise dg.Failure(f"the CLV model could not be fitted on the orders up to {as_of}: {exc}") from exc
+        append_rows(con, "model_runs", retrained.run)
+    fit = retrained.fit
+    context.log.info(f"saved CLV model {retrained.model_id} to {retrained.path}")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": fit.n_customers,
+            "model_id": retrained.model_id,
+            "model_path": dg.MetadataValue.path(str(retrained.path)),
+            "as_of_date": as_of.isoformat(),
+            "bgnbd_parameters": dg.MetadataValue.json(_rounded(fit.transaction_model.params)),
+            "bgnbd_standard_errors": dg.MetadataValue.json(_rounded(fit.transaction_model.standard_errors)),
+            "gamma_gamma_parameters": dg.MetadataValue.json(_rounded(fit.spend_model.params)),
+            "gamma_gamma_standard_errors": dg.MetadataValue.json(_rounded(fit.spend_model.standard_errors)),
+            "spend_scale_by_customer_type": dg.MetadataValue.json(_rounded(fit.spend_scale)),
+            "spend_frequency_correlation": float(fit.spend_model.frequency_monetary_corr),
+        }
+    )
+
+
+@dg.asset(
+    key=CHURN_MODEL_KEY,
+    deps=CHURN_INPUTS,
+    group_name=ANALYTICS_GROUP,
+    kinds=KINDS,
+    owners=OWNERS,
+    pool=POOL,
+)
+def churn_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Validate the churn model on a time split against BG/NBD, refit it on the latest months and save it."""
+    with warehouse.connect() as con:
+        try:
+            retrained = retrain_churn(con, Path(warehouse.models_dir), warehouse.as_of, _now())
+        except ValueError as exc:
+            raise dg.Failure(f"the churn model could not be fitted: {exc}") from exc
+        append_rows(con, "model_runs", retrained.run)
+    validation = retrained.fit.validation
+    cases = validation.cases
+    figures = validation.model
+    context.log.info(
+        f"saved churn model {retrained.model_id}: validation AUC {figures.auc:.3f} "
+        f"(BG/NBD {validation.baseline.auc:.3f}), ECE {figures.calibration_error:.3f}"
+    )
+    plot = calibration_plot_png(
+        cases["churned"].to_numpy(dtype=np.float64),
+        cases["churn_probability"].to_numpy(),
+        baseline=cases["baseline_probability"].to_numpy(),
+        title=f"Churn calibration at the validation cutoff {validation.split.validation}",
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": retrained.fit.model.training_rows,
+            "model_id": retrained.model_id,
+            "model_path": dg.MetadataValue.path(str(retrained.path)),
+            "training_cutoffs": ", ".join(c.isoformat() for c in retrained.fit.model.training_cutoffs),
+            "validation_cutoff": validation.split.validation.isoformat(),
+            "validation_rows": figures.rows,
+            "validation_churn_rate": figures.positive_rate,
+            "validation_auc": figures.auc,
+            "validation_auc_standard_error": figures.auc_standard_error,
+            "brier_score": figures.brier,
+            "expected_calibration_error": figures.calibration_error,
+            "top_decile_lift": figures.lift,
+            "baseline_bgnbd_auc": validation.baseline.auc,
+            "parameters": dg.MetadataValue.json(retrained.fit.model.params),
+            "calibration_plot": _image(plot, "churn calibration"),
+        }
+    )
+
+
+@dg.asset(
+    key=CUSTOMER_CLV_KEY,
+    deps=[CLV_MODEL_KEY, *CLV_INPUTS],
+    group_name=ANALYTICS_GROUP,
+    kinds=KINDS,
+    owners=OWNERS,
+    pool=POOL,
+)
+def customer_clv(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Score every CRM customer's lifetime value with the latest CLV model into analytics.customer_clv."""
+    with warehouse.connect() as con:
+        as_of = _clv_as_of(con, warehouse)
+        try:
+            scored = score_with_latest_clv(con, Path(warehouse.models_dir), as_of, _now())
+        except NoModelError as exc:
+            raise dg.Failure(
+                _NO_MODEL.format(kind="CLV", folder=warehouse.models_dir, key=CLV_MODEL_KEY.to_user_string())
+            ) from exc
+        except ValueError as exc:
+            raise dg.Failure(f"CLV scoring at {as_of} failed: {exc}") from exc
+        written = append_rows(con, "customer_clv", scored.rows)
+        total = table_rows(con, "customer_clv")
+    clv = scored.rows["clv"].to_numpy()
+    context.log.info(f"scored {written} customers with CLV model {scored.model_id}")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": written,
+            "table_rows_all_runs": total,
+            "model_id": scored.model_id,
+            "as_of_date": as_of.isoformat(),
+            "customers_with_clv": int((clv > 0).sum()),
+            "total_clv": float(clv.sum()),
+            "median_positive_clv": float(np.median(clv[clv > 0])) if (clv > 0).any() else 0.0,
+            "mean_p_alive": float(np.nanmean(scored.rows["p_alive"])),
+            "parameters": dg.MetadataValue.json(
+                {
+                    "bgnbd": _rounded(scored.payload["bgnbd"]["params"]),
+                    "gamma_gamma": _rounded(scored.payload["gamma_gamma"]["params"]),
+                }
+            ),
+            "clv_distribution": _image(clv_distribution_png(clv), "CLV distribution"),
+        }
+    )
+
+
+@dg.asset(
+    key=CHURN_SCORES_KEY,
+    deps=[CHURN_MODEL_KEY, *CHURN_INPUTS],
+    group_name=ANALYTICS_GROUP,
+    kinds=KINDS,
+    owners=OWNERS,
+    pool=POOL,
+)
+def customer_churn_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Score every open account's churn risk and top drivers with the latest churn model."""
+    with warehouse.connect() as con:
+        cutoff = _churn_as_of(con, warehouse)
+        try:
+            scored = score_with_latest_churn(con, Path(warehouse.models_dir), cutoff, _now())
+        except NoModelError as exc:
+            raise dg.Failure(
+                _NO_MODEL.format(kind="churn", folder=warehouse.models_dir, key=CHURN_MODEL_KEY.to_user_string())
+            ) from exc
+        except ValueError as exc:
+            raise dg.Failure(f"churn scoring at {cutoff} failed: {exc}") from exc
+        written = append_rows(con, "customer_churn_scores", scored.rows)
+        total = table_rows(con, "customer_churn_scores")
+    bands = scored.rows["risk_band"].fillna("not scored").value_counts().to_dict()
+    validation: dict[str, Any] = scored.payload["validation"]
+    context.log.info(f"scored {written} open accounts with churn model {scored.model_id}: {bands}")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": written,
+            "table_rows_all_runs": total,
+            "model_id": scored.model_id,
+            "cutoff": cutoff.isoformat(),
+            "risk_bands": dg.MetadataValue.json({str(k): int(v) for k, v in bands.items()}),
+            "mean_churn_probability": float(np.nanmean(scored.rows["churn_probability"])),
+            "validation_auc": validation["model"]["auc"],
+            "brier_score": validation["model"]["brier"],
+            "expected_calibration_error": validation["model"]["calibration_error"],
+            "top_decile_lift": validation["model"]["lift"],
+            "baseline_bgnbd_auc": validation["baseline"]["auc"],
+        }
+    )
+
+
+#: Fit and save the models: the weekly retraining job and the first run.
+model_assets = [clv_model, churn_model]
+#: Score every customer with the latest saved models: the daily pipeline.
+scoring_assets = [customer_clv, customer_churn_scores]
+analytics_assets = [*model_assets, *scoring_assets]
