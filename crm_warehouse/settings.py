@@ -43,6 +43,9 @@ class Settings:
     alert_command: str | None = None
     landing_settle_seconds: int = 30
     lock_timeout_seconds: int = 600
+    max_quarantine_rate: float = 0.05
+    postgres_dsn: str | None = None
+    postgres_bi_password: str | None = None
 
     def with_data_dir(self, data_dir: Path) -> Settings:
         """The same settings with every path moved under ``data_dir`` (used by tests)."""
@@ -87,7 +90,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     ``CRM_ALERT_WEBHOOK`` / ``CRM_ALERT_COMMAND`` (where failure alerts go),
     ``CRM_LANDING_SETTLE_SECONDS`` (a landing file must be unchanged this long before
     the sensor picks it up), ``CRM_LOCK_TIMEOUT_SECONDS`` (how long a run waits for
-    another run's write lock on the warehouse).
+    another run's write lock on the warehouse), ``CRM_MAX_QUARANTINE_RATE`` (share of a
+    run's rows of one source that may be quarantined before the run stops; default 0.05),
+    ``CRM_POSTGRES_DSN`` (loader DSN of the optional PostgreSQL serving target; unset: no
+    PostgreSQL publish), ``CRM_POSTGRES_BI_PASSWORD`` (password of its read-only ``bi_reader``).
     """
     env = dict(os.environ if environ is None else environ)
     data_dir = _env_path(env, "CRM_DATA_DIR", PROJECT_ROOT / "data")
@@ -110,7 +116,23 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         alert_command=env.get("CRM_ALERT_COMMAND") or None,
         landing_settle_seconds=_parse_int(env, "CRM_LANDING_SETTLE_SECONDS", 30),
         lock_timeout_seconds=_parse_int(env, "CRM_LOCK_TIMEOUT_SECONDS", 600),
+        max_quarantine_rate=_parse_rate(env, "CRM_MAX_QUARANTINE_RATE", 0.05),
+        postgres_dsn=env.get("CRM_POSTGRES_DSN") or None,
+        postgres_bi_password=env.get("CRM_POSTGRES_BI_PASSWORD") or None,
     )
+
+
+def _parse_rate(environ: dict[str, str], name: str, default: float) -> float:
+    value = environ.get(name)
+    if not value:
+        return default
+    try:
+        rate = float(value)
+    except ValueError as exc:
+        raise ValueError(f"{name}={value!r} is not a number") from exc
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"{name}={value!r} must be between 0 and 1")
+    return rate
 
 
 def _parse_int(environ: dict[str, str], name: str, default: int) -> int:

@@ -32,6 +32,7 @@ class WarehouseResource(dg.ConfigurableResource):
     dq_docs_dir: str
     as_of_date: str | None = None
     lock_timeout_seconds: int = 600
+    max_quarantine_rate: float = 0.05
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WarehouseResource:
@@ -43,6 +44,7 @@ class WarehouseResource(dg.ConfigurableResource):
             dq_docs_dir=str(settings.dq_docs_dir),
             as_of_date=settings.as_of_date.isoformat() if settings.as_of_date else None,
             lock_timeout_seconds=settings.lock_timeout_seconds,
+            max_quarantine_rate=settings.max_quarantine_rate,
         )
 
     @property

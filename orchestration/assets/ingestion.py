@@ -12,6 +12,7 @@ from crm_warehouse.ingest import IngestionError, ingest_table
 from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
 
 INGESTION_GROUP = "ingestion"
+QUARANTINE_CHECK = "quarantine_rate"
 
 
 def raw_asset_key(table: str) -> dg.AssetKey:
@@ -51,6 +52,15 @@ def _ingestion_asset(contract: SourceContract) -> dg.AssetsDefinition:
         tags={"layer": "raw", "source_system": contract.system},
         metadata={"contract_columns": ", ".join(contract.column_names)},
         pool=WAREHOUSE_POOL,
+        check_specs=[
+            dg.AssetCheckSpec(
+                QUARANTINE_CHECK,
+                asset=raw_asset_key(contract.table),
+                blocking=True,
+                description="Share of this run's rows of the source that broke the contract "
+                "stays at or below CRM_MAX_QUARANTINE_RATE; a mostly broken delivery stops the run.",
+            )
+        ],
     )
     def ingest(
         context: dg.AssetExecutionContext, config: IngestionConfig, warehouse: WarehouseResource
@@ -71,7 +81,22 @@ def _ingestion_asset(contract: SourceContract) -> dg.AssetsDefinition:
             f"{contract.table}: {len(result.files)} new files, {result.skipped_files} already loaded; "
             f"{result.rows_loaded} rows loaded, {result.rows_quarantined} quarantined"
         )
+        rate = result.rows_quarantined / result.rows_read if result.rows_read else 0.0
         return dg.MaterializeResult(
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name=QUARANTINE_CHECK,
+                    passed=rate <= warehouse.max_quarantine_rate,
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    metadata={
+                        "quarantine_rate": rate,
+                        "max_quarantine_rate": warehouse.max_quarantine_rate,
+                        "rows_read": result.rows_read,
+                        "rows_quarantined": result.rows_quarantined,
+                    },
+                    description=f"{rate:.2%} of {result.rows_read} rows read in this run were quarantined",
+                )
+            ],
             metadata={
                 "dagster/row_count": result.table_rows,
                 "files_loaded": len(result.files),

@@ -1,0 +1,235 @@
+"""The whole asset graph, materialised in-process by the real definitions on the test company."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+from pipeline_support import PROJECT_ROOT, clone_pipeline, deliver, pipeline_definitions, pipeline_instance, run_job
+
+from crm_warehouse.contracts import CONTRACTS, ORDERS_ORDER_LINES
+from crm_warehouse.ingest import export_date
+from crm_warehouse.publish import latest_publish
+from orchestration.run import backfill_run_config
+
+pytestmark = pytest.mark.slow
+
+
+
+def serving_path(root: Path) -> Path:
+    return root / "serving" / "crm_serving.duckdb"
+
+
+def warehouse_path(root: Path) -> Path:
+    return root / "warehouse" / "crm.duckdb"
+
+
+def failed_checks(result: dg.ExecuteInProcessResult) -> set[str]:
+    return {
+        f"{e.asset_key.to_user_string()}:{e.check_name}"
+        for e in (
+            event.event_specific_data
+            for event in result.all_events
+            if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+        )
+        if not e.passed
+    }
+
+
+def test_definitions_load_with_every_asset_described_grouped_and_kinded():
+    defs = pipeline_definitions(Path("/nonexistent-data-dir"))
+    graph = defs.resolve_asset_graph()
+    groups = {graph.get(key).group_name for key in graph.materializable_asset_keys}
+    assert {"ingestion", "staging", "intermediate", "marts", "reference", "analytics", "publish"} <= groups
+    for key in graph.materializable_asset_keys:
+        node = graph.get(key)
+        assert node.description, f"{key.to_user_string()} has no description"
+        assert node.kinds, f"{key.to_user_string()} has no kinds"
+    # Lineage reads sources -> staging -> intermediate -> marts -> analytics -> marts.
+    layer = {key: key.path[0] for key in graph.materializable_asset_keys}
+    for key, name in layer.items():
+        parents = {layer.get(p, "external") for p in graph.get(key).parent_keys}
+        if name == "staging":
+            assert parents <= {"raw", "analytics", "reference"}, (key, parents)
+        if name == "intermediate":
+            assert "raw" not in parents, key
+    assert {"full_pipeline", "daily_pipeline", "retrain_models"} <= {j.name for j in defs.jobs}
+
+
+def test_full_pipeline_builds_every_layer_and_publishes(built_pipeline):
+    root = built_pipeline.root
+    with duckdb.connect(str(warehouse_path(root)), read_only=True) as con:
+        crm_customers = con.execute("select count(distinct customer_id) from raw.crm_customers").fetchone()[0]
+        raw_rows = {c.table: con.execute(f"select count(*) from raw.{c.table}").fetchone()[0] for c in CONTRACTS}
+        dim_customers = con.execute("select count(*) from marts.dim_customers").fetchone()[0]
+        scored = con.execute("select count(*) from analytics.customer_clv").fetchone()[0]
+        quality_rows = con.execute("select count(*), count(*) filter (where not success and severity = 'error') "
+                                   "from audit.dq_results").fetchone()
+    assert all(rows > 0 for rows in raw_rows.values()), raw_rows
+    assert dim_customers == crm_customers == scored
+    assert quality_rows[0] > 100 and quality_rows[1] == 0
+    published = latest_publish(serving_path(root))
+    assert published["marts.dim_customers"] == dim_customers
+    assert {"marts.customer_lifecycle", "marts.customer_value_segments", "marts.kpi_monthly",
+            "analytics.customer_clv", "analytics.customer_churn_scores"} <= set(published)
+    with duckdb.connect(str(serving_path(root)), read_only=True) as con:
+        schemas = {s for (s,) in con.execute("select distinct table_schema from information_schema.tables").fetchall()}
+    assert schemas == {"marts", "analytics", "main"}, "raw, staging and intermediate never reach BI"
+
+
+def test_rerun_with_no_new_files_loads_nothing_twice(built_pipeline, tmp_path):
+    root = clone_pipeline(built_pipeline, tmp_path / "data")
+    with duckdb.connect(str(warehouse_path(root)), read_only=True) as con:
+        before = {c.table: con.execute(f"select count(*) from raw.{c.table}").fetchone()[0] for c in CONTRACTS}
+    result = run_job(root, "daily_pipeline")
+    assert result.success
+    with duckdb.connect(str(warehouse_path(root)), read_only=True) as con:
+        after = {c.table: con.execute(f"select count(*) from raw.{c.table}").fetchone()[0] for c in CONTRACTS}
+        new_ledger_rows = con.execute(
+            "select count(*) from raw.ingestion_ledger where run_id = ?", [result.run_id]
+        ).fetchone()[0]
+    assert after == before
+    assert new_ledger_rows == 0
+
+
+READER = r"""
+import json, os, sys, time
+import duckdb
+
+path, stop_file, out = sys.argv[1:4]
+deadline = time.monotonic() + 900
+queries, failures, snapshots = 0, [], {}
+while time.monotonic() < deadline and queries < 50000 and not os.path.exists(stop_file):
+    try:
+        with duckdb.connect(path, read_only=True) as con:
+            run_id = con.execute("select run_id from publish_log order by published_at desc limit 1").fetchone()[0]
+            logged = dict(con.execute("select table_name, row_count from publish_log where run_id = ?", [run_id]).fetchall())
+            counted = {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in logged}
+        queries += 1
+        snapshots[run_id] = snapshots.get(run_id, 0) + 1
+        if counted != logged:
+            failures.append(f"snapshot of {run_id} does not match its publish_log")
+    except Exception as exc:
+        failures.append(repr(exc))
+    time.sleep(0.02)
+json.dump({"queries": queries, "failures": failures, "snapshots": snapshots}, open(out, "w"))
+"""
+
+
+def test_bi_readers_always_see_one_complete_publish(built_pipeline, tmp_path):
+    root = clone_pipeline(built_pipeline, tmp_path / "data")
+    stop_file, report = tmp_path / "stop", tmp_path / "reader.json"
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(serving_path(root)), str(stop_file), str(report)]
+    )
+    try:
+        # Two deliveries, two daily runs: the counts change between publishes.
+        days = sorted({export_date(f) for f in built_pipeline.held_back})
+        half = len(days) // 2
+        for batch in (days[:half], days[half:]):
+            deliver(built_pipeline.company, root, [f for f in built_pipeline.held_back if export_date(f) in batch])
+            assert run_job(root, "daily_pipeline").success
+    finally:
+        stop_file.touch()
+        reader.wait(timeout=120)
+    seen = json.loads(report.read_text())
+    print(f"reader: {seen['queries']} queries, snapshots per publish {seen['snapshots']}")
+    assert seen["failures"] == []
+    assert seen["queries"] > 20
+    assert len(seen["snapshots"]) >= 2, "the reader saw the serving file change"
+
+
+def test_bad_batch_stops_the_run_at_its_check_and_keeps_the_serving_copy(built_pipeline, tmp_path):
+    root = clone_pipeline(built_pipeline, tmp_path / "data")
+    first_day = min(export_date(f) for f in built_pipeline.held_back)
+    deliver(built_pipeline.company, root, [f for f in built_pipeline.held_back if export_date(f) == first_day])
+    lines_file = root / "landing" / ORDERS_ORDER_LINES.file_name(first_day.isoformat())
+    good_lines = lines_file.read_text().splitlines()[1:]
+    with lines_file.open("a") as handle:
+        for number in range(len(good_lines)):
+            handle.write(f"O_BAD{number},1,P0001,tea,lots,9.99,0,1.00\n")
+    before = serving_path(root).read_bytes()
+
+    result = run_job(root, "daily_pipeline")
+
+    assert not result.success
+    assert failed_checks(result) == {"raw/orders_order_lines:quarantine_rate"}
+    assert serving_path(root).read_bytes() == before
+    assert not any(
+        e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION and e.asset_key == dg.AssetKey(["serving", "crm_serving"])
+        for e in result.all_events
+    )
+
+
+def _table_snapshot(root: Path) -> dict[str, pd.DataFrame]:
+    lineage = ["_loaded_at", "_run_id"]
+    with duckdb.connect(str(warehouse_path(root)), read_only=True) as con:
+        tables = {
+            f"raw.{c.table}": con.execute(
+                f"select * exclude ({', '.join(lineage)}) from raw.{c.table} order by all"
+            ).df()
+            for c in CONTRACTS
+        }
+        tables["raw.quarantine"] = con.execute(
+            "select * exclude (quarantined_at, run_id) from raw.quarantine order by all").df()
+        tables["raw.ingestion_ledger"] = con.execute(
+            "select source_table, file_path, content_hash, rows_read, rows_loaded, rows_quarantined "
+            "from raw.ingestion_ledger where superseded_at is null order by all").df()
+        for mart in ("fct_orders", "fct_order_lines", "customer_lifecycle_history", "kpi_monthly"):
+            tables[f"marts.{mart}"] = con.execute(f"select * from marts.{mart} order by all").df()
+    return tables
+
+
+def test_backfilling_a_date_range_twice_gives_identical_tables(built_pipeline, tmp_path):
+    root = clone_pipeline(built_pipeline, tmp_path / "data")
+    job = pipeline_definitions(root).resolve_job_def("daily_pipeline")
+    config = backfill_run_config(job, date(2025, 11, 1), date(2025, 11, 3))
+    assert {"raw__orders_orders", "dbt_warehouse_models"} <= set(config["ops"])
+    before = _table_snapshot(root)
+    snapshots = []
+    for _ in range(2):
+        result = run_job(root, "daily_pipeline", config)
+        assert result.success
+        with duckdb.connect(str(warehouse_path(root)), read_only=True) as con:
+            reloaded = con.execute(
+                "select count(*) from raw.ingestion_ledger where run_id = ?", [result.run_id]).fetchone()[0]
+        assert reloaded > 0, "the backfill re-processed the range"
+        snapshots.append(_table_snapshot(root))
+    for name, table in before.items():
+        pd.testing.assert_frame_equal(snapshots[0][name], table, obj=name)
+        pd.testing.assert_frame_equal(snapshots[1][name], table, obj=name)
+
+
+def test_two_runs_started_together_queue_on_the_warehouse(built_pipeline, tmp_path):
+    root = clone_pipeline(built_pipeline, tmp_path / "data")
+    env = {
+        **os.environ,
+        "CRM_DATA_DIR": str(root),
+        "DAGSTER_HOME": str(root / "dagster_home"),
+        "CRM_LANDING_SETTLE_SECONDS": "0",
+    }
+    command = [sys.executable, "-m", "orchestration.run", "--job", "retrain_models"]
+    runs = [subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for _ in range(2)]
+    outputs = [run.communicate(timeout=900)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+
+    with pipeline_instance(root) as instance:
+        records = instance.get_run_records(dg.RunsFilter(job_name="retrain_models"))
+        assert len(records) == 2
+        windows = []
+        for record in records:
+            starts = {e.step_key: e.timestamp for e in instance.all_logs(record.dagster_run.run_id, of_type=dg.DagsterEventType.STEP_START)}
+            ends = {e.step_key: e.timestamp for e in instance.all_logs(record.dagster_run.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)}
+            windows.append([(starts[k], ends[k]) for k in starts])
+    overlapping = [(a, b) for a in windows[0] for b in windows[1] if a[0] < b[1] and b[0] < a[1]]
+    assert overlapping == [], "warehouse-writing steps of two runs ran at the same time"
