@@ -1,0 +1,90 @@
+{#- Functions dbt has no cross-database macro for. Each has a default (ANSI or the
+    most common spelling) and the dialects this project runs on. -#}
+
+{% macro median(expression) -%}
+    {{ return(adapter.dispatch('median', 'crm_warehouse')(expression)) }}
+{%- endmacro %}
+
+{% macro default__median(expression) -%}
+    percentile_cont(0.5) within group (order by {{ expression }})
+{%- endmacro %}
+
+{% macro duckdb__median(expression) -%}
+    median({{ expression }})
+{%- endmacro %}
+
+{% macro postgres__median(expression) -%}
+    percentile_cont(0.5) within group (order by {{ expression }})
+{%- endmacro %}
+
+{% macro spark__median(expression) -%}
+    percentile({{ expression }}, 0.5)
+{%- endmacro %}
+
+{% macro trino__median(expression) -%}
+    approx_percentile({{ expression }}, 0.5)
+{%- endmacro %}
+
+
+{#- Lower-case hexadecimal SHA-256 of a string expression. -#}
+{% macro sha256_hex(expression) -%}
+    {{ return(adapter.dispatch('sha256_hex', 'crm_warehouse')(expression)) }}
+{%- endmacro %}
+
+{% macro default__sha256_hex(expression) -%}
+    sha2({{ expression }}, 256)
+{%- endmacro %}
+
+{% macro duckdb__sha256_hex(expression) -%}
+    sha256({{ expression }})
+{%- endmacro %}
+
+{% macro postgres__sha256_hex(expression) -%}
+    encode(sha256(convert_to({{ expression }}, 'UTF8')), 'hex')
+{%- endmacro %}
+
+{% macro trino__sha256_hex(expression) -%}
+    lower(to_hex(sha256(to_utf8({{ expression }}))))
+{%- endmacro %}
+
+
+{#- Distinct values of a string column joined with ", " in alphabetical order. -#}
+{% macro distinct_list(expression) -%}
+    {{ return(adapter.dispatch('distinct_list', 'crm_warehouse')(expression)) }}
+{%- endmacro %}
+
+{% macro default__distinct_list(expression) -%}
+    listagg(distinct {{ expression }}, ', ') within group (order by {{ expression }})
+{%- endmacro %}
+
+{% macro duckdb__distinct_list(expression) -%}
+    string_agg(distinct {{ expression }}, ', ' order by {{ expression }})
+{%- endmacro %}
+
+{% macro postgres__distinct_list(expression) -%}
+    string_agg(distinct {{ expression }}, ', ' order by {{ expression }})
+{%- endmacro %}
+
+{% macro spark__distinct_list(expression) -%}
+    array_join(array_sort(collect_set({{ expression }})), ', ')
+{%- endmacro %}
+
+
+{#- Whole days from first_date to second_date (dates or timestamps). -#}
+{% macro days_between(first_date, second_date) -%}
+    {{ dbt.datediff('cast(' ~ first_date ~ ' as date)', 'cast(' ~ second_date ~ ' as date)', 'day') }}
+{%- endmacro %}
+
+{#- First day of the month of a date or timestamp, as a date. -#}
+{% macro month_start(expression) -%}
+    cast({{ dbt.date_trunc('month', expression) }} as date)
+{%- endmacro %}
+
+{#- A numeric var as a SQL literal; fails the build when it is not a number. -#}
+{% macro number_var(name) -%}
+    {%- set value = var(name) -%}
+    {%- if value is not number or value is boolean -%}
+        {{ exceptions.raise_compiler_error("var " ~ name ~ "=" ~ value ~ " must be a number") }}
+    {%- endif -%}
+    {{ value }}
+{%- endmacro %}

@@ -1,0 +1,74 @@
+{#- One row per customer and day with a completed order. Gaps are measured between
+    purchase days, so two orders on one day are one purchase (as in the CLV models). -#}
+with
+
+orders as (
+    select * from {{ ref('int_orders__aggregated') }}
+    where is_completed
+),
+
+purchase_days as (
+    select
+        customer_id,
+        order_date,
+        count(*) as orders_on_day,
+        sum(units) as units_on_day,
+        sum(order_gross_value) as gross_value_on_day,
+        sum(order_revenue) as revenue_on_day,
+        sum(order_margin) as margin_on_day
+    from orders
+    group by customer_id, order_date
+),
+
+sequenced as (
+    select
+        *,
+        row_number() over (partition by customer_id order by order_date) as day_number,
+        lag(order_date) over (partition by customer_id order by order_date) as previous_order_date
+    from purchase_days
+),
+
+gaps as (
+    select
+        *,
+        {{ days_between('previous_order_date', 'order_date') }} as gap_days
+    from sequenced
+),
+
+-- median of all gaps up to each purchase day (a running median, written as a join
+-- so it runs on databases without ordered-set window aggregates)
+median_gap_so_far as (
+    select
+        purchase_day.customer_id,
+        purchase_day.day_number,
+        {{ median('earlier_day.gap_days') }} as median_gap_days
+    from gaps as purchase_day
+    inner join gaps as earlier_day
+        on
+            purchase_day.customer_id = earlier_day.customer_id
+            and purchase_day.day_number >= earlier_day.day_number
+    where earlier_day.gap_days is not null
+    group by purchase_day.customer_id, purchase_day.day_number
+),
+
+final as (
+    select
+        gaps.customer_id,
+        gaps.order_date,
+        gaps.day_number,
+        gaps.orders_on_day,
+        gaps.units_on_day,
+        gaps.gross_value_on_day,
+        gaps.revenue_on_day,
+        gaps.margin_on_day,
+        gaps.previous_order_date,
+        gaps.gap_days,
+        median_gap_so_far.median_gap_days
+    from gaps
+    left join median_gap_so_far
+        on
+            gaps.customer_id = median_gap_so_far.customer_id
+            and gaps.day_number = median_gap_so_far.day_number
+)
+
+select * from final

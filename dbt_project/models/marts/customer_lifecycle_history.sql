@@ -1,0 +1,52 @@
+with
+
+staged as (
+    select * from {{ ref('int_customer_months__staged') }}
+),
+
+stages as (
+    select * from {{ ref('lifecycle_stages') }}
+),
+
+reasons as (
+    select * from {{ ref('lifecycle_stage_reasons') }}
+),
+
+with_previous as (
+    select
+        *,
+        lag(stage_code) over (partition by customer_id order by month_start) as previous_stage_code
+    from staged
+),
+
+final as (
+    select
+        with_previous.customer_id,
+        with_previous.month_start,
+        with_previous.evaluated_on,
+        with_previous.is_as_of_month,
+        with_previous.stage_code,
+        stages.name_en as stage_name_en,
+        stages.name_zh as stage_name_zh,
+        with_previous.stage_reason_code,
+        reasons.description_en as stage_reason_en,
+        reasons.description_zh as stage_reason_zh,
+        with_previous.previous_stage_code,
+        coalesce(with_previous.stage_code <> with_previous.previous_stage_code, false) as is_stage_change,
+        with_previous.completed_orders_to_date,
+        with_previous.orders_in_month,
+        with_previous.revenue_in_month,
+        with_previous.trailing_window_revenue,
+        with_previous.previous_window_revenue,
+        with_previous.best_trailing_window_revenue,
+        with_previous.days_since_last_order,
+        with_previous.median_gap_days,
+        with_previous.tenure_days
+    from with_previous
+    left join stages
+        on with_previous.stage_code = stages.stage_code
+    left join reasons
+        on with_previous.stage_reason_code = reasons.reason_code
+)
+
+select * from final

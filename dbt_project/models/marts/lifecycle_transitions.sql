@@ -1,0 +1,29 @@
+with
+
+history as (
+    select * from {{ ref('customer_lifecycle_history') }}
+),
+
+moves as (
+    select
+        month_start,
+        previous_stage_code as from_stage_code,
+        stage_code as to_stage_code,
+        count(*) as customers
+    from history
+    where previous_stage_code is not null
+    group by month_start, previous_stage_code, stage_code
+),
+
+final as (
+    select
+        month_start,
+        from_stage_code,
+        to_stage_code,
+        from_stage_code <> to_stage_code as is_stage_change,
+        customers,
+        customers * 1.0 / sum(customers) over (partition by month_start, from_stage_code) as share_of_from_stage
+    from moves
+)
+
+select * from final

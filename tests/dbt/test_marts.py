@@ -1,0 +1,201 @@
+"""The dbt marts on a simulated company, checked against the simulator's ground truth."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from crm_warehouse.settings import DBT_PROJECT_DIR, DEMO_PII_SALT
+
+from dbt_company import Company
+
+pytestmark = pytest.mark.slow
+
+MIN_STAGE_AGREEMENT = 0.85
+MIN_PATTERN_AGREEMENT = 0.90
+PYRAMID_SHARES = {"vip": 0.01, "major": 0.04, "ordinary": 0.15, "small": 0.80}
+PII_COLUMNS = ("name_zh", "name_latin", "email", "phone", "national_id")
+EARLIER_AS_OF = "2025-06-30"
+INCREMENTAL_TABLES = ("intermediate.int_customer_months__panel", "marts.fct_order_lines")
+
+
+def _mart_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [row[0] for row in con.execute(
+        "select table_name from information_schema.tables where table_schema = 'marts' order by 1"
+    ).fetchall()]
+
+
+def test_dbt_build_passes_with_unit_and_data_tests(company: Company) -> None:
+    statuses = {r["unique_id"]: r["status"] for r in company.results}
+    failed = {node: status for node, status in statuses.items() if status not in ("success", "pass")}
+    assert not failed
+    unit_tests = [node for node in statuses if node.startswith("unit_test.")]
+    data_tests = [node for node in statuses if node.startswith("test.")]
+    models = [node for node in statuses if node.startswith("model.")]
+    print(f"dbt build: {len(models)} models, {len(data_tests)} data tests, {len(unit_tests)} unit tests passed")
+    assert len(unit_tests) >= 15
+    assert len(data_tests) >= 500
+
+
+def test_stage_rule_agrees_with_simulated_truth(company: Company) -> None:
+    with company.connect() as con:
+        total, matched, agreeing = con.execute(
+            """
+            select
+                count(*),
+                count(history.stage_code),
+                sum(case when history.stage_code = truth.true_stage then 1 else 0 end)
+            from read_parquet($path) as truth
+            left join marts.customer_lifecycle_history as history
+                on history.customer_id = truth.customer_id
+                and history.month_start = date_trunc('month', truth.month_end)
+            """,
+            {"path": str(company.truth / "stages_monthly.parquet")},
+        ).fetchone()
+    agreement = agreeing / total
+    print(f"stage agreement with the simulator's truth: {agreement:.1%} of {total} customer-months")
+    assert matched == total
+    assert agreement >= MIN_STAGE_AGREEMENT
+
+
+def test_closed_accounts_match_patterns_and_churn_reasons(company: Company) -> None:
+    with company.connect() as con:
+        crm = dict(con.execute(
+            """
+            select close_reason, count(*) from (
+                select * from raw.crm_customers
+                qualify row_number() over (partition by customer_id order by updated_at desc) = 1
+            )
+            where status = 'closed' group by 1
+            """
+        ).fetchall())
+        by_reason = dict(con.execute(
+            "select reason_code, closed_accounts from marts.churn_by_reason where closed_accounts > 0"
+        ).fetchall())
+        closed_patterns = con.execute(
+            "select count(*) from marts.lifecycle_patterns where ended_by = 'account_closed'"
+        ).fetchone()[0]
+        truth_closed, same_pattern = con.execute(
+            """select count(*), sum(case when patterns.pattern_code = truth.pattern then 1 else 0 end)
+               from read_parquet($path) as truth
+               left join marts.lifecycle_patterns as patterns using (customer_id)
+               where truth.account_closed""",
+            {"path": str(company.truth / "customers.parquet")},
+        ).fetchone()
+    print(f"lifecycle pattern agrees with the simulator's for {same_pattern / truth_closed:.1%} of closed accounts")
+    assert by_reason == crm
+    assert closed_patterns == sum(crm.values()) == truth_closed
+    assert same_pattern / truth_closed >= MIN_PATTERN_AGREEMENT
+
+
+def test_pyramid_tiers_hold_their_shares(company: Company) -> None:
+    with company.connect() as con:
+        counts = dict(con.execute(
+            "select pyramid_tier_code, count(*) from marts.customer_value_segments group by 1"
+        ).fetchall())
+    customers = sum(counts.values())
+    for tier, share in PYRAMID_SHARES.items():
+        assert abs(counts.get(tier, 0) - share * customers) <= 1, (tier, counts)
+
+
+def test_every_customer_in_exactly_one_stage_and_segment(company: Company) -> None:
+    with company.connect() as con:
+        crm = {row[0] for row in con.execute("select distinct customer_id from raw.crm_customers").fetchall()}
+        for mart, column in (
+            ("customer_lifecycle", "stage_code"),
+            ("customer_value_segments", "segment_code"),
+            ("customer_value_segments", "value_class_code"),
+            ("dim_customers", "stage_code"),
+        ):
+            rows = con.execute(f"select customer_id, {column} from marts.{mart}").fetchall()
+            ids = [customer_id for customer_id, _ in rows]
+            assert len(ids) == len(set(ids)) == len(crm), mart
+            assert set(ids) == crm, mart
+            assert all(code is not None for _, code in rows), (mart, column)
+
+
+def test_no_personal_data_in_clear_in_any_mart(company: Company) -> None:
+    with company.connect() as con:
+        con.execute(
+            "create temp table pii as "
+            + " union ".join(
+                f"select {c} as value from raw.crm_customers where {c} is not null" for c in PII_COLUMNS
+            )
+        )
+        leaks = []
+        for table in _mart_tables(con):
+            columns = [row[0] for row in con.execute(
+                """select column_name from information_schema.columns
+                   where table_schema = 'marts' and table_name = $table and data_type = 'VARCHAR'""",
+                {"table": table},
+            ).fetchall()]
+            if not columns:
+                continue
+            # every value must differ from the personal data, and no long personal value (e-mail,
+            # phone, id, latin name) may hide inside one: search the table's text once per value
+            values = " union all ".join(f"select {c} as value from marts.{table}" for c in columns)
+            exact, inside = con.execute(
+                f"""with mart_values as ({values}),
+                    mart_text as (select string_agg(value, chr(10)) as text from mart_values)
+                    select
+                        (select count(*) from mart_values inner join pii using (value)),
+                        (select count(*) from pii cross join mart_text
+                         where length(pii.value) >= 6 and contains(mart_text.text, pii.value))"""
+            ).fetchone()
+            if exact or inside:
+                leaks.append(f"{table}: {exact} equal, {inside} inside")
+    assert not leaks
+
+
+def test_pii_hash_is_the_salted_sha256_of_the_normalised_value(company: Company) -> None:
+    with company.connect() as con:
+        email, email_hash, masked = con.execute(
+            """select customers.email, dim.email_hash, dim.email_masked
+               from marts.dim_customers as dim
+               inner join staging.stg_crm__customers as customers using (customer_id)
+               where customers.email is not null limit 1"""
+        ).fetchone()
+    assert email_hash == hashlib.sha256(f"{DEMO_PII_SALT}|{email.strip().lower()}".encode()).hexdigest()
+    local, domain = email.split("@")
+    assert masked == f"{local[0]}***@{domain}"
+
+
+def test_incremental_runs_match_a_full_build(company: Company, tmp_path: Path) -> None:
+    """Rewinding is refused; a build as of an earlier date, then an incremental run up to
+    the latest date, gives the same incremental tables as the full build."""
+    copy = company.copy_to(tmp_path)
+    selection = ["--select", "+int_customer_months__panel", "+fct_order_lines"]
+    earlier = ["--vars", f"{{as_of_date: '{EARLIER_AS_OF}'}}"]
+    refused = copy.dbt(["compile", "--select", "int_customer_months__panel", *earlier])
+    assert refused.returncode != 0
+    assert "--full-refresh" in refused.stdout
+    assert copy.dbt(["run", "--full-refresh", *selection, *earlier]).returncode == 0
+    assert copy.dbt(["run", *selection]).returncode == 0
+    with copy.connect() as con:
+        con.execute(f"attach '{company.warehouse}' as full_build (read_only)")
+        for table in INCREMENTAL_TABLES:
+            differing = con.execute(
+                f"""select count(*) from (
+                        (select * from {table} except select * from full_build.{table})
+                        union all
+                        (select * from full_build.{table} except select * from {table})
+                    )"""
+            ).fetchone()[0]
+            assert differing == 0, table
+
+
+def test_sqlfluff_lint_is_clean(dbt_env_in_tmp: dict[str, str]) -> None:
+    process = subprocess.run(
+        [str(Path(sys.executable).parent / "sqlfluff"), "lint", "models", "tests"],
+        cwd=DBT_PROJECT_DIR,
+        env=dbt_env_in_tmp,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert process.returncode == 0, process.stdout[-5000:]
