@@ -28,13 +28,14 @@ MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -path dbt_project/logs -prune -o \
 	-type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' -o -name '*.md' \) -print 2>/dev/null)
 
-.PHONY: help install run test dev data manifest lock clean
+.PHONY: help install run test dev data manifest docs lock clean
 
 help:
 	@echo "make run    set up, generate the demo company, build the whole warehouse, print a summary"
 	@echo "make test   set up and run the test suite"
 	@echo "make dev    open the Dagster UI (http://127.0.0.1:3000) on the same configuration"
 	@echo "make data   (re)generate only the demo landing files"
+	@echo "make docs   dbt docs (models, columns, lineage, exposures) for the built warehouse"
 	@echo "make lock   re-resolve requirements.lock from pyproject.toml"
 
 $(VENV)/.installed: requirements.lock pyproject.toml
@@ -69,6 +70,11 @@ test: $(VENV)/.installed $(MANIFEST)
 dev: $(VENV)/.installed $(MANIFEST)
 	@$(PREPARE_HOME)
 	$(RUN_ENV) $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+docs: $(VENV)/.installed $(MANIFEST)
+	cd dbt_project && $(RUN_ENV) ../$(BIN)/dbt docs generate --profiles-dir . --quiet
+	@echo "dbt docs written to dbt_project/target/ (index.html, catalog.json)."
+	@echo "Browse them: cd dbt_project && ../$(BIN)/dbt docs serve --profiles-dir . --host 127.0.0.1 --port 8080"
 
 lock: $(VENV)/.installed
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --no-header -o requirements.lock

@@ -3,9 +3,9 @@
 import dagster as dg
 
 from orchestration.assets.analytics import analytics_assets, model_assets
-from orchestration.assets.dbt import dbt_resource, dbt_scored_models, dbt_warehouse_models
+from orchestration.assets.dbt import dbt_resource, dbt_scored_models, dbt_warehouse_models, exposure_specs
 from orchestration.assets.ingestion import ingestion_assets
-from orchestration.assets.publish import build_publish_asset
+from orchestration.assets.publish import SERVING_KEY, build_publish_asset
 from orchestration.checks.quality import quality_checks
 from orchestration.ops import build_ops_definitions
 from orchestration.resources import WarehouseResource, warehouse_from_settings
@@ -34,7 +34,7 @@ def build_definitions(warehouse: WarehouseResource) -> dg.Definitions:
     built_assets = [*ingestion_assets, dbt_warehouse_models, *analytics_assets, dbt_scored_models]
     schedules, sensors = build_ops_definitions(daily_pipeline, retrain_models)
     return dg.Definitions(
-        assets=[*built_assets, build_publish_asset(built_assets)],
+        assets=[*built_assets, build_publish_asset(built_assets), *exposure_specs([SERVING_KEY])],
         asset_checks=quality_checks,
         jobs=[full_pipeline, daily_pipeline, retrain_models],
         schedules=schedules,

@@ -233,3 +233,29 @@ def test_two_runs_started_together_queue_on_the_warehouse(built_pipeline, tmp_pa
             windows.append([(starts[k], ends[k]) for k in starts])
     overlapping = [(a, b) for a in windows[0] for b in windows[1] if a[0] < b[1] and b[0] < a[1]]
     assert overlapping == [], "warehouse-writing steps of two runs ran at the same time"
+
+
+def test_dbt_docs_generate_on_the_built_warehouse(built_pipeline, tmp_path):
+    root = clone_pipeline(built_pipeline, tmp_path / "data")
+    target = tmp_path / "dbt_target"
+    env = {**os.environ, "CRM_WAREHOUSE_PATH": str(warehouse_path(root))}
+    completed = subprocess.run(
+        [str(Path(sys.executable).parent / "dbt"), "docs", "generate", "--profiles-dir", ".",
+         "--target-path", str(target), "--log-path", str(tmp_path / "logs")],
+        cwd=PROJECT_ROOT / "dbt_project", env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:]
+    catalog = json.loads((target / "catalog.json").read_text())
+    manifest = json.loads((target / "manifest.json").read_text())
+    assert "model.crm_warehouse.dim_customers" in catalog["nodes"]
+    assert {e["name"] for e in manifest["exposures"].values()} == {
+        "customer_lifecycle_dashboard", "retention_and_churn_dashboard", "value_segments_dashboard"}
+    undocumented = [
+        f"{node['name']}.{column}"
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["path"].startswith("marts/")
+        for column, spec in node["columns"].items()
+        if not spec.get("description")
+    ]
+    assert undocumented == []
+    assert (target / "index.html").exists()

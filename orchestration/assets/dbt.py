@@ -67,6 +67,35 @@ def dbt_resource() -> DbtCliResource:
 dbt_translator = CrmDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
+def exposure_specs(also_downstream_of: list[dg.AssetKey]) -> list[dg.AssetSpec]:
+    """The dbt exposures (BI dashboards) as assets after the marts they read.
+
+    dagster-dbt shows no exposures; these specs come from the manifest, like the
+    models' keys. ``also_downstream_of`` adds what the dashboards open (the serving file).
+    """
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    specs = []
+    for exposure in manifest["exposures"].values():
+        reads = [
+            dbt_translator.get_asset_key(manifest["nodes"][node])
+            for node in exposure["depends_on"]["nodes"]
+            if node in manifest["nodes"]
+        ]
+        specs.append(
+            dg.AssetSpec(
+                key=dg.AssetKey(["dashboards", exposure["name"]]),
+                deps=[*reads, *also_downstream_of],
+                group_name="dashboards",
+                kinds={"dashboard"},
+                description=exposure["description"].strip(),
+                owners=[exposure["owner"]["email"]] if exposure.get("owner", {}).get("email") else None,
+                metadata={"label": exposure.get("label") or exposure["name"], "maturity": exposure.get("maturity")},
+            )
+        )
+    return specs
+
+
+
 def dbt_vars(warehouse: WarehouseResource) -> dict[str, str]:
     """Run-time dbt vars from the configuration (thresholds stay in dbt_project.yml)."""
     return {"as_of_date": warehouse.as_of_date} if warehouse.as_of_date else {}
