@@ -92,6 +92,9 @@ class SourceContract:
     # Several entities in one system folder are told apart by a file-name suffix.
     file_suffix: str | None = None
     loaded_at_field: str | None = None
+    # How many days the newest record may lag the run's as-of date before the source
+    # counts as stale (None: reference data, not expected to change daily).
+    max_lag_days: int | None = 2
 
     @property
     def table(self) -> str:
@@ -156,6 +159,7 @@ CATALOG_PRODUCTS = SourceContract(
         Rule("cost_not_negative", "unit_cost >= 0", "negative unit_cost"),
     ),
     loaded_at_field="updated_at",
+    max_lag_days=None,
 )
 
 CRM_CUSTOMERS = SourceContract(
@@ -324,6 +328,7 @@ SURVEYS_RESPONSES = SourceContract(
         _not_after_export("responded_at"),
     ),
     loaded_at_field="responded_at",
+    max_lag_days=7,
 )
 
 MARKETING_TOUCHES = SourceContract(
@@ -351,6 +356,7 @@ MARKETING_TOUCHES = SourceContract(
         _not_after_export("sent_at"),
     ),
     loaded_at_field="sent_at",
+    max_lag_days=7,
 )
 
 # In load order: referenced tables first, so foreign keys can be checked on arrival.

@@ -618,6 +618,26 @@ def _in_range(relative_path: str, dates: tuple[date, date] | None) -> bool:
     return day is not None and dates[0] <= day <= dates[1]
 
 
+def source_freshness(
+    con: duckdb.DuckDBPyConnection, contract: SourceContract, as_of: date | None = None
+) -> tuple[date | None, date | None]:
+    """(newest record date of ``contract``'s table, the as-of date it is judged against).
+
+    The as-of date is ``as_of`` or, by default, the latest export date of any loaded
+    file: a source that stopped delivering while the others go on falls behind it.
+    """
+    field = contract.loaded_at_field
+    if field is None:
+        return None, as_of
+    newest = con.execute(f"select max({_quote(field)})::date from {_raw(contract.table)}").fetchone()[0]
+    if as_of is None:
+        files = [path for (path,) in con.execute(
+            f"select file_path from {_raw(LEDGER_TABLE)} where superseded_at is null").fetchall()]
+        dates = [d for d in map(export_date, files) if d is not None]
+        as_of = max(dates) if dates else None
+    return newest, as_of
+
+
 def ingest_all(
     warehouse_path: Path, landing_dir: Path, run_id: str | None = None, tables: Sequence[str] | None = None
 ) -> list[TableResult]:

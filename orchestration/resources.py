@@ -17,6 +17,12 @@ from crm_warehouse.settings import Settings, load_settings
 # instance limits it to one slot (dagster.yaml), so runs started together queue.
 WAREHOUSE_POOL = "duckdb_warehouse"
 
+# Transient errors (a lock held longer than the wait, a full disk freed, a flaky
+# mount) get two more tries with growing pauses; failures that would only repeat
+# (a contract breach, bad configuration, a failed audit) are raised with
+# allow_retries=False and fail at once.
+TRANSIENT_RETRY = dg.RetryPolicy(max_retries=2, delay=15, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+
 
 class WarehouseResource(dg.ConfigurableResource):
     """Where the run reads and writes: landing, working warehouse, serving file, models, Data Docs.
@@ -60,7 +66,8 @@ class WarehouseResource(dg.ConfigurableResource):
         except OSError as exc:
             raise dg.Failure(
                 f"cannot create the warehouse folder {path.parent}: {exc}. "
-                "Set CRM_WAREHOUSE_PATH (or CRM_DATA_DIR) to a writable place."
+                "Set CRM_WAREHOUSE_PATH (or CRM_DATA_DIR) to a writable place.",
+                allow_retries=False,
             ) from exc
         with self._connect_waiting_for_lock(path) as con:
             yield con

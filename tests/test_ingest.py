@@ -19,7 +19,7 @@ from crm_warehouse.contracts import (
     SUPPORT_TICKETS,
     SURVEYS_RESPONSES,
 )
-from crm_warehouse.ingest import IngestionError, ingest_table
+from crm_warehouse.ingest import IngestionError, ingest_table, source_freshness
 
 DAY = "2024-03-01"
 
@@ -285,3 +285,14 @@ def test_reloading_a_date_range_twice_gives_identical_tables(con, landing):
         result = ingest_table(con, ORDERS_ORDERS, landing, run_id="backfill", reload_dates=(day, day))
         assert ([f.path for f in result.files], result.skipped_files) == (["orders/2024-03-01_orders.csv"], 1)
         assert snapshot() == before
+
+
+def test_freshness_compares_the_newest_record_with_the_latest_export(con, landing):
+    write_csv(landing, ORDERS_ORDERS, [csv_line(ORDERS_ORDERS, ORDER)])
+    write_csv(landing, CRM_CUSTOMERS, [csv_line(CRM_CUSTOMERS, {**CUSTOMER, "customer_id": "C2",
+              "signup_at": "2024-03-05 09:00:00", "updated_at": "2024-03-05 09:00:00"})], day="2024-03-05")
+    load(con, landing, CATALOG_PRODUCTS, CRM_CUSTOMERS, ORDERS_ORDERS)
+    # Orders stopped on 03-01 while the CRM exported on 03-05: four days behind.
+    assert source_freshness(con, ORDERS_ORDERS) == (date(2024, 3, 1), date(2024, 3, 5))
+    assert source_freshness(con, ORDERS_ORDERS, as_of=date(2024, 3, 2)) == (date(2024, 3, 1), date(2024, 3, 2))
+    assert CATALOG_PRODUCTS.max_lag_days is None and ORDERS_ORDERS.max_lag_days == 2

@@ -28,12 +28,11 @@ from crm_warehouse.analytics.model_runs import (
 from crm_warehouse.analytics.plots import calibration_plot_png, clv_distribution_png
 from crm_warehouse.analytics.tables import append_rows, table_rows
 from crm_warehouse.analytics.warehouse_clv import latest_order_date
-from orchestration.resources import WarehouseResource
+from orchestration.resources import TRANSIENT_RETRY, WAREHOUSE_POOL, WarehouseResource
 
 ANALYTICS_GROUP = "analytics"
 KINDS = {"python", "duckdb"}
 # DuckDB allows one writer: every asset that writes to the warehouse takes this pool.
-POOL = "duckdb_warehouse"
 OWNERS = ["team:data-science"]
 
 CLV_MODEL_KEY = dg.AssetKey(["analytics", "clv_model"])
@@ -85,7 +84,8 @@ def _rounded(values: dict[str, float]) -> dict[str, float]:
     group_name=ANALYTICS_GROUP,
     kinds=KINDS,
     owners=OWNERS,
-    pool=POOL,
+    pool=WAREHOUSE_POOL,
+    retry_policy=TRANSIENT_RETRY,
 )
 def clv_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Fit BG/NBD and Gamma-Gamma on the completed orders and save the CLV model (weekly retraining)."""
@@ -94,7 +94,9 @@ def clv_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
         try:
             retrained = retrain_clv(con, Path(warehouse.models_dir), as_of, _now())
         except ValueError as exc:
-            raise dg.Failure(f"the CLV model could not be fitted on the orders up to {as_of}: {exc}") from exc
+            raise dg.Failure(
+                f"the CLV model could not be fitted on the orders up to {as_of}: {exc}", allow_retries=False
+            ) from exc
         append_rows(con, "model_runs", retrained.run)
     fit = retrained.fit
     context.log.info(f"saved CLV model {retrained.model_id} to {retrained.path}")
@@ -120,7 +122,8 @@ def clv_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
     group_name=ANALYTICS_GROUP,
     kinds=KINDS,
     owners=OWNERS,
-    pool=POOL,
+    pool=WAREHOUSE_POOL,
+    retry_policy=TRANSIENT_RETRY,
 )
 def churn_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Validate the churn model on a time split against BG/NBD, refit it on the latest months and save it."""
@@ -128,7 +131,7 @@ def churn_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
         try:
             retrained = retrain_churn(con, Path(warehouse.models_dir), warehouse.as_of, _now())
         except ValueError as exc:
-            raise dg.Failure(f"the churn model could not be fitted: {exc}") from exc
+            raise dg.Failure(f"the churn model could not be fitted: {exc}", allow_retries=False) from exc
         append_rows(con, "model_runs", retrained.run)
     validation = retrained.fit.validation
     cases = validation.cases
@@ -170,7 +173,8 @@ def churn_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
     group_name=ANALYTICS_GROUP,
     kinds=KINDS,
     owners=OWNERS,
-    pool=POOL,
+    pool=WAREHOUSE_POOL,
+    retry_policy=TRANSIENT_RETRY,
 )
 def customer_clv(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Score every CRM customer's lifetime value with the latest CLV model into analytics.customer_clv."""
@@ -180,10 +184,11 @@ def customer_clv(context: dg.AssetExecutionContext, warehouse: WarehouseResource
             scored = score_with_latest_clv(con, Path(warehouse.models_dir), as_of, _now())
         except NoModelError as exc:
             raise dg.Failure(
-                _NO_MODEL.format(kind="CLV", folder=warehouse.models_dir, key=CLV_MODEL_KEY.to_user_string())
+                _NO_MODEL.format(kind="CLV", folder=warehouse.models_dir, key=CLV_MODEL_KEY.to_user_string()),
+                allow_retries=False,
             ) from exc
         except ValueError as exc:
-            raise dg.Failure(f"CLV scoring at {as_of} failed: {exc}") from exc
+            raise dg.Failure(f"CLV scoring at {as_of} failed: {exc}", allow_retries=False) from exc
         written = append_rows(con, "customer_clv", scored.rows)
         total = table_rows(con, "customer_clv")
     clv = scored.rows["clv"].to_numpy()
@@ -215,7 +220,8 @@ def customer_clv(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     group_name=ANALYTICS_GROUP,
     kinds=KINDS,
     owners=OWNERS,
-    pool=POOL,
+    pool=WAREHOUSE_POOL,
+    retry_policy=TRANSIENT_RETRY,
 )
 def customer_churn_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Score every open account's churn risk and top drivers with the latest churn model."""
@@ -225,10 +231,11 @@ def customer_churn_scores(context: dg.AssetExecutionContext, warehouse: Warehous
             scored = score_with_latest_churn(con, Path(warehouse.models_dir), cutoff, _now())
         except NoModelError as exc:
             raise dg.Failure(
-                _NO_MODEL.format(kind="churn", folder=warehouse.models_dir, key=CHURN_MODEL_KEY.to_user_string())
+                _NO_MODEL.format(kind="churn", folder=warehouse.models_dir, key=CHURN_MODEL_KEY.to_user_string()),
+                allow_retries=False,
             ) from exc
         except ValueError as exc:
-            raise dg.Failure(f"churn scoring at {cutoff} failed: {exc}") from exc
+            raise dg.Failure(f"churn scoring at {cutoff} failed: {exc}", allow_retries=False) from exc
         written = append_rows(con, "customer_churn_scores", scored.rows)
         total = table_rows(con, "customer_churn_scores")
     bands = scored.rows["risk_band"].fillna("not scored").value_counts().to_dict()

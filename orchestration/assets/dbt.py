@@ -23,7 +23,7 @@ from dagster_dbt import (
 )
 
 from crm_warehouse.settings import DBT_PROJECT_DIR
-from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
+from orchestration.resources import TRANSIENT_RETRY, WAREHOUSE_POOL, WarehouseResource
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
 
@@ -154,6 +154,7 @@ def _release_dbt_duckdb(adapter: Any) -> None:
     exclude=ANALYTICS_DOWNSTREAM,
     name="dbt_warehouse_models",
     pool=WAREHOUSE_POOL,
+    retry_policy=TRANSIENT_RETRY,
 )
 def dbt_warehouse_models(
     context: dg.AssetExecutionContext, config: DbtBuildConfig, dbt: DbtCliResource, warehouse: WarehouseResource
@@ -169,6 +170,7 @@ def dbt_warehouse_models(
     select=ANALYTICS_DOWNSTREAM,
     name="dbt_scored_models",
     pool=WAREHOUSE_POOL,
+    retry_policy=TRANSIENT_RETRY,
 )
 def dbt_scored_models(
     context: dg.AssetExecutionContext, config: DbtBuildConfig, dbt: DbtCliResource, warehouse: WarehouseResource

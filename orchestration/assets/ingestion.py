@@ -8,11 +8,12 @@ from datetime import date
 import dagster as dg
 
 from crm_warehouse.contracts import CONTRACTS, SourceContract
-from crm_warehouse.ingest import IngestionError, ingest_table
-from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
+from crm_warehouse.ingest import IngestionError, ingest_table, source_freshness
+from orchestration.resources import TRANSIENT_RETRY, WAREHOUSE_POOL, WarehouseResource
 
 INGESTION_GROUP = "ingestion"
 QUARANTINE_CHECK = "quarantine_rate"
+FRESHNESS_CHECK = "freshness"
 
 
 def raw_asset_key(table: str) -> dg.AssetKey:
@@ -37,8 +38,32 @@ class IngestionConfig(dg.Config):
             return None
         first, last = date.fromisoformat(self.reload_from), date.fromisoformat(self.reload_to)
         if first > last:
-            raise dg.Failure(f"backfill range is empty: {first} is after {last}")
+            raise dg.Failure(f"backfill range is empty: {first} is after {last}", allow_retries=False)
         return first, last
+
+
+def _freshness_results(contract: SourceContract, newest: date | None, as_of: date | None) -> list[dg.AssetCheckResult]:
+    if contract.max_lag_days is None:
+        return []
+    lag = (as_of - newest).days if newest and as_of else None
+    return [
+        dg.AssetCheckResult(
+            check_name=FRESHNESS_CHECK,
+            passed=lag is not None and lag <= contract.max_lag_days,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "newest_record": str(newest),
+                "as_of_date": str(as_of),
+                "lag_days": lag if lag is not None else -1,
+                "max_lag_days": contract.max_lag_days,
+            },
+            description=(
+                f"newest {contract.loaded_at_field} {newest}, {lag} days before the as-of date {as_of}"
+                if lag is not None
+                else "no records yet"
+            ),
+        )
+    ]
 
 
 def _ingestion_asset(contract: SourceContract) -> dg.AssetsDefinition:
@@ -52,6 +77,7 @@ def _ingestion_asset(contract: SourceContract) -> dg.AssetsDefinition:
         tags={"layer": "raw", "source_system": contract.system},
         metadata={"contract_columns": ", ".join(contract.column_names)},
         pool=WAREHOUSE_POOL,
+        retry_policy=TRANSIENT_RETRY,
         check_specs=[
             dg.AssetCheckSpec(
                 QUARANTINE_CHECK,
@@ -59,7 +85,20 @@ def _ingestion_asset(contract: SourceContract) -> dg.AssetsDefinition:
                 blocking=True,
                 description="Share of this run's rows of the source that broke the contract "
                 "stays at or below CRM_MAX_QUARANTINE_RATE; a mostly broken delivery stops the run.",
-            )
+            ),
+            *(
+                [
+                    dg.AssetCheckSpec(
+                        FRESHNESS_CHECK,
+                        asset=raw_asset_key(contract.table),
+                        description=f"The newest {contract.loaded_at_field} is at most {contract.max_lag_days} "
+                        "days before the run's as-of date (CRM_AS_OF_DATE, default the latest export date "
+                        "of any source). Warns, does not block.",
+                    )
+                ]
+                if contract.max_lag_days is not None
+                else []
+            ),
         ],
     )
     def ingest(
@@ -76,7 +115,8 @@ def _ingestion_asset(contract: SourceContract) -> dg.AssetsDefinition:
                     reload_dates=config.reload_dates(),
                 )
             except IngestionError as exc:
-                raise dg.Failure(str(exc)) from exc
+                raise dg.Failure(str(exc), allow_retries=False) from exc
+            newest, as_of = source_freshness(con, contract, warehouse.as_of)
         context.log.info(
             f"{contract.table}: {len(result.files)} new files, {result.skipped_files} already loaded; "
             f"{result.rows_loaded} rows loaded, {result.rows_quarantined} quarantined"
@@ -95,7 +135,8 @@ def _ingestion_asset(contract: SourceContract) -> dg.AssetsDefinition:
                         "rows_quarantined": result.rows_quarantined,
                     },
                     description=f"{rate:.2%} of {result.rows_read} rows read in this run were quarantined",
-                )
+                ),
+                *_freshness_results(contract, newest, as_of),
             ],
             metadata={
                 "dagster/row_count": result.table_rows,

@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 
 from crm_warehouse.publish import PublishError, publish
-from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
+from orchestration.resources import TRANSIENT_RETRY, WAREHOUSE_POOL, WarehouseResource
 
 PUBLISHED_LAYERS = ("marts", "analytics")
 SERVING_KEY = dg.AssetKey(["serving", "crm_serving"])
@@ -37,6 +37,7 @@ def build_publish_asset(upstream: Sequence[dg.AssetsDefinition]) -> dg.AssetsDef
         kinds={"duckdb"},
         owners=["team:data-engineering"],
         pool=WAREHOUSE_POOL,
+        retry_policy=TRANSIENT_RETRY,
         description=(
             "The BI serving file: audited marts and analytics tables, swapped in atomically "
             "with a publish_log. BI tools open it read-only."
@@ -49,7 +50,7 @@ def build_publish_asset(upstream: Sequence[dg.AssetsDefinition]) -> dg.AssetsDef
             try:
                 result = publish(con, serving_path, context.run_id, checks_passed)
             except PublishError as exc:
-                raise dg.Failure(str(exc)) from exc
+                raise dg.Failure(str(exc), allow_retries=False) from exc
         context.log.info(f"published {len(result.row_counts)} tables to {serving_path}")
         return dg.MaterializeResult(
             metadata={
