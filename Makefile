@@ -28,7 +28,7 @@ MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -path dbt_project/logs -prune -o \
 	-type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' -o -name '*.md' \) -print 2>/dev/null)
 
-.PHONY: help install run test dev data manifest docs lock clean
+.PHONY: help install run test dev data manifest docs bench postgres screenshots lock clean
 
 help:
 	@echo "make run    set up, generate the demo company, build the whole warehouse, print a summary"
@@ -36,6 +36,9 @@ help:
 	@echo "make dev    open the Dagster UI (http://127.0.0.1:3000) on the same configuration"
 	@echo "make data   (re)generate only the demo landing files"
 	@echo "make docs   dbt docs (models, columns, lineage, exposures) for the built warehouse"
+	@echo "make bench  the whole pipeline at several sizes against DuckDB's own floor"
+	@echo "make postgres  install and start PostgreSQL on 127.0.0.1 (optional serving target)"
+	@echo "make screenshots  refresh docs/screenshots from a real Dagster UI in headless Chromium"
 	@echo "make lock   re-resolve requirements.lock from pyproject.toml"
 
 $(VENV)/.installed: requirements.lock pyproject.toml
@@ -75,6 +78,16 @@ docs: $(VENV)/.installed $(MANIFEST)
 	cd dbt_project && $(RUN_ENV) ../$(BIN)/dbt docs generate --profiles-dir . --quiet
 	@echo "dbt docs written to dbt_project/target/ (index.html, catalog.json)."
 	@echo "Browse them: cd dbt_project && ../$(BIN)/dbt docs serve --profiles-dir . --host 127.0.0.1 --port 8080"
+
+bench: $(VENV)/.installed $(MANIFEST)
+	$(BIN)/python benchmarks/pipeline.py
+
+postgres:
+	@bash scripts/postgres.sh
+
+screenshots: $(VENV)/.installed $(MANIFEST)
+	@bash scripts/browser.sh >/dev/null
+	$(RUN_ENV) $(BIN)/python -m tests.ui_screenshots
 
 lock: $(VENV)/.installed
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --no-header -o requirements.lock

@@ -153,14 +153,18 @@ class _LandingFile:
     size: int
     newlines: int
     ends_with_newline: bool
+    first_line: bytes
 
 
 def _scan_file(path: Path, landing_dir: Path) -> _LandingFile:
     digest = hashlib.sha256()
     newlines = 0
     last = b""
+    first_line = b""
     with path.open("rb") as handle:
         while chunk := handle.read(8 * 1024 * 1024):
+            if not first_line:
+                first_line = chunk.split(b"\n", 1)[0]
             digest.update(chunk)
             newlines += chunk.count(b"\n")
             last = chunk[-1:]
@@ -171,6 +175,7 @@ def _scan_file(path: Path, landing_dir: Path) -> _LandingFile:
         size=path.stat().st_size,
         newlines=newlines,
         ends_with_newline=last == b"\n",
+        first_line=first_line,
     )
 
 
@@ -417,14 +422,12 @@ def _check_headers(con: duckdb.DuckDBPyConnection, contract: SourceContract, bat
         # JSON lines have no header: line 1 is data, already in the batch.
         return
     expected = ",".join(contract.column_names)
-    rows = con.execute(
-        """select filename, string_split(content, chr(10))[1] as header from read_text($files)""",
-        {"files": [str(f.path) for f in batch]},
-    ).fetchall()
-    for filename, header in rows:
-        if header.rstrip("\r") != expected:
+    for f in batch:
+        # The scan that hashed the file kept its first line; no second read.
+        header = f.first_line.decode("utf-8", errors="replace").rstrip("\r")
+        if header != expected:
             raise IngestionError(
-                f"{contract.table}: cannot read {filename}: header {header!r} does not match "
+                f"{contract.table}: cannot read {f.path}: header {header!r} does not match "
                 f"the contract's columns {expected!r}"
             )
 
@@ -432,28 +435,36 @@ def _check_headers(con: duckdb.DuckDBPyConnection, contract: SourceContract, bat
 def _check_parquet_columns(
     con: duckdb.DuckDBPyConnection, contract: SourceContract, batch: list[_LandingFile]
 ) -> None:
+    columns: dict[str, set[str]] = {str(f.path): set() for f in batch}
+    for file_name, name in con.execute(
+        "select file_name, name from parquet_schema($files)", {"files": list(columns)}
+    ).fetchall():
+        columns[file_name].add(name)
     for f in batch:
-        names = {
-            r[0]
-            for r in con.execute(
-                "select name from parquet_schema($file) where name <> 'schema'", {"file": str(f.path)}
-            ).fetchall()
-        }
-        missing = [c for c in contract.column_names if c not in names]
+        missing = [c for c in contract.column_names if c not in columns[str(f.path)]]
         if missing:
             raise IngestionError(
                 f"{contract.table}: cannot read {f.path}: columns {missing} of the contract are missing"
             )
 
 
-def _expected_rows(con: duckdb.DuckDBPyConnection, contract: SourceContract, f: _LandingFile) -> int:
-    """Rows in a file by a count independent of the parser."""
+def _expected_rows(
+    con: duckdb.DuckDBPyConnection, contract: SourceContract, batch: list[_LandingFile]
+) -> dict[str, int]:
+    """Rows per file (by relative path) by a count independent of the parser."""
     if contract.format == "parquet":
-        return con.execute(
-            "select sum(num_rows) from parquet_file_metadata($file)", {"file": str(f.path)}
-        ).fetchone()[0]
-    lines = f.newlines + (0 if f.ends_with_newline or f.size == 0 else 1)
-    return max(lines - _header_lines(contract), 0)
+        footer_rows = dict(
+            con.execute(
+                "select file_name, sum(num_rows) from parquet_file_metadata($files) group by 1",
+                {"files": [str(f.path) for f in batch]},
+            ).fetchall()
+        )
+        return {f.relative: int(footer_rows.get(str(f.path), 0)) for f in batch}
+    header_lines = _header_lines(contract)
+    return {
+        f.relative: max(f.newlines + (0 if f.ends_with_newline or f.size == 0 else 1) - header_lines, 0)
+        for f in batch
+    }
 
 
 def _header_lines(contract: SourceContract) -> int:
@@ -499,12 +510,21 @@ def _load_batch(
             {"table": contract.table, "run_id": run_id},
         )
         results = _account(con, contract, batch, run_id)
-        con.executemany(
-            f"""insert into {_raw(LEDGER_TABLE)} values ($1, $2, $3, $4, $5, $6, $7, now(), $8, null)""",
-            [
-                (r.table, r.path, r.content_hash, f.size, r.rows_read, r.rows_loaded, r.rows_quarantined, run_id)
-                for r, f in zip(results, batch, strict=True)
-            ],
+        # One insert per batch: executemany costs a statement per file.
+        con.execute(
+            f"""insert into {_raw(LEDGER_TABLE)}
+                select $table, unnest($paths), unnest($hashes), unnest($sizes), unnest($read),
+                       unnest($loaded), unnest($quarantined), now(), $run_id, null""",
+            {
+                "table": contract.table,
+                "paths": [r.path for r in results],
+                "hashes": [r.content_hash for r in results],
+                "sizes": [f.size for f in batch],
+                "read": [r.rows_read for r in results],
+                "loaded": [r.rows_loaded for r in results],
+                "quarantined": [r.rows_quarantined for r in results],
+                "run_id": run_id,
+            },
         )
         con.execute("commit")
     except BaseException:
@@ -535,9 +555,10 @@ def _account(
         ).fetchall()
     }
     results = []
+    expected_rows = _expected_rows(con, contract, batch)
     for f in batch:
         read, loaded, quarantined = counts.get(f.relative, (0, 0, 0))
-        expected = _expected_rows(con, contract, f)
+        expected = expected_rows[f.relative]
         if read != expected or read != loaded + quarantined:
             raise IngestionError(
                 f"{contract.table}: row accounting failed for {f.relative}: the file holds {expected} "

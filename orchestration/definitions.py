@@ -1,10 +1,15 @@
 """The Dagster code location: assembles the parts, does no work of its own."""
 
+from collections.abc import Sequence
+
 import dagster as dg
+
+from crm_warehouse.settings import load_settings
 
 from orchestration.assets.analytics import analytics_assets, model_assets
 from orchestration.assets.dbt import dbt_resource, dbt_scored_models, dbt_warehouse_models, exposure_specs
 from orchestration.assets.ingestion import ingestion_assets
+from orchestration.assets.postgres import postgres_assets
 from orchestration.assets.publish import SERVING_KEY, build_publish_asset
 from orchestration.checks.quality import quality_checks
 from orchestration.ops import build_ops_definitions
@@ -29,12 +34,17 @@ retrain_models = dg.define_asset_job(
 )
 
 
-def build_definitions(warehouse: WarehouseResource) -> dg.Definitions:
-    """Every asset, check, job, schedule and sensor, bound to ``warehouse``."""
+def build_definitions(
+    warehouse: WarehouseResource, extra_assets: Sequence[dg.AssetsDefinition] = ()
+) -> dg.Definitions:
+    """Every asset, check, job, schedule and sensor, bound to ``warehouse``.
+
+    ``extra_assets``: optional publish targets (PostgreSQL when configured).
+    """
     built_assets = [*ingestion_assets, dbt_warehouse_models, *analytics_assets, dbt_scored_models]
     schedules, sensors = build_ops_definitions(daily_pipeline, retrain_models)
     return dg.Definitions(
-        assets=[*built_assets, build_publish_asset(built_assets), *exposure_specs([SERVING_KEY])],
+        assets=[*built_assets, build_publish_asset(built_assets), *extra_assets, *exposure_specs([SERVING_KEY])],
         asset_checks=quality_checks,
         jobs=[full_pipeline, daily_pipeline, retrain_models],
         schedules=schedules,
@@ -45,4 +55,4 @@ def build_definitions(warehouse: WarehouseResource) -> dg.Definitions:
     )
 
 
-defs = build_definitions(warehouse_from_settings())
+defs = build_definitions(warehouse_from_settings(), extra_assets=postgres_assets(load_settings()))

@@ -1,0 +1,246 @@
+"""Shared parts of the pipeline benchmarks: RSS sampling, Dagster step timings, floors.
+
+Not a test and not product code: imported by ``benchmarks/pipeline.py`` and
+``benchmarks/incremental.py`` only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from crm_warehouse.settings import DBT_PROJECT_DIR
+
+SAMPLE_SECONDS = 0.05
+#: dagster-dbt writes each invocation into ``target/<asset>-<hash>-<hash>``.
+DBT_TARGET = DBT_PROJECT_DIR / "target"
+
+
+def _tree_pids(root: int) -> list[int]:
+    pids, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        pids.append(pid)
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+            except OSError:
+                continue
+    return pids
+
+
+def _rss_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, IndexError):
+        return 0
+
+
+class RssSampler:
+    """Samples the resident memory of this process and all its children (dbt runs as one)."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        me = os.getpid()
+        while not self._stop.is_set():
+            self.samples.append((time.time(), sum(_rss_bytes(p) for p in _tree_pids(me))))
+            self._stop.wait(SAMPLE_SECONDS)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def peak_between(self, start: float, end: float) -> int:
+        inside = [rss for t, rss in self.samples if start <= t <= end]
+        return max(inside, default=0)
+
+
+def mib(n_bytes: float) -> float:
+    return n_bytes / 2**20
+
+
+def timed(step: Callable[[], Any], sampler: RssSampler | None = None) -> dict[str, float]:
+    """Wall seconds and (with a sampler) peak tree RSS of ``step``."""
+    start = time.time()
+    step()
+    end = time.time()
+    row = {"seconds": end - start}
+    if sampler is not None:
+        row["peak_rss_mib"] = mib(sampler.peak_between(start, end))
+    return row
+
+
+def step_timings(instance: Any, run_id: str, sampler: RssSampler) -> list[dict[str, Any]]:
+    """Per Dagster step: start, seconds from the step-start to step-success event, peak tree RSS."""
+    import dagster as dg
+
+    starts: dict[str, float] = {}
+    rows = []
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is None or event.step_key is None:
+            continue
+        if event.event_type == dg.DagsterEventType.STEP_START:
+            starts[event.step_key] = entry.timestamp
+        elif event.event_type in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
+            start = starts[event.step_key]
+            rows.append(
+                {
+                    "step": event.step_key,
+                    "start": start,
+                    "seconds": entry.timestamp - start,
+                    "peak_rss_mib": mib(sampler.peak_between(start, entry.timestamp)),
+                    "ok": event.event_type == dg.DagsterEventType.STEP_SUCCESS,
+                }
+            )
+    return rows
+
+
+def run_dbt_targets(run_id: str) -> list[Path]:
+    """dagster-dbt invocation folders of one run (named ``<asset>-<run id[:7]>-<hash>``), oldest first."""
+    found = [p.parent for p in DBT_TARGET.glob(f"*-{run_id[:7]}-*/run_results.json")]
+    return sorted(found, key=lambda p: p.stat().st_mtime)
+
+
+def dbt_node_seconds(target: Path) -> dict[str, float]:
+    """Seconds dbt itself spent per resource type (model, test, unit_test, seed) in one invocation."""
+    results = json.loads((target / "run_results.json").read_text())
+    totals: dict[str, float] = {"elapsed": results["elapsed_time"]}
+    for r in results["results"]:
+        kind = r["unique_id"].split(".")[0]
+        totals[kind] = totals.get(kind, 0.0) + r["execution_time"]
+    return totals
+
+
+def replay_dbt_sql(con: duckdb.DuckDBPyConnection, target: Path) -> dict[str, float]:
+    """Run the SQL one dagster-dbt invocation executed, model by model in its order, in ``con``.
+
+    Models: the ``target/<invocation>/run`` statement (``create table|view ... as``); the
+    relation name gets a suffix so the replay does not touch the relations dbt built,
+    which the downstream SQL reads. Data tests: the compiled query, counted. Unit tests
+    are left out (they check SQL logic on fixtures, not data). Returns seconds per kind.
+    """
+    results = json.loads((target / "run_results.json").read_text())
+    manifest = json.loads((target / "manifest.json").read_text())
+    seconds = {"model": 0.0, "test": 0.0, "seed": 0.0}
+    for r in results["results"]:
+        uid = r["unique_id"]
+        kind = uid.split(".")[0]
+        node = manifest["nodes"].get(uid)
+        if node is None or kind not in seconds or r["status"] not in ("success", "pass"):
+            continue
+        if kind == "model":
+            statement = (target / "run" / node["package_name"] / node["original_file_path"]).read_text()
+            sql = _suffixed(statement)
+            if sql is None:
+                continue
+        elif kind == "test":
+            compiled = (target / "compiled" / node["package_name"] / node["original_file_path"])
+            path = compiled / node["path"].split("/")[-1] if compiled.is_dir() else compiled
+            if not path.exists():
+                continue
+            sql = f"select count(*) from ({path.read_text()}) as failures"
+        else:
+            continue
+        start = time.perf_counter()
+        con.execute(sql)
+        seconds[kind] += time.perf_counter() - start
+    return seconds
+
+
+def _suffixed(statement: str) -> str | None:
+    """``create ... "db"."schema"."name" as (...)`` with the relation renamed to ``name__floor``."""
+    import re
+
+    match = re.search(r'create\s+(?:or replace\s+)?(table|view)\s+("[^"]+"\."[^"]+"\.)"([^"]+)"', statement, re.I)
+    if not match:
+        return None
+    name = match.group(3).removesuffix("__dbt_tmp")
+    return statement[: match.start()] + f'create or replace {match.group(1)} {match.group(2)}"{name}__floor"' + statement[match.end():]
+
+
+@contextmanager
+def pipeline_environment(work: Path) -> Iterator[dict[str, Path]]:
+    """Point every ``CRM_*`` path and ``DAGSTER_HOME`` into ``work`` for this process."""
+    paths = {
+        "landing": work / "landing",
+        "truth": work / "truth",
+        "warehouse": work / "warehouse" / "crm.duckdb",
+        "serving": work / "serving" / "crm_serving.duckdb",
+        "models": work / "models",
+        "dq_docs": work / "dq_docs",
+        "dagster_home": work / "dagster_home",
+    }
+    env = {
+        "CRM_DATA_DIR": work,
+        "CRM_LANDING_DIR": paths["landing"],
+        "CRM_TRUTH_DIR": paths["truth"],
+        "CRM_WAREHOUSE_PATH": paths["warehouse"],
+        "CRM_SERVING_PATH": paths["serving"],
+        "CRM_MODELS_DIR": paths["models"],
+        "CRM_DQ_DOCS_DIR": paths["dq_docs"],
+        "DAGSTER_HOME": paths["dagster_home"],
+    }
+    os.environ.update({k: str(v) for k, v in env.items()})
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    paths["dagster_home"].mkdir(parents=True, exist_ok=True)
+    yield paths
+
+
+def warehouse_resource(paths: dict[str, Path]) -> Any:
+    from orchestration.resources import WarehouseResource
+
+    return WarehouseResource(
+        warehouse_path=str(paths["warehouse"]),
+        landing_dir=str(paths["landing"]),
+        serving_path=str(paths["serving"]),
+        models_dir=str(paths["models"]),
+        dq_docs_dir=str(paths["dq_docs"]),
+    )
+
+
+def run_job(job_name: str, paths: dict[str, Path], run_config: dict | None = None) -> dict[str, Any]:
+    """Execute ``job_name`` in process on the real definitions; per-step seconds and peak RSS."""
+    import dagster as dg
+
+    from orchestration.definitions import build_definitions
+
+    defs = build_definitions(warehouse_resource(paths))
+    job = defs.resolve_job_def(job_name)
+    with dg.DagsterInstance.ephemeral() as instance, RssSampler() as sampler:
+        start = time.time()
+        result = job.execute_in_process(instance=instance, run_config=run_config or {}, raise_on_error=False)
+        end = time.time()
+        steps = step_timings(instance, result.run_id, sampler)
+    targets = run_dbt_targets(result.run_id)
+    return {
+        "success": result.success,
+        "seconds": end - start,
+        "peak_rss_mib": mib(sampler.peak_between(start, end)),
+        "steps": steps,
+        "dbt_targets": [str(t) for t in targets],
+        "dbt_node_seconds": {t.name.split("-")[0]: dbt_node_seconds(t) for t in targets},
+    }
+
+
+def remove_dbt_targets(targets: list[str]) -> None:
+    for target in targets:
+        shutil.rmtree(target, ignore_errors=True)
