@@ -12,7 +12,7 @@ from numpy.typing import ArrayLike
 from crm_warehouse.analytics.metrics import calibration_bins, expected_calibration_error
 
 
-def _png(figure: Figure) -> bytes:
+def figure_png(figure: Figure) -> bytes:
     FigureCanvasAgg(figure)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
@@ -60,7 +60,7 @@ def calibration_plot_png(
     top.legend(loc="upper left")
     bottom.set_xlabel("predicted churn probability")
     bottom.set_ylabel("customers")
-    return _png(figure)
+    return figure_png(figure)
 
 
 def clv_distribution_png(clv: ArrayLike, *, title: str = "Customer lifetime value") -> bytes:
@@ -85,4 +85,4 @@ def clv_distribution_png(clv: ArrayLike, *, title: str = "Customer lifetime valu
         axes.set_title(f"{title}: no customer with CLV > 0")
     axes.set_xlabel("CLV (log scale)")
     axes.set_ylabel("customers")
-    return _png(figure)
+    return figure_png(figure)

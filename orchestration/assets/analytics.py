@@ -8,7 +8,6 @@ fail with a clear message while none exists. The work is in
 call it, write the rows and report.
 """
 
-import base64
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from crm_warehouse.analytics.model_runs import (
 from crm_warehouse.analytics.plots import calibration_plot_png, clv_distribution_png
 from crm_warehouse.analytics.tables import append_rows, table_rows
 from crm_warehouse.analytics.warehouse_clv import latest_order_date
+from orchestration.metadata import image_metadata
 from orchestration.resources import TRANSIENT_RETRY, WAREHOUSE_POOL, WarehouseResource
 
 ANALYTICS_GROUP = "analytics"
@@ -56,10 +56,6 @@ _NO_MODEL = (
     "No saved {kind} model in {folder}. Fit one first: run the retraining job (the weekly "
     "retrain schedule, or materialise {key} in the UI), or `make run`, which fits the models on the first run."
 )
-
-
-def _image(png: bytes, title: str) -> dg.MetadataValue:
-    return dg.MetadataValue.md(f"![{title}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})")
 
 
 def _now() -> datetime:
@@ -162,7 +158,7 @@ def churn_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
             "top_decile_lift": figures.lift,
             "baseline_bgnbd_auc": validation.baseline.auc,
             "parameters": dg.MetadataValue.json(retrained.fit.model.params),
-            "calibration_plot": _image(plot, "churn calibration"),
+            "calibration_plot": image_metadata(plot, "churn calibration"),
         }
     )
 
@@ -209,7 +205,7 @@ def customer_clv(context: dg.AssetExecutionContext, warehouse: WarehouseResource
                     "gamma_gamma": _rounded(scored.payload["gamma_gamma"]["params"]),
                 }
             ),
-            "clv_distribution": _image(clv_distribution_png(clv), "CLV distribution"),
+            "clv_distribution": image_metadata(clv_distribution_png(clv), "CLV distribution"),
         }
     )
 

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import dagster as dg
 
+from crm_warehouse.mart_charts import stage_distribution_png, transitions_png, value_matrix_png
 from crm_warehouse.publish import PublishError, publish
+from orchestration.metadata import image_metadata
 from orchestration.resources import TRANSIENT_RETRY, WAREHOUSE_POOL, WarehouseResource
 
 PUBLISHED_LAYERS = ("marts", "analytics")
@@ -21,6 +23,22 @@ def _checks_passed_in_run(context: dg.AssetExecutionContext) -> int:
         context.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
     ).records
     return sum(1 for r in records if r.event_log_entry.dagster_event.event_specific_data.passed)
+
+
+def _mart_charts(context: dg.AssetExecutionContext, con) -> dict[str, dg.MetadataValue]:
+    """Pictures of what was published; they illustrate and must not fail a done publish."""
+    charts = {
+        "stage_distribution": (stage_distribution_png, "Customers by lifecycle stage"),
+        "lifecycle_transitions": (transitions_png, "Lifecycle transitions"),
+        "value_matrix": (value_matrix_png, "Customer value matrix"),
+    }
+    metadata = {}
+    for name, (draw, title) in charts.items():
+        try:
+            metadata[name] = image_metadata(draw(con), title)
+        except Exception as exc:  # noqa: BLE001 - a missing chart is logged, never fatal
+            context.log.warning(f"chart {name} not drawn: {exc}")
+    return metadata
 
 
 def build_publish_asset(upstream: Sequence[dg.AssetsDefinition]) -> dg.AssetsDefinition:
@@ -51,6 +69,7 @@ def build_publish_asset(upstream: Sequence[dg.AssetsDefinition]) -> dg.AssetsDef
                 result = publish(con, serving_path, context.run_id, checks_passed)
             except PublishError as exc:
                 raise dg.Failure(str(exc), allow_retries=False) from exc
+            charts = _mart_charts(context, con)
         context.log.info(f"published {len(result.row_counts)} tables to {serving_path}")
         return dg.MaterializeResult(
             metadata={
@@ -58,6 +77,7 @@ def build_publish_asset(upstream: Sequence[dg.AssetsDefinition]) -> dg.AssetsDef
                 "tables": len(result.row_counts),
                 "checks_passed": checks_passed,
                 "row_counts": dg.MetadataValue.json(result.row_counts),
+                **charts,
             }
         )
 
