@@ -258,6 +258,8 @@ ORDERS_ORDER_LINES = SourceContract(
         Rule("discount_in_range", "discount_rate >= 0 and discount_rate < 1", "discount_rate outside [0, 1)"),
         Rule("cost_not_negative", "unit_cost >= 0", "negative unit_cost"),
     ),
+    # Lines carry no time of their own; their freshness is their order headers'.
+    max_lag_days=None,
 )
 
 SUPPORT_TICKETS = SourceContract(

@@ -296,3 +296,9 @@ def test_freshness_compares_the_newest_record_with_the_latest_export(con, landin
     assert source_freshness(con, ORDERS_ORDERS) == (date(2024, 3, 1), date(2024, 3, 5))
     assert source_freshness(con, ORDERS_ORDERS, as_of=date(2024, 3, 2)) == (date(2024, 3, 1), date(2024, 3, 2))
     assert CATALOG_PRODUCTS.max_lag_days is None and ORDERS_ORDERS.max_lag_days == 2
+
+
+def test_every_source_judged_for_freshness_has_a_time_column():
+    from crm_warehouse.contracts import CONTRACTS
+
+    assert [c.table for c in CONTRACTS if c.max_lag_days is not None and not c.loaded_at_field] == []
