@@ -39,7 +39,7 @@ if [ "$(cat "$CONF" 2>/dev/null)" != "$WANTED" ]; then
 fi
 if ! pg_lsclusters -h | awk -v v="$VERSION" '$1 == v && $2 == "main" {print $4}' | grep -qx online; then
     log "starting cluster $VERSION/main on 127.0.0.1:$PG_PORT"
-    pg_ctlcluster "$VERSION" main start
+    pg_ctlcluster "$VERSION" main start >&2
 fi
 
 # Values reach SQL as psql variables (:'name' quotes them), never pasted into the text.
