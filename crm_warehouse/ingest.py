@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -140,9 +142,16 @@ def create_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
             rows_quarantined bigint not null,
             loaded_at timestamp not null,
             run_id varchar not null,
-            superseded_at timestamp
+            superseded_at timestamp,
+            file_modified_ns bigint
         )"""
     )
+    # Ledgers written before the column existed get it (null: such files are hashed once more).
+    con.execute(f"alter table {_raw(LEDGER_TABLE)} add column if not exists file_modified_ns bigint")
+
+
+#: A landing file's modification time is kept for skipping only once it is this old.
+TRUSTED_MODIFIED_AGE_NS = 2_000_000_000
 
 
 @dataclass(frozen=True)
@@ -151,12 +160,14 @@ class _LandingFile:
     relative: str
     content_hash: str
     size: int
+    modified_ns: int | None
     newlines: int
     ends_with_newline: bool
     first_line: bytes
 
 
 def _scan_file(path: Path, landing_dir: Path) -> _LandingFile:
+    stat = path.stat()
     digest = hashlib.sha256()
     newlines = 0
     last = b""
@@ -172,7 +183,11 @@ def _scan_file(path: Path, landing_dir: Path) -> _LandingFile:
         path=path,
         relative=path.relative_to(landing_dir).as_posix(),
         content_hash=digest.hexdigest(),
-        size=path.stat().st_size,
+        size=stat.st_size,
+        # A file modified within the last seconds may change again within the clock's
+        # granularity without its time moving ("racy git"): its time is not trusted
+        # and the next run hashes it again.
+        modified_ns=stat.st_mtime_ns if stat.st_mtime_ns < time.time_ns() - TRUSTED_MODIFIED_AGE_NS else None,
         newlines=newlines,
         ends_with_newline=last == b"\n",
         first_line=first_line,
@@ -184,13 +199,24 @@ def discover_files(landing_dir: Path, contract: SourceContract) -> list[Path]:
     return sorted(landing_dir.glob(contract.file_glob))
 
 
-def _loaded_files(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+@dataclass(frozen=True)
+class _LedgerEntry:
+    content_hash: str
+    size: int
+    modified_ns: int | None
+
+    def unchanged(self, stat: os.stat_result) -> bool:
+        """Same size and modification time as when loaded: the rule rsync uses to skip a file."""
+        return (self.size, self.modified_ns) == (stat.st_size, stat.st_mtime_ns)
+
+
+def _loaded_files(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, _LedgerEntry]:
     rows = con.execute(
-        f"select file_path, content_hash from {_raw(LEDGER_TABLE)} "
+        f"select file_path, content_hash, file_bytes, file_modified_ns from {_raw(LEDGER_TABLE)} "
         "where source_table = $table and superseded_at is null",
         {"table": table},
     ).fetchall()
-    return dict(rows)
+    return {path: _LedgerEntry(content_hash, size, modified_ns) for path, content_hash, size, modified_ns in rows}
 
 
 def _typed_expression(column: Column) -> tuple[str, str]:
@@ -514,12 +540,13 @@ def _load_batch(
         con.execute(
             f"""insert into {_raw(LEDGER_TABLE)}
                 select $table, unnest($paths), unnest($hashes), unnest($sizes), unnest($read),
-                       unnest($loaded), unnest($quarantined), now(), $run_id, null""",
+                       unnest($loaded), unnest($quarantined), now(), $run_id, null, unnest($modified)""",
             {
                 "table": contract.table,
                 "paths": [r.path for r in results],
                 "hashes": [r.content_hash for r in results],
                 "sizes": [f.size for f in batch],
+                "modified": [f.modified_ns for f in batch],
                 "read": [r.rows_read for r in results],
                 "loaded": [r.rows_loaded for r in results],
                 "quarantined": [r.rows_quarantined for r in results],
@@ -584,8 +611,9 @@ def ingest_table(
 ) -> TableResult:
     """Load the new and changed landing files of ``contract`` into ``raw.<table>``.
 
-    A file whose path and content hash are in the ledger is skipped. A file whose
-    path is there with another hash (a corrected re-delivery) replaces the rows its
+    A file whose path, size and modification time are in the ledger is skipped
+    without being read; one whose time changed is hashed and skipped when its content
+    hash is in the ledger. A file whose path is there with another hash (a corrected re-delivery) replaces the rows its
     earlier version loaded. ``reload_dates`` (first, last export date) re-processes
     the files of that range even when unchanged, replacing their rows: a backfill,
     which gives the same tables however often it runs. Raises
@@ -602,13 +630,32 @@ def ingest_table(
     create_raw_tables(con)
     known = _loaded_files(con, contract.table)
     new: list[_LandingFile] = []
+    touched: list[_LandingFile] = []
     skipped = 0
     for path in discover_files(landing_dir, contract):
-        scanned = _scan_file(path, landing_dir)
-        if known.get(scanned.relative) == scanned.content_hash and not _in_range(scanned.relative, reload_dates):
+        relative = path.relative_to(landing_dir).as_posix()
+        loaded = known.get(relative)
+        if _in_range(relative, reload_dates):
+            new.append(_scan_file(path, landing_dir))
+        elif loaded is not None and loaded.unchanged(path.stat()):
+            # Only new or changed files are read: a daily run costs the day, not the history.
             skipped += 1
         else:
-            new.append(scanned)
+            scanned = _scan_file(path, landing_dir)
+            if loaded is not None and loaded.content_hash == scanned.content_hash:
+                skipped += 1
+                touched.append(scanned)
+            else:
+                new.append(scanned)
+    if touched:
+        # Same content under a new modification time: remember the time so the next run skips it unread.
+        con.execute(
+            f"""update {_raw(LEDGER_TABLE)} as ledger set file_modified_ns = touched.modified_ns
+                from (select unnest($paths) as file_path, unnest($modified) as modified_ns) as touched
+                where ledger.source_table = $table and ledger.superseded_at is null
+                  and ledger.file_path = touched.file_path""",
+            {"table": contract.table, "paths": [f.relative for f in touched], "modified": [f.modified_ns for f in touched]},
+        )
     result = TableResult(table=contract.table, run_id=run_id, skipped_files=skipped)
     batches = _batches(new)
     for number, batch in enumerate(batches, start=1):

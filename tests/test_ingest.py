@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import date, datetime
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from crm_warehouse.contracts import (
     SUPPORT_TICKETS,
     SURVEYS_RESPONSES,
 )
+from crm_warehouse import ingest as ingest_module
 from crm_warehouse.ingest import IngestionError, ingest_table, source_freshness
 
 DAY = "2024-03-01"
@@ -228,6 +230,68 @@ def test_files_are_loaded_exactly_once(con, landing):
         "where source_table = 'crm_customers' order by file_path"
     ).fetchall()
     assert ledger == [("crm/2024-03-01.csv", 1, 1, 0), ("crm/2024-03-02.csv", 1, 1, 0)]
+
+
+def stamp(path: Path, hour: int) -> None:
+    """Set the file's modification time to ``hour`` o'clock on 2024-03-02: old enough to be trusted."""
+    then = datetime(2024, 3, 2, hour).timestamp()
+    os.utime(path, (then, then))
+
+
+@pytest.fixture
+def scans(monkeypatch) -> list[str]:
+    """The landing files ingestion reads (hashes) from here on, in order."""
+    read: list[str] = []
+    real_scan = ingest_module._scan_file
+
+    def counting_scan(path, landing_dir):
+        read.append(path.name)
+        return real_scan(path, landing_dir)
+
+    monkeypatch.setattr(ingest_module, "_scan_file", counting_scan)
+    return read
+
+
+def test_unchanged_files_are_skipped_without_being_read(con, landing, scans):
+    customers = landing / CRM_CUSTOMERS.file_name(DAY)
+    stamp(customers, hour=5)
+    load(con, landing, CATALOG_PRODUCTS, CRM_CUSTOMERS)
+    scans.clear()
+    (again,) = load(con, landing, CRM_CUSTOMERS)
+    assert (len(again.files), again.skipped_files, scans) == (0, 1, [])
+    # The size-and-time rule (rsync's): content edited in place with both kept is not seen...
+    customers.write_text(customers.read_text().replace("北京", "上海"), encoding="utf-8")
+    stamp(customers, hour=5)
+    (unseen,) = load(con, landing, CRM_CUSTOMERS)
+    assert (len(unseen.files), scans) == (0, [])
+    # ...and a new modification time makes the run read it and replace its rows.
+    stamp(customers, hour=6)
+    (edited,) = load(con, landing, CRM_CUSTOMERS)
+    assert (len(edited.files), scans) == (1, [customers.name])
+    assert con.execute("select city from raw.crm_customers").fetchall() == [("上海",)]
+
+
+def test_a_touched_file_is_hashed_once_then_skipped_unread(con, landing, scans):
+    customers = landing / CRM_CUSTOMERS.file_name(DAY)
+    stamp(customers, hour=5)
+    load(con, landing, CATALOG_PRODUCTS, CRM_CUSTOMERS)
+    stamp(customers, hour=7)
+    scans.clear()
+    (touched,) = load(con, landing, CRM_CUSTOMERS)
+    assert (len(touched.files), touched.skipped_files, scans) == (0, 1, [customers.name])
+    scans.clear()
+    (again,) = load(con, landing, CRM_CUSTOMERS)
+    assert (again.skipped_files, scans) == (1, [])
+
+
+def test_a_file_modified_just_now_is_hashed_again_next_run(con, landing, scans):
+    load(con, landing, CATALOG_PRODUCTS, CRM_CUSTOMERS)
+    assert con.execute(
+        "select file_modified_ns from raw.ingestion_ledger where source_table = 'crm_customers'"
+    ).fetchall() == [(None,)]
+    scans.clear()
+    (again,) = load(con, landing, CRM_CUSTOMERS)
+    assert (len(again.files), again.skipped_files, scans) == (0, 1, [CRM_CUSTOMERS.file_name(DAY).split("/")[-1]])
 
 
 def test_corrected_file_replaces_what_its_first_version_loaded(con, landing):
