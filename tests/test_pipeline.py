@@ -83,6 +83,13 @@ def test_full_pipeline_builds_every_layer_and_publishes(built_pipeline):
     with duckdb.connect(str(serving_path(root)), read_only=True) as con:
         schemas = {s for (s,) in con.execute("select distinct table_schema from information_schema.tables").fetchall()}
     assert schemas == {"marts", "analytics", "main"}, "raw, staging and intermediate never reach BI"
+    with pipeline_instance(root) as instance:
+        def materialised(*key: str) -> dict:
+            return instance.get_latest_materialization_event(dg.AssetKey(list(key))).asset_materialization.metadata
+
+        assert materialised("marts", "dim_customers")["dagster/row_count"].value == dim_customers
+        assert materialised("marts", "customer_value_segments")["dagster/row_count"].value == dim_customers
+        assert "dagster/row_count" not in materialised("staging", "stg_crm__customers"), "views are not counted"
 
 
 def test_rerun_with_no_new_files_loads_nothing_twice(built_pipeline, tmp_path):
