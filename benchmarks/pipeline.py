@@ -11,7 +11,8 @@ then the real ``full_pipeline`` job in process (``build_definitions`` +
 between each step's start and success events; peak memory is the highest resident
 set of the process and its children (dbt runs as one) sampled every 50 ms within the
 step. Then the floors, on the same files: DuckDB reading the landing files into one
-table per source (``read_csv`` / ``read_json`` / ``read_parquet``, one connection);
+table per source (``read_csv`` / ``read_json`` with the contract's columns and types,
+``read_parquet``; one connection);
 the SQL dbt executed (``target/<invocation>/run`` of both dbt steps, models and data
 tests, in run order, one connection); a bare ``create table as`` of the published
 tables into a new file. Ingestion is also run once more through the pure function
@@ -73,17 +74,26 @@ def step_group(step: str) -> str:
 
 
 def floor_ingest(landing: Path, database: Path) -> dict[str, float]:
-    """Seconds DuckDB needs to read each source's landing files into a table (one connection)."""
+    """Seconds DuckDB needs to read each source's landing files into a typed table (one connection).
+
+    The columns and types are the contract's, given to the reader, as ingestion knows
+    them: DuckDB's sniffer guessing them anew on each of hundreds of small files
+    measures the sniffer, not reading (it took 10× longer in an earlier run).
+    """
     from crm_warehouse.contracts import CONTRACTS
 
-    reader = {"csv": "read_csv({files}, header = true)", "jsonl": "read_json({files}, format = 'newline_delimited')",
-              "parquet": "read_parquet({files}, union_by_name = true)"}
+    reader = {
+        "csv": "read_csv($files, header = true, auto_detect = false, columns = {columns})",
+        "jsonl": "read_json($files, format = 'newline_delimited', columns = {columns})",
+        "parquet": "read_parquet($files, union_by_name = true)",
+    }
     seconds = {}
     with duckdb.connect(str(database)) as con:
         for contract in CONTRACTS:
             files = sorted(str(p) for p in landing.glob(contract.file_glob))
+            columns = "{" + ", ".join(f"'{c.name}': '{c.type}'" for c in contract.columns) + "}"
             start = time.perf_counter()
-            con.execute(f"create table {contract.table} as select * from " + reader[contract.format].format(files="$files"),
+            con.execute(f"create table {contract.table} as select * from " + reader[contract.format].format(columns=columns),
                         {"files": files})
             seconds[contract.table] = time.perf_counter() - start
     return seconds
