@@ -298,7 +298,7 @@ def main() -> int:
         RESULTS.parent.mkdir(exist_ok=True)
         RESULTS.write_text(json.dumps({
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "duckdb": duckdb.__version__,
-                        "note": "shared machine, 2 cores, load average 2-4 from other users"},
+                        "note": "shared machine; each size records its load average"},
             "results": sorted(sizes.values(), key=lambda r: r["customers"]),
         }, indent=1))
     print(f"\nwrote {RESULTS}")
