@@ -613,8 +613,8 @@ def ingest_table(
 
     A file whose path, size and modification time are in the ledger is skipped
     without being read; one whose time changed is hashed and skipped when its content
-    hash is in the ledger. A file whose path is there with another hash (a corrected re-delivery) replaces the rows its
-    earlier version loaded. ``reload_dates`` (first, last export date) re-processes
+    hash is in the ledger. A file whose path is there with another hash (a corrected
+    re-delivery) replaces the rows its earlier version loaded. ``reload_dates`` (first, last export date) re-processes
     the files of that range even when unchanged, replacing their rows: a backfill,
     which gives the same tables however often it runs. Raises
     :class:`IngestionError` naming the file when a file cannot be read, and when row

@@ -141,20 +141,21 @@ def _build(
         raise failure
 
 
-def _unique_id(event: Any) -> str | None:
-    value = event.metadata.get("unique_id")
-    return value.text if value is not None else None
+def _materialised_node(event: Any) -> str | None:
+    """The dbt unique id of a model or seed materialisation event, else None."""
+    if isinstance(event, (dg.Output, dg.AssetMaterialization)) and "unique_id" in event.metadata:
+        return event.metadata["unique_id"].text
+    return None
 
 
 def _with_row_counts(events: list[Any], manifest: Mapping[str, Any], warehouse: WarehouseResource) -> Iterator[Any]:
     """The events, each materialised table's with its ``dagster/row_count`` (views are not counted)."""
-    relations = {}
-    for event in events:
-        if isinstance(event, (dg.Output, dg.AssetMaterialization)) and _unique_id(event):
-            node = manifest["nodes"][_unique_id(event)]
-            if node["config"]["materialized"] != "view":
-                # Schema and name only: the catalog is whatever file this run's warehouse is.
-                relations[node["unique_id"]] = f'"{node["schema"]}"."{node["alias"]}"'
+    # Schema and name only: the catalog is whatever file this run's warehouse is.
+    relations = {
+        node["unique_id"]: f'"{node["schema"]}"."{node["alias"]}"'
+        for node in (manifest["nodes"][uid] for uid in map(_materialised_node, events) if uid)
+        if node["config"]["materialized"] != "view"
+    }
     counts: dict[str, int] = {}
     if relations:
         ids = list(relations)
@@ -162,9 +163,8 @@ def _with_row_counts(events: list[Any], manifest: Mapping[str, Any], warehouse: 
         with warehouse.connect() as con:
             counts = {ids[i]: rows for i, rows in con.execute(query).fetchall()}
     for event in events:
-        if _unique_id(event) in counts and isinstance(event, (dg.Output, dg.AssetMaterialization)):
-            event = event.with_metadata({**event.metadata, "dagster/row_count": counts[_unique_id(event)]})
-        yield event
+        node = _materialised_node(event)
+        yield event.with_metadata({**event.metadata, "dagster/row_count": counts[node]}) if node in counts else event
 
 
 @dbt_assets(
