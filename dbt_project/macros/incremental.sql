@@ -22,3 +22,29 @@
         from {{ this }}
     )
 {%- endmacro %}
+
+{#- First month an incremental customer-month model recomputes: the month of its
+    latest evaluated day less the lookback. The panel and every model on its grain
+    use this same window, so each run replaces the same months in all of them. -#}
+{% macro incremental_months_start() -%}
+    {{ month_start(incremental_start('evaluated_on')) }}
+{%- endmacro %}
+
+{#- The opening balance of an incremental customer-month model: its loaded rows of
+    the month before the window. Each customer has a row in every month from its
+    first to the as-of month, so a customer with history before the window has one
+    there; reading that month alone keeps the run off the rest of the history. -#}
+{% macro incremental_opening_months() -%}
+    select * from {{ this }}
+    where month_start = cast({{ dbt.dateadd('month', -1, incremental_months_start()) }} as date)
+{%- endmacro %}
+
+{#- A where condition: "<column> >= <since>" when since (a SQL date expression) is
+    given, as in an incremental run, else true (a full build keeps every row). -#}
+{% macro on_or_after(column, since) -%}
+    {%- if since -%}
+        {{ column }} >= {{ since }}
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}

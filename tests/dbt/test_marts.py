@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,20 @@ MIN_PATTERN_AGREEMENT = 0.90
 PYRAMID_SHARES = {"vip": 0.01, "major": 0.04, "ordinary": 0.15, "small": 0.80}
 PII_COLUMNS = ("name_zh", "name_latin", "email", "phone", "national_id")
 EARLIER_AS_OF = "2025-06-30"
-INCREMENTAL_TABLES = ("intermediate.int_customer_months__panel", "marts.fct_order_lines")
+# Every incremental model of dbt_project.yml, checked against the full build below.
+INCREMENTAL_TABLES = {
+    "intermediate.int_customer_months__panel": ("customer_id", "month_start"),
+    "intermediate.int_customer_months__staged": ("customer_id", "month_start"),
+    "intermediate.int_customer_months__activity": ("customer_id", "month_start"),
+    "intermediate.int_customer_categories__first_purchases": ("customer_id", "category"),
+    "intermediate.int_orders__aggregated": ("order_id",),
+    "intermediate.int_order_days__sequenced": ("customer_id", "order_date"),
+    "marts.fct_orders": ("order_id",),
+    "marts.fct_order_lines": ("order_line_id",),
+    "marts.customer_lifecycle_history": ("customer_id", "month_start"),
+    "marts.kpi_monthly": ("month_start",),
+    "marts.lifecycle_transitions": ("month_start", "from_stage_code", "to_stage_code"),
+}
 
 
 def _mart_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -168,28 +182,81 @@ def test_pii_hash_is_the_salted_sha256_of_the_normalised_value(company: Company)
     assert masked == f"{local[0]}***@{domain}"
 
 
+def _rows_differing(con: duckdb.DuckDBPyConnection, table: str, key: tuple[str, ...], other: str) -> int:
+    """Rows of ``table`` missing from, extra to or different in ``other``.``table``, matched on
+    ``key``. Floating-point columns may differ in the last bits (sums in another order)."""
+    schema, name = table.split(".")
+    columns = con.execute(
+        "select column_name, data_type from information_schema.columns "
+        "where table_catalog = current_database() and table_schema = $s and table_name = $t",
+        {"s": schema, "t": name},
+    ).fetchall()
+    assert columns, table
+    differs = [
+        f"abs(mine.{c} - theirs.{c}) > 1e-9 * greatest(1, abs(theirs.{c}))"
+        f" or (mine.{c} is null) <> (theirs.{c} is null)"
+        if kind in ("DOUBLE", "FLOAT") else f"mine.{c} is distinct from theirs.{c}"
+        for c, kind in columns
+    ]
+    return con.execute(
+        f"""select count(*) from {table} as mine
+            full outer join {other}.{table} as theirs using ({", ".join(key)})
+            where {" or ".join(f"({d})" for d in differs)}"""
+    ).fetchone()[0]
+
+
 def test_incremental_runs_match_a_full_build(company: Company, tmp_path: Path) -> None:
     """Rewinding is refused; a build as of an earlier date, then an incremental run up to
     the latest date, gives the same incremental tables as the full build."""
     copy = company.copy_to(tmp_path)
-    selection = ["--select", "+int_customer_months__panel", "+fct_order_lines"]
+    selection = ["--select", "+config.materialized:incremental"]
     earlier = ["--vars", f"{{as_of_date: '{EARLIER_AS_OF}'}}"]
     refused = copy.dbt(["compile", "--select", "int_customer_months__panel", *earlier])
     assert refused.returncode != 0
     assert "--full-refresh" in refused.stdout
     assert copy.dbt(["run", "--full-refresh", *selection, *earlier]).returncode == 0
-    assert copy.dbt(["run", *selection]).returncode == 0
+    incremental = copy.dbt(["run", *selection])
+    assert incremental.returncode == 0, incremental.stdout[-3000:]
+    manifest = json.loads((Path(copy.env["DBT_TARGET_PATH"]) / "manifest.json").read_text())
+    configured = {
+        f"{node['schema']}.{node['alias']}"
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["config"]["materialized"] == "incremental"
+    }
+    assert configured == set(INCREMENTAL_TABLES)
     with copy.connect() as con:
         con.execute(f"attach '{company.warehouse}' as full_build (read_only)")
-        for table in INCREMENTAL_TABLES:
-            differing = con.execute(
-                f"""select count(*) from (
-                        (select * from {table} except select * from full_build.{table})
-                        union all
-                        (select * from full_build.{table} except select * from {table})
-                    )"""
-            ).fetchone()[0]
-            assert differing == 0, table
+        for table, key in INCREMENTAL_TABLES.items():
+            assert con.execute(f"select count(*) from {table}").fetchone()[0] > 0, table
+            assert _rows_differing(con, table, key, "full_build") == 0, table
+
+
+def test_recent_scope_tests_the_latest_rows_of_incremental_models_only(company: Company, tmp_path: Path) -> None:
+    """With data_tests_scope 'recent' (daily runs) a test of an incremental model reads the
+    rows of its latest incremental_lookback_days days; whole-table tests still read all."""
+    copy = company.copy_to(tmp_path)
+    not_null = ["test", "--select", "fct_order_lines,test_name:not_null"]
+    recent = ["--vars", "{data_tests_scope: recent}"]
+    exact_count = ["test", "--select", "fct_orders,test_name:row_count_at_most", *recent]
+
+    def lose_customer(order_date_sql: str) -> None:
+        with duckdb.connect(str(copy.warehouse)) as con:
+            con.execute(
+                f"""update marts.fct_order_lines set customer_id = null
+                    where order_line_id = (select min(order_line_id) from marts.fct_order_lines
+                                           where order_date = ({order_date_sql}))"""
+            )
+
+    assert copy.dbt([*not_null, *recent]).returncode == 0
+    lose_customer("select min(order_date) from marts.fct_order_lines")  # the first day: old
+    assert copy.dbt([*not_null, *recent]).returncode == 0, "an old row is outside the recent window"
+    assert copy.dbt(not_null).returncode != 0, "the whole table has the broken row"
+    lose_customer("select max(order_date) from marts.fct_order_lines")  # the latest day
+    assert copy.dbt([*not_null, *recent]).returncode != 0
+    assert copy.dbt(exact_count).returncode == 0
+    with duckdb.connect(str(copy.warehouse)) as con:
+        con.execute("delete from marts.fct_orders where order_date = (select min(order_date) from marts.fct_orders)")
+    assert copy.dbt(exact_count).returncode != 0, "an old lost order fails the whole-table count"
 
 
 def test_sqlfluff_lint_is_clean(dbt_env_in_tmp: dict[str, str]) -> None:

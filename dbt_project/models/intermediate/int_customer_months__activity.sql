@@ -1,11 +1,22 @@
 {#- Point-in-time service, survey, marketing and assortment activity per
     customer-month, on the grain of int_customer_months__panel: everything a churn
     model may know at a past month end, and nothing after it. Latest survey answers
-    are carried forward from the last month that had one. -#}
+    are carried forward from the last month that had one.
+
+    Incremental like the panel: a run recomputes the months the panel recomputed,
+    from the events in them and the totals and latest answers of the month before
+    (the opening balance). -#}
+{{ assert_not_rewound('evaluated_on') }}
+
+{%- set since = incremental_months_start() if is_incremental() else none %}
+
 with
 
 panel as (
     select * from {{ ref('int_customer_months__panel') }}
+    {%- if since %}
+    where month_start >= {{ since }}
+    {%- endif %}
 ),
 
 tickets as (
@@ -14,16 +25,56 @@ tickets as (
 
 responses as (
     select * from {{ ref('stg_surveys__responses') }}
+    {%- if since %}
+    where responded_at >= {{ since }}
+    {%- endif %}
 ),
 
 touches as (
     select * from {{ ref('stg_marketing__touches') }}
 ),
 
-order_lines as (
-    select * from {{ ref('int_order_lines__enriched') }}
-    where is_completed
+first_category_purchases as (
+    select * from {{ ref('int_customer_categories__first_purchases') }}
+    {%- if since %}
+    where first_order_month >= {{ since }}
+    {%- endif %}
 ),
+
+{% if since %}
+loaded_months as (
+    {{ incremental_opening_months() }}
+),
+
+opening_balance as (
+    select
+        customer_id,
+        complaints_to_date,
+        complaints_to_date - unresolved_complaints as complaints_resolved_to_date,
+        touches_to_date,
+        touch_responses_to_date,
+        categories_bought_to_date,
+        latest_csat,
+        latest_nps,
+        latest_satisfaction_index
+    from loaded_months
+),
+{% else %}
+opening_balance as (
+    select
+        customer_id,
+        0 as complaints_to_date,
+        0 as complaints_resolved_to_date,
+        0 as touches_to_date,
+        0 as touch_responses_to_date,
+        0 as categories_bought_to_date,
+        cast(null as {{ dbt.type_int() }}) as latest_csat,
+        cast(null as {{ dbt.type_int() }}) as latest_nps,
+        cast(null as {{ dbt.type_float() }}) as latest_satisfaction_index
+    from panel
+    where 1 = 0
+),
+{% endif %}
 
 tickets_opened as (
     select
@@ -33,6 +84,9 @@ tickets_opened as (
         sum(case when ticket_type = 'complaint' then 1 else 0 end) as complaints_opened,
         sum(case when ticket_type = 'praise' then 1 else 0 end) as praises_received
     from tickets
+    {%- if since %}
+    where opened_at >= {{ since }}
+    {%- endif %}
     group by customer_id, {{ month_start('opened_at') }}
 ),
 
@@ -42,7 +96,10 @@ complaints_resolved as (
         {{ month_start('resolved_at') }} as month_start,
         count(*) as complaints_resolved
     from tickets
-    where ticket_type = 'complaint' and resolved_at is not null
+    where
+        ticket_type = 'complaint'
+        and resolved_at is not null
+        and {{ on_or_after('resolved_at', since) }}
     group by customer_id, {{ month_start('resolved_at') }}
 ),
 
@@ -89,6 +146,9 @@ touches_sent as (
         {{ month_start('sent_at') }} as month_start,
         count(*) as touches_sent
     from touches
+    {%- if since %}
+    where sent_at >= {{ since }}
+    {%- endif %}
     group by customer_id, {{ month_start('sent_at') }}
 ),
 
@@ -98,26 +158,20 @@ touch_responses as (
         {{ month_start('responded_at') }} as month_start,
         count(*) as touch_responses
     from touches
-    where has_responded and responded_at is not null
+    where
+        has_responded
+        and responded_at is not null
+        and {{ on_or_after('responded_at', since) }}
     group by customer_id, {{ month_start('responded_at') }}
-),
-
-first_category_purchases as (
-    select
-        customer_id,
-        category,
-        {{ month_start('min(order_date)') }} as month_start
-    from order_lines
-    group by customer_id, category
 ),
 
 new_categories as (
     select
         customer_id,
-        month_start,
+        first_order_month as month_start,
         count(*) as new_categories_bought
     from first_category_purchases
-    group by customer_id, month_start
+    group by customer_id, first_order_month
 ),
 
 monthly as (
@@ -153,21 +207,31 @@ monthly as (
 
 cumulated as (
     select
-        *,
-        sum(complaints_opened) over customer_months
-        - sum(complaints_resolved) over customer_months as unresolved_complaints,
-        sum(complaints_opened) over customer_months as complaints_to_date,
-        sum(touches_sent) over customer_months as touches_to_date,
-        sum(touch_responses) over customer_months as touch_responses_to_date,
-        sum(new_categories_bought) over customer_months as categories_bought_to_date,
-        -- each answer opens a group that lasts until the next answer: carry it forward
-        count(last_csat_in_month) over customer_months as csat_group,
-        count(last_nps_in_month) over customer_months as nps_group,
-        count(last_satisfaction_index_in_month) over customer_months as satisfaction_index_group
+        monthly.*,
+        coalesce(opening_balance.complaints_to_date, 0)
+        + sum(monthly.complaints_opened) over customer_months as complaints_to_date,
+        coalesce(opening_balance.complaints_resolved_to_date, 0)
+        + sum(monthly.complaints_resolved) over customer_months as complaints_resolved_to_date,
+        coalesce(opening_balance.touches_to_date, 0)
+        + sum(monthly.touches_sent) over customer_months as touches_to_date,
+        coalesce(opening_balance.touch_responses_to_date, 0)
+        + sum(monthly.touch_responses) over customer_months as touch_responses_to_date,
+        coalesce(opening_balance.categories_bought_to_date, 0)
+        + sum(monthly.new_categories_bought) over customer_months as categories_bought_to_date,
+        -- each answer opens a group that lasts until the next answer: carry it forward;
+        -- group 0 (no answer since the opening balance) keeps the opening answer
+        count(monthly.last_csat_in_month) over customer_months as csat_group,
+        count(monthly.last_nps_in_month) over customer_months as nps_group,
+        count(monthly.last_satisfaction_index_in_month) over customer_months as satisfaction_index_group,
+        opening_balance.latest_csat as opening_csat,
+        opening_balance.latest_nps as opening_nps,
+        opening_balance.latest_satisfaction_index as opening_satisfaction_index
     from monthly
+    left join opening_balance
+        on monthly.customer_id = opening_balance.customer_id
     window customer_months as (
-        partition by customer_id
-        order by month_start
+        partition by monthly.customer_id
+        order by monthly.month_start
         rows between unbounded preceding and current row
     )
 ),
@@ -180,14 +244,22 @@ final as (
         tickets_opened,
         complaints_opened,
         complaints_resolved,
-        unresolved_complaints,
+        complaints_to_date - complaints_resolved_to_date as unresolved_complaints,
         complaints_to_date,
         praises_received,
         survey_responses,
-        max(last_csat_in_month) over (partition by customer_id, csat_group) as latest_csat,
-        max(last_nps_in_month) over (partition by customer_id, nps_group) as latest_nps,
-        max(last_satisfaction_index_in_month) over (partition by customer_id, satisfaction_index_group)
-            as latest_satisfaction_index,
+        case
+            when csat_group = 0 then opening_csat
+            else max(last_csat_in_month) over (partition by customer_id, csat_group)
+        end as latest_csat,
+        case
+            when nps_group = 0 then opening_nps
+            else max(last_nps_in_month) over (partition by customer_id, nps_group)
+        end as latest_nps,
+        case
+            when satisfaction_index_group = 0 then opening_satisfaction_index
+            else max(last_satisfaction_index_in_month) over (partition by customer_id, satisfaction_index_group)
+        end as latest_satisfaction_index,
         touches_sent,
         touch_responses,
         touches_to_date,

@@ -28,15 +28,11 @@ purchase_days as (
 
 {% if is_incremental() %}
 window_start as (
-    select {{ month_start(incremental_start('evaluated_on')) }} as first_month_start
+    select {{ incremental_months_start() }} as first_month_start
 ),
 
 loaded_months as (
-    select
-        *,
-        row_number() over (partition by customer_id order by month_start desc) as recency_rank
-    from {{ this }}
-    where month_start < (select window_start.first_month_start from window_start)
+    {{ incremental_opening_months() }}
 ),
 
 -- running totals as of the last month before the window
@@ -50,7 +46,6 @@ opening_balance as (
         last_order_date,
         best_trailing_window_revenue
     from loaded_months
-    where recency_rank = 1
 ),
 {% else %}
 window_start as (

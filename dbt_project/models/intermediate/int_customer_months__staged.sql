@@ -1,11 +1,18 @@
 {#- The lifecycle stage rule of domain.md section 2, applied to every customer-month
     of the panel. It is the only place the rule is written: the current stage
     (customer_lifecycle) and the history (customer_lifecycle_history) both read it.
-    Each sub-rule is a flag, so the stage and the reason share one precedence. -#}
+    Each sub-rule is a flag, so the stage and the reason share one precedence.
+
+    Incremental like the panel: a run restages the panel months it recomputed. -#}
+{{ assert_not_rewound('evaluated_on') }}
+
 with
 
 panel as (
     select * from {{ ref('int_customer_months__panel') }}
+    {%- if is_incremental() %}
+    where month_start >= {{ incremental_months_start() }}
+    {%- endif %}
 ),
 
 rule_flags as (

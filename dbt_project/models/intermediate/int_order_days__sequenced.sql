@@ -1,10 +1,30 @@
 {#- One row per customer and day with a completed order. Gaps are measured between
-    purchase days, so two orders on one day are one purchase (as in the CLV models). -#}
+    purchase days, so two orders on one day are one purchase (as in the CLV models).
+
+    Incremental: a run resequences only the customers with a completed order from the
+    latest loaded order date less var('incremental_lookback_days') on, all of their
+    days (delete+insert on customer_id): running gaps and medians need a customer's
+    whole sequence, and the other customers' rows cannot change. -#}
+{{ assert_not_rewound('order_date') }}
+
+{%- set since = incremental_start('order_date') if is_incremental() else none %}
+
 with
 
-orders as (
+completed_orders as (
     select * from {{ ref('int_orders__aggregated') }}
     where is_completed
+),
+
+recent_buyers as (
+    select distinct customer_id
+    from completed_orders
+    where {{ on_or_after('order_date', since) }}
+),
+
+orders as (
+    select * from completed_orders
+    where customer_id in (select recent_buyers.customer_id from recent_buyers)
 ),
 
 purchase_days as (

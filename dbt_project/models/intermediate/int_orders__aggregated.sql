@@ -1,12 +1,47 @@
+{#- Incremental: a run re-reads the orders placed from the latest loaded order date
+    less var('incremental_lookback_days') on and replaces them (delete+insert on
+    order_id). A re-read customer's completed orders are numbered on from the ones
+    loaded before that date. -#}
+{{ assert_not_rewound('order_date') }}
+
+{%- set since = incremental_start('order_date') if is_incremental() else none %}
+
 with
 
 orders as (
     select * from {{ ref('stg_orders__orders') }}
+    {%- if since %}
+    where order_date >= {{ since }}
+    {%- endif %}
 ),
 
 order_lines as (
     select * from {{ ref('int_order_lines__enriched') }}
+    {%- if since %}
+    where order_date >= {{ since }}
+    {%- endif %}
 ),
+
+{% if since %}
+completed_before as (
+    select
+        customer_id,
+        max(completed_order_number) as completed_orders
+    from {{ this }}
+    where
+        order_date < {{ since }}
+        and customer_id in (select orders.customer_id from orders)
+    group by customer_id
+),
+{% else %}
+completed_before as (
+    select
+        customer_id,
+        0 as completed_orders
+    from orders
+    where 1 = 0
+),
+{% endif %}
 
 line_totals as (
     select
@@ -45,15 +80,19 @@ orders_with_totals as (
 
 final as (
     select
-        *,
+        orders_with_totals.*,
         case
-            when is_completed
-                then row_number() over (
-                        partition by customer_id, is_completed
-                        order by ordered_at, order_id
+            when orders_with_totals.is_completed
+                then
+                    coalesce(completed_before.completed_orders, 0)
+                    + row_number() over (
+                        partition by orders_with_totals.customer_id, orders_with_totals.is_completed
+                        order by orders_with_totals.ordered_at, orders_with_totals.order_id
                     )
         end as completed_order_number
     from orders_with_totals
+    left join completed_before
+        on orders_with_totals.customer_id = completed_before.customer_id
 )
 
 select * from final

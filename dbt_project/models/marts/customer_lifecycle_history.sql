@@ -1,7 +1,14 @@
+{#- Incremental like the panel: a run replaces the months the panel recomputed, reading
+    one month more for each customer's previous stage. -#}
+{{ assert_not_rewound('evaluated_on') }}
+
 with
 
 staged as (
     select * from {{ ref('int_customer_months__staged') }}
+    {%- if is_incremental() %}
+    where month_start >= {{ dbt.dateadd('month', -1, incremental_months_start()) }}
+    {%- endif %}
 ),
 
 stages as (
@@ -50,3 +57,6 @@ final as (
 )
 
 select * from final
+{%- if is_incremental() %}
+where month_start >= {{ incremental_months_start() }}
+{%- endif %}

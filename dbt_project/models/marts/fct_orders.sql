@@ -1,7 +1,14 @@
+{#- Incremental like int_orders__aggregated: a run replaces the orders placed from
+    the latest loaded order date less var('incremental_lookback_days') on. -#}
+{{ assert_not_rewound('order_date') }}
+
 with
 
 orders as (
     select * from {{ ref('int_orders__aggregated') }}
+    {%- if is_incremental() %}
+    where order_date >= {{ incremental_start('order_date') }}
+    {%- endif %}
 ),
 
 final as (

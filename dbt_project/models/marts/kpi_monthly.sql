@@ -5,28 +5,53 @@
     weekly value is its trailing-12-month revenue per week of that year (or of its
     tenure when shorter); annualised revenue at risk = weekly value x
     var('weeks_per_year') summed over customers in decline, and annualised revenue
-    lost the same over the month's churners (at the previous month end). -#}
+    lost the same over the month's churners (at the previous month end).
+
+    Incremental: a run replaces the months from the panel's window less
+    var('service_recovery_days'), the longest a month's figures keep changing (its
+    complainants count once their recovery window has passed), reading the events
+    of those months and the month before (for changes since the previous month). -#}
+{{ assert_not_rewound('evaluated_on') }}
+
+{%- set since = month_start(dbt.dateadd('day', -var('service_recovery_days'), incremental_start('evaluated_on')))
+    if is_incremental() else none %}
+{%- set month_before = 'cast(' ~ dbt.dateadd('month', -1, since) ~ ' as date)' if since else none %}
+
 with
 
 months as (
     select * from {{ ref('int_calendar__months') }}
+    {%- if since %}
+    where month_start >= {{ month_before }}
+    {%- endif %}
 ),
 
 staged as (
     select * from {{ ref('int_customer_months__staged') }}
+    {%- if since %}
+    where month_start >= {{ month_before }}
+    {%- endif %}
 ),
 
 tickets as (
     select * from {{ ref('stg_support__tickets') }}
+    {%- if since %}
+    where opened_at >= {{ since }} or resolved_at >= {{ since }}
+    {%- endif %}
 ),
 
 responses as (
     select * from {{ ref('stg_surveys__responses') }}
+    {%- if since %}
+    where responded_at >= {{ since }}
+    {%- endif %}
 ),
 
 orders as (
     select * from {{ ref('int_orders__aggregated') }}
-    where is_completed
+    where
+        is_completed
+        and {{ on_or_after('order_date', since) }}
 ),
 
 as_of as (
@@ -220,3 +245,6 @@ final as (
 )
 
 select * from final
+{%- if since %}
+where month_start >= {{ since }}
+{%- endif %}

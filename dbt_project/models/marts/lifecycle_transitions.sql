@@ -1,7 +1,14 @@
+{#- Incremental: a run replaces the months customer_lifecycle_history replaced (the
+    panel's window), counted from those months alone. -#}
+{{ assert_not_rewound('month_start') }}
+
 with
 
 history as (
     select * from {{ ref('customer_lifecycle_history') }}
+    {%- if is_incremental() %}
+    where month_start >= {{ month_start(incremental_start('month_start')) }}
+    {%- endif %}
 ),
 
 moves as (
