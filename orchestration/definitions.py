@@ -7,7 +7,14 @@ import dagster as dg
 from crm_warehouse.settings import load_settings
 
 from orchestration.assets.analytics import analytics_assets, model_assets
-from orchestration.assets.dbt import dbt_resource, dbt_scored_models, dbt_warehouse_models, exposure_specs
+from orchestration.assets.dbt import (
+    RECENT_ROWS,
+    RECENT_ROWS_TESTS_TAG,
+    dbt_resource,
+    dbt_scored_models,
+    dbt_warehouse_models,
+    exposure_specs,
+)
 from orchestration.assets.ingestion import ingestion_assets
 from orchestration.assets.postgres import postgres_assets
 from orchestration.assets.publish import SERVING_KEY, build_publish_asset
@@ -25,7 +32,11 @@ full_pipeline = dg.define_asset_job(
 daily_pipeline = dg.define_asset_job(
     "daily_pipeline",
     selection=dg.AssetSelection.all() - MODEL_FITTING,
-    description="The daily run: ingest new files, build and test dbt, score with the saved models, publish.",
+    description=(
+        "The daily run: ingest new files, build dbt incrementally and test the rows it wrote, "
+        "score with the saved models, check, publish."
+    ),
+    tags={RECENT_ROWS_TESTS_TAG: RECENT_ROWS},
 )
 retrain_models = dg.define_asset_job(
     "retrain_models",

@@ -18,6 +18,7 @@ from pipeline_support import PROJECT_ROOT, clone_pipeline, deliver, pipeline_def
 from crm_warehouse.contracts import CONTRACTS, ORDERS_ORDER_LINES
 from crm_warehouse.ingest import export_date
 from crm_warehouse.publish import latest_publish
+from orchestration.assets.dbt import RECENT_ROWS, RECENT_ROWS_TESTS_TAG, DbtBuildConfig, dbt_build_args
 from orchestration.run import backfill_run_config
 
 pytestmark = pytest.mark.slow
@@ -64,6 +65,16 @@ def test_definitions_load_with_every_asset_described_grouped_and_kinded():
     assert {"full_pipeline", "daily_pipeline", "retrain_models"} <= {j.name for j in defs.jobs}
 
 
+def test_only_the_daily_job_tests_recent_rows_and_never_on_a_full_refresh():
+    daily = pipeline_definitions(Path("/nonexistent-data-dir")).resolve_job_def("daily_pipeline")
+    assert daily.tags[RECENT_ROWS_TESTS_TAG] == RECENT_ROWS
+    as_of = {"as_of_date": "2025-06-30"}
+    assert dbt_build_args(DbtBuildConfig(), as_of, daily.tags) == [
+        "build", "--vars", json.dumps({**as_of, "data_tests_scope": "recent"})]
+    assert dbt_build_args(DbtBuildConfig(full_refresh=True), {}, daily.tags) == ["build", "--full-refresh"]
+    assert dbt_build_args(DbtBuildConfig(), {}, {}) == ["build"]
+
+
 def test_full_pipeline_builds_every_layer_and_publishes(built_pipeline):
     root = built_pipeline.root
     with duckdb.connect(str(warehouse_path(root)), read_only=True) as con:
@@ -105,6 +116,33 @@ def test_rerun_with_no_new_files_loads_nothing_twice(built_pipeline, tmp_path):
         ).fetchone()[0]
     assert after == before
     assert new_ledger_rows == 0
+
+
+def test_daily_run_builds_incrementally_and_tests_the_rows_it_wrote(built_pipeline, tmp_path):
+    root = clone_pipeline(built_pipeline, tmp_path / "data")
+    deliver(built_pipeline.company, root, built_pipeline.held_back)
+    result = run_job(root, "daily_pipeline")
+    assert result.success
+    with pipeline_instance(root) as instance:
+        commands = [
+            entry.user_message for entry in instance.all_logs(result.run_id)
+            if entry.user_message.startswith("Running dbt command")
+        ]
+    assert len(commands) == 2 and all('"data_tests_scope": "recent"' in c for c in commands), commands
+    assert not any("--full-refresh" in c for c in commands)
+    newest_day = max(export_date(f) for f in built_pipeline.held_back)
+    with duckdb.connect(str(warehouse_path(root)), read_only=True) as con:
+        # the incremental models took in the held-back week and lost nothing
+        assert con.execute("select max(order_date) from marts.fct_orders").fetchone()[0] == newest_day
+        assert con.execute("select count(*) from marts.fct_orders").fetchone()[0] == con.execute(
+            "select count(*) from staging.stg_orders__orders").fetchone()[0]
+        assert con.execute(
+            "select max(evaluated_on) from marts.customer_lifecycle_history").fetchone()[0] == newest_day
+        stages = con.execute(
+            """select count(*), count(distinct customer_id) from marts.customer_lifecycle_history
+               where is_as_of_month"""
+        ).fetchone()
+    assert stages[0] == stages[1] > 0, "one current stage per customer"
 
 
 READER = r"""

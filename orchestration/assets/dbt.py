@@ -114,15 +114,26 @@ class DbtBuildConfig(dg.Config):
     full_refresh: bool = False
 
 
+# A run tagged so (the daily job is) tests only the rows its incremental models wrote,
+# unless it rebuilds them in full (dbt var data_tests_scope, macros/data_tests.sql).
+RECENT_ROWS_TESTS_TAG = "crm/dbt_data_tests"
+RECENT_ROWS = "recent_rows"
+
+
+def dbt_build_args(config: DbtBuildConfig, variables: Mapping[str, str], run_tags: Mapping[str, str]) -> list[str]:
+    """``dbt build`` arguments of a step: --full-refresh, and the vars (as-of date, test scope)."""
+    args = ["build"] + (["--full-refresh"] if config.full_refresh else [])
+    if run_tags.get(RECENT_ROWS_TESTS_TAG) == RECENT_ROWS and not config.full_refresh:
+        variables = {**variables, "data_tests_scope": "recent"}
+    return args + (["--vars", json.dumps(variables)] if variables else [])
+
+
 def _build(
     context: dg.AssetExecutionContext, config: DbtBuildConfig, dbt: DbtCliResource, warehouse: WarehouseResource
 ) -> Iterator[Any]:
     # dbt's profile reads the warehouse path from the environment.
     os.environ["CRM_WAREHOUSE_PATH"] = warehouse.warehouse_path
-    args = ["build"] + (["--full-refresh"] if config.full_refresh else [])
-    variables = dbt_vars(warehouse)
-    if variables:
-        args += ["--vars", json.dumps(variables)]
+    args = dbt_build_args(config, dbt_vars(warehouse), context.run.tags)
     invocation = dbt.cli(args, context=context)
     # dbt holds the DuckDB file until it exits, so the events are collected first
     # (dbt's log lines still reach the step's stdout as they come) and the row counts
