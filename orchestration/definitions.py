@@ -7,20 +7,13 @@ import dagster as dg
 from crm_warehouse.settings import load_settings
 
 from orchestration.assets.analytics import analytics_assets, model_assets
-from orchestration.assets.dbt import (
-    RECENT_ROWS,
-    RECENT_ROWS_TESTS_TAG,
-    dbt_resource,
-    dbt_scored_models,
-    dbt_warehouse_models,
-    exposure_specs,
-)
+from orchestration.assets.dbt import dbt_resource, dbt_scored_models, dbt_warehouse_models, exposure_specs
 from orchestration.assets.ingestion import ingestion_assets
 from orchestration.assets.postgres import postgres_assets
 from orchestration.assets.publish import SERVING_KEY, build_publish_asset
 from orchestration.checks.quality import quality_checks
 from orchestration.ops import build_ops_definitions
-from orchestration.resources import WarehouseResource, warehouse_from_settings
+from orchestration.resources import RECENT_ROWS, VALIDATED_ROWS_TAG, WarehouseResource, warehouse_from_settings
 
 MODEL_FITTING = dg.AssetSelection.assets(*model_assets)
 
@@ -33,10 +26,10 @@ daily_pipeline = dg.define_asset_job(
     "daily_pipeline",
     selection=dg.AssetSelection.all() - MODEL_FITTING,
     description=(
-        "The daily run: ingest new files, build dbt incrementally and test the rows it wrote, "
-        "score with the saved models, check, publish."
+        "The daily run: ingest new files, build dbt incrementally, score with the saved models, "
+        "test and check the rows it wrote, publish."
     ),
-    tags={RECENT_ROWS_TESTS_TAG: RECENT_ROWS},
+    tags={VALIDATED_ROWS_TAG: RECENT_ROWS},
 )
 retrain_models = dg.define_asset_job(
     "retrain_models",

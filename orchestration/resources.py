@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -22,6 +22,17 @@ WAREHOUSE_POOL = "duckdb_warehouse"
 # (a contract breach, bad configuration, a failed audit) are raised with
 # allow_retries=False and fail at once.
 TRANSIENT_RETRY = dg.RetryPolicy(max_retries=2, delay=15, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+
+# Runs tagged so (the daily job's) validate the rows their incremental tables were
+# rewritten with, not whole tables again: dbt data tests (var data_tests_scope) and
+# GX suites with a window_column read the latest incremental_lookback_days days. A
+# dbt full refresh tests everything; a backfill tags its run ALL_ROWS.
+VALIDATED_ROWS_TAG = "crm/validated_rows"
+RECENT_ROWS, ALL_ROWS = "recent", "all"
+
+
+def validates_recent_rows(run_tags: Mapping[str, str]) -> bool:
+    return run_tags.get(VALIDATED_ROWS_TAG) == RECENT_ROWS
 
 
 class WarehouseResource(dg.ConfigurableResource):

@@ -53,11 +53,13 @@ def pipeline_definitions(root: Path) -> dg.Definitions:
     return build_definitions(WarehouseResource.from_settings(load_settings({"CRM_DATA_DIR": str(root)})))
 
 
-def run_job(root: Path, job_name: str, run_config: dict | None = None) -> dg.ExecuteInProcessResult:
+def run_job(
+    root: Path, job_name: str, run_config: dict | None = None, tags: dict[str, str] | None = None
+) -> dg.ExecuteInProcessResult:
     """Run a job of the real definitions on the data folder ``root``."""
     with pipeline_instance(root) as instance:
         job = pipeline_definitions(root).resolve_job_def(job_name)
-        return job.execute_in_process(instance=instance, run_config=run_config or {}, raise_on_error=False)
+        return job.execute_in_process(instance=instance, run_config=run_config or {}, tags=tags, raise_on_error=False)
 
 
 def deliver(company: Company, root: Path, relative_paths) -> None:

@@ -18,8 +18,9 @@ from pipeline_support import PROJECT_ROOT, clone_pipeline, deliver, pipeline_def
 from crm_warehouse.contracts import CONTRACTS, ORDERS_ORDER_LINES
 from crm_warehouse.ingest import export_date
 from crm_warehouse.publish import latest_publish
-from orchestration.assets.dbt import RECENT_ROWS, RECENT_ROWS_TESTS_TAG, DbtBuildConfig, dbt_build_args
-from orchestration.run import backfill_run_config
+from orchestration.assets.dbt import DbtBuildConfig, dbt_build_args
+from orchestration.resources import RECENT_ROWS, VALIDATED_ROWS_TAG
+from orchestration.run import BACKFILL_TAGS, backfill_run_config
 
 pytestmark = pytest.mark.slow
 
@@ -67,12 +68,22 @@ def test_definitions_load_with_every_asset_described_grouped_and_kinded():
 
 def test_only_the_daily_job_tests_recent_rows_and_never_on_a_full_refresh():
     daily = pipeline_definitions(Path("/nonexistent-data-dir")).resolve_job_def("daily_pipeline")
-    assert daily.tags[RECENT_ROWS_TESTS_TAG] == RECENT_ROWS
+    assert daily.tags[VALIDATED_ROWS_TAG] == RECENT_ROWS
     as_of = {"as_of_date": "2025-06-30"}
     assert dbt_build_args(DbtBuildConfig(), as_of, daily.tags) == [
         "build", "--vars", json.dumps({**as_of, "data_tests_scope": "recent"})]
     assert dbt_build_args(DbtBuildConfig(full_refresh=True), {}, daily.tags) == ["build", "--full-refresh"]
     assert dbt_build_args(DbtBuildConfig(), {}, {}) == ["build"]
+
+
+def _validated_rows(result: dg.ExecuteInProcessResult) -> set[str]:
+    """What the run's GX checks of the fact tables with a window column validated."""
+    return {
+        e.event_specific_data.metadata["validated_rows"].value
+        for e in result.all_events
+        if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+        and e.event_specific_data.asset_key.path[-1] in ("fct_orders", "fct_order_lines", "customer_lifecycle_history")
+    }
 
 
 def test_full_pipeline_builds_every_layer_and_publishes(built_pipeline):
@@ -130,6 +141,8 @@ def test_daily_run_builds_incrementally_and_tests_the_rows_it_wrote(built_pipeli
         ]
     assert len(commands) == 2 and all('"data_tests_scope": "recent"' in c for c in commands), commands
     assert not any("--full-refresh" in c for c in commands)
+    (scope,) = _validated_rows(result)
+    assert scope.startswith("row-level expectations on the rows of the latest 3 days")
     newest_day = max(export_date(f) for f in built_pipeline.held_back)
     with duckdb.connect(str(warehouse_path(root)), read_only=True) as con:
         # the incremental models took in the held-back week and lost nothing
@@ -241,8 +254,9 @@ def test_backfilling_a_date_range_twice_gives_identical_tables(built_pipeline, t
     before = _table_snapshot(root)
     snapshots = []
     for _ in range(2):
-        result = run_job(root, "daily_pipeline", config)
+        result = run_job(root, "daily_pipeline", config, BACKFILL_TAGS)
         assert result.success
+        assert _validated_rows(result) == {"whole table"}
         with duckdb.connect(str(warehouse_path(root)), read_only=True) as con:
             reloaded = con.execute(
                 "select count(*) from raw.ingestion_ledger where run_id = ?", [result.run_id]).fetchone()[0]

@@ -22,7 +22,7 @@ from crm_warehouse.quality.run import validate_and_record, validate_suite
 from crm_warehouse.quality.suites import Suite, load_suites, parse_suite
 from crm_warehouse.settings import DBT_PROJECT_DIR, EXPECTATIONS_DIR, load_settings
 from orchestration.checks.quality import CHECK_NAME, build_quality_checks
-from orchestration.resources import WarehouseResource
+from orchestration.resources import RECENT_ROWS, VALIDATED_ROWS_TAG, WarehouseResource
 
 
 def expect(kind: str, severity: str = "error", **kwargs: Any) -> dict:
@@ -353,17 +353,19 @@ ITEMS_SUITE = {
 }
 
 
-def _pipeline(tmp_path: Path, rows: str) -> tuple[list[dg.AssetsDefinition], WarehouseResource]:
+def _pipeline(
+    tmp_path: Path, rows: str, suite: dict = ITEMS_SUITE, columns: str = "item_id, price"
+) -> tuple[list[dg.AssetsDefinition], WarehouseResource]:
     suites_dir = tmp_path / "expectations"
     suites_dir.mkdir(exist_ok=True)
-    (suites_dir / "raw.items.json").write_text(json.dumps(ITEMS_SUITE))
+    (suites_dir / "raw.items.json").write_text(json.dumps(suite))
     warehouse = WarehouseResource.from_settings(load_settings({"CRM_DATA_DIR": str(tmp_path)}))
 
     @dg.asset(key=["raw", "items"])
     def items(warehouse: WarehouseResource) -> None:
         with warehouse.connect() as connection:
             connection.execute("create schema if not exists raw")
-            connection.execute(f"create or replace table raw.items as select * from (values {rows}) t(item_id, price)")
+            connection.execute(f"create or replace table raw.items as select * from (values {rows}) t({columns})")
 
     @dg.asset(key=["marts", "item_report"], deps=[items])
     def item_report() -> None:
@@ -398,8 +400,63 @@ def test_dagster_check_blocks_downstream_only_on_error(tmp_path, rows, severity,
     assert (tmp_path / "dq_docs" / "index.html").exists()
 
 
+def test_dagster_check_of_a_daily_run_validates_the_recent_rows(tmp_path):
+    suite = {**ITEMS_SUITE, "meta": {**ITEMS_SUITE["meta"], "window_column": "sold_on"}}
+    # I1 was sold twice long ago: a whole-table check blocks, the daily run's check does not
+    rows = "('I1', 5.0, date '2025-01-01'), ('I1', 6.0, date '2025-01-02'), ('I2', 7.0, date '2025-06-30')"
+    definitions, warehouse = _pipeline(tmp_path, rows, suite, columns="item_id, price, sold_on")
+    daily = {VALIDATED_ROWS_TAG: RECENT_ROWS}
+    for tags, passed, scope in ((daily, True, "latest 3 days by sold_on"), ({}, False, "whole table")):
+        result = dg.materialize(definitions, resources={"warehouse": warehouse}, raise_on_error=False, tags=tags)
+        (evaluation,) = result.get_asset_check_evaluations()
+        assert evaluation.passed == passed
+        assert scope in evaluation.metadata["validated_rows"].value
+
+
 def test_repository_checks_target_each_suites_table():
     checks = build_quality_checks()
     keys = {key.asset_key.path[0] + "." + key.asset_key.path[1] for c in checks for key in c.check_keys}
     assert keys == {s.name for s in load_suites(EXPECTATIONS_DIR)}
     assert all(spec.blocking for c in checks for spec in c.check_specs), "every suite has error expectations"
+
+
+def test_recent_rows_validate_the_latest_days_and_table_level_expectations_the_whole_table(con):
+    """A daily run validates the rows of the latest days (window_column); row counts and
+    columns still see the whole table."""
+    con.execute(
+        """create table marts.fct_orders as select * from (values
+            ('O1', 'C1', date '2025-01-10'), ('O2', null, date '2025-03-01'),
+            ('O3', 'C2', date '2025-06-28'), ('O4', 'C3', date '2025-06-30')
+        ) as t(order_id, customer_id, order_date)"""
+    )
+    suite = parse_suite({
+        "name": "marts.fct_orders",
+        "meta": {"key_columns": ["order_id"], "window_column": "order_date"},
+        "expectations": [
+            expect("expect_column_values_to_not_be_null", column="customer_id"),
+            expect(
+                "expect_column_values_to_exist_in_table",
+                column="customer_id", other_table="raw.customers", other_column="customer_id",
+            ),
+            expect("expect_table_row_count_to_be_between", min_value=4, max_value=4),
+        ],
+    })
+    assert suite.window_column == "order_date"
+    whole = validate_suite(con, suite, "run-1")
+    assert set(failures(whole)) == {"expect_column_values_to_not_be_null(customer_id)"}
+    recent = validate_suite(con, suite, "run-2", recent_days=3)
+    assert recent.passed, failures(recent)
+    not_null, _, row_count = recent.results
+    assert not_null.observed_value["element_count"] == 2, "rows of 2025-06-28 to 06-30 only"
+    assert row_count.observed_value == 4, "the row count is the whole table's"
+    con.execute("insert into marts.fct_orders values ('O5', 'C9', date '2025-06-30')")
+    late = validate_suite(con, suite, "run-3", recent_days=3)
+    broken = failures(late)["expect_column_values_to_exist_in_table(customer_id)"]
+    assert broken.unexpected_sample == [{"customer_id": "C9"}]
+    assert set(failures(late)) == {
+        "expect_column_values_to_exist_in_table(customer_id)", "expect_table_row_count_to_be_between(None)"}
+
+
+def test_a_window_column_must_be_an_identifier():
+    with pytest.raises(ValueError, match="identifier"):
+        parse_suite({**ORDERS, "meta": {"window_column": "order_date; drop table x"}})

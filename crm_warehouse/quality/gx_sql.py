@@ -25,7 +25,7 @@ files under ``<docs_dir>/_gx_stores`` and a Data Docs site in ``docs_dir``
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -119,11 +119,17 @@ def gx_expectation(spec: ExpectationSpec, position: int) -> gx.expectations.Expe
     return configuration.to_domain_obj()
 
 
-def gx_suite(suite: Suite) -> gx.ExpectationSuite:
-    """The GX suite of the expectations GX runs (positions kept for matching results)."""
+def gx_suite(suite: Suite, positions: Iterable[int] | None = None, name: str | None = None) -> gx.ExpectationSuite:
+    """The GX suite of the expectations GX runs (positions kept for matching results).
+
+    ``positions``: only these expectations of ``suite``; ``name``: the GX suite's name.
+    """
+    chosen = set(positions) if positions is not None else set(range(len(suite.expectations)))
     return gx.ExpectationSuite(
-        name=suite.name,
-        expectations=[gx_expectation(spec, i) for i, spec in enumerate(suite.expectations) if spec.runs_in_gx],
+        name=name or suite.name,
+        expectations=[
+            gx_expectation(spec, i) for i, spec in enumerate(suite.expectations) if spec.runs_in_gx and i in chosen
+        ],
         meta=dict(suite.meta),
     )
 
@@ -176,7 +182,7 @@ def _observed(result: dict[str, Any]) -> Any:
 
 
 def _to_result(
-    con: duckdb.DuckDBPyConnection, suite: Suite, spec: ExpectationSpec, validation: Any
+    con: duckdb.DuckDBPyConnection, suite: Suite, spec: ExpectationSpec, validation: Any, batch_sql: str | None
 ) -> ExpectationResult:
     result = dict(validation.result or {})
     error = _exception_message(validation.exception_info)
@@ -184,7 +190,7 @@ def _to_result(
     sample: list[Any] = []
     if not success and error is None:
         if spec.type in (*GX_COMPILED_TYPES, UNEXPECTED_ROWS):
-            sample = unexpected_rows_sample(con, suite, spec)
+            sample = unexpected_rows_sample(con, suite, spec, batch_sql)
         else:
             sample = result.get("partial_unexpected_index_list") or result.get("partial_unexpected_list") or []
     return ExpectationResult(
@@ -201,10 +207,21 @@ def _to_result(
     )
 
 
+RECENT_ROWS_SUFFIX = ".recent_rows"
+
+
 def validate_with_gx(
-    con: duckdb.DuckDBPyConnection, suite: Suite, run_id: str, docs_dir: Path | None = None
+    con: duckdb.DuckDBPyConnection,
+    suite: Suite,
+    run_id: str,
+    docs_dir: Path | None = None,
+    recent_days: int | None = None,
 ) -> tuple[list[ExpectationResult], str | None]:
     """Run the GX part of ``suite`` on its table through ``con``.
+
+    With ``recent_days`` and a suite ``window_column``, the row-level expectations
+    validate only the rows of the latest ``recent_days`` days (a GX query asset, GX
+    suite ``<name>.recent_rows``); table-level ones still validate the whole table.
 
     Returns the results in suite order and the Data Docs index URL (None without
     ``docs_dir``). ``con`` stays usable; nothing of the table is loaded into Python
@@ -213,30 +230,43 @@ def validate_with_gx(
     specs = {i: spec for i, spec in enumerate(suite.expectations) if spec.runs_in_gx}
     if not specs:
         return [], None
+    recent_sql = suite.recent_rows_sql(recent_days) if recent_days and suite.window_column else None
+    on_recent = {i for i, spec in specs.items() if recent_sql and not spec.is_table_level}
     context = _context(docs_dir)
-    suite_in_gx = context.suites.add_or_update(gx_suite(suite))
     with _sql_datasource(context, con, suite) as datasource:
-        batches = datasource.add_table_asset(name=suite.name, table_name=suite.table)
-        validation = context.validation_definitions.add(
-            gx.ValidationDefinition(
-                name=suite.name, data=batches.add_batch_definition_whole_table("whole table"), suite=suite_in_gx
+        groups = [(suite.name, specs.keys() - on_recent, None), (suite.name + RECENT_ROWS_SUFFIX, on_recent, recent_sql)]
+        validations, batch_of = [], {}
+        for name, positions, batch_sql in groups:
+            if not positions:
+                continue
+            suite_in_gx = context.suites.add_or_update(gx_suite(suite, positions, name))
+            asset = (
+                datasource.add_query_asset(name=name, query=batch_sql)
+                if batch_sql
+                else datasource.add_table_asset(name=name, table_name=suite.table)
             )
-        )
+            batch = asset.add_batch_definition_whole_table("whole batch")
+            validations.append(
+                context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite_in_gx))
+            )
+            batch_of |= dict.fromkeys(positions, batch_sql)
         actions = []
         if docs_dir is not None:
-            _forget_previous_results(context, suite.name)
+            # Data Docs show this run's validations of the table, nothing older.
+            for name, _, _ in groups:
+                _forget_previous_results(context, name)
             actions.append(gx.checkpoint.UpdateDataDocsAction(name="update_data_docs", site_names=[DOCS_SITE]))
         checkpoint = context.checkpoints.add(
             gx.Checkpoint(
-                name=suite.name,
-                validation_definitions=[validation],
-                actions=actions,
-                result_format=result_format(suite),
+                name=suite.name, validation_definitions=validations, actions=actions, result_format=result_format(suite)
             )
         )
         outcome = checkpoint.run(run_id=RunIdentifier(run_name=run_id))
-        (validation_result,) = outcome.run_results.values()
-        by_position = {int(r.expectation_config.meta[_POSITION]): r for r in validation_result.results}
-        results = [_to_result(con, suite, spec, by_position[i]) for i, spec in specs.items()]
+        by_position = {
+            int(r.expectation_config.meta[_POSITION]): r
+            for validation_result in outcome.run_results.values()
+            for r in validation_result.results
+        }
+        results = [_to_result(con, suite, spec, by_position[i], batch_of[i]) for i, spec in specs.items()]
     docs_index = context.get_docs_sites_urls(site_names=[DOCS_SITE])[0]["site_url"] if docs_dir else None
     return results, docs_index

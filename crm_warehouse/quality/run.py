@@ -30,9 +30,16 @@ def table_exists(con: duckdb.DuckDBPyConnection, suite: Suite) -> bool:
 
 
 def validate_suite(
-    con: duckdb.DuckDBPyConnection, suite: Suite, run_id: str, docs_dir: Path | None = None
+    con: duckdb.DuckDBPyConnection,
+    suite: Suite,
+    run_id: str,
+    docs_dir: Path | None = None,
+    recent_days: int | None = None,
 ) -> SuiteResult:
     """Run every expectation of ``suite`` on its table; results come back in suite order.
+
+    ``recent_days``: row-level GX expectations of a suite with a ``window_column``
+    validate only the rows of the latest days (:meth:`Suite.recent_rows_sql`).
 
     Raises ValueError when the table does not exist (a suite for a table that is never
     built has rotted, which is a configuration error, not a data failure).
@@ -40,7 +47,7 @@ def validate_suite(
     if not table_exists(con, suite):
         raise ValueError(f"suite {suite.name}: table {suite.name} does not exist in the warehouse")
     validated_at = datetime.now(UTC).replace(tzinfo=None)
-    gx_results, docs_index = validate_with_gx(con, suite, run_id, docs_dir)
+    gx_results, docs_index = validate_with_gx(con, suite, run_id, docs_dir, recent_days)
     from_gx = iter(gx_results)
     results = tuple(
         next(from_gx) if spec.runs_in_gx else run_sql_check(con, suite, spec, run_id)
@@ -58,9 +65,10 @@ def validate_and_record(
     asset: str,
     check_name: str,
     docs_dir: Path | None = None,
+    recent_days: int | None = None,
 ) -> SuiteResult:
     """:func:`validate_suite`, then append the results to ``audit.dq_results``."""
-    result = validate_suite(con, suite, run_id, docs_dir)
+    result = validate_suite(con, suite, run_id, docs_dir, recent_days)
     record_results(con, result, asset=asset, check_name=check_name)
     return result
 

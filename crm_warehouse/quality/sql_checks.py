@@ -56,10 +56,14 @@ def unexpected_rows_query(spec: ExpectationSpec) -> str:
     raise ValueError(f"{spec.type} is not run as an unexpected-rows query")
 
 
-def unexpected_rows_sample(con: duckdb.DuckDBPyConnection, suite: Suite, spec: ExpectationSpec) -> list[dict]:
-    """The first rows an unexpected-rows query returns on the suite's table, for a failure."""
+def unexpected_rows_sample(
+    con: duckdb.DuckDBPyConnection, suite: Suite, spec: ExpectationSpec, batch_sql: str | None = None
+) -> list[dict]:
+    """The first rows an unexpected-rows query returns on the suite's table (or on the
+    rows ``batch_sql`` selects, when the expectation validated those), for a failure."""
     query = spec.kwargs.get("unexpected_rows_query") or unexpected_rows_query(spec)
-    sql = query.rstrip("; \n").replace("{batch}", qualified(suite.name))
+    batch = f"({batch_sql}) as recent_rows" if batch_sql else qualified(suite.name)
+    sql = query.rstrip("; \n").replace("{batch}", batch)
     cursor = con.execute(f"select * from ({sql}) limit {SAMPLE_SIZE}")
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

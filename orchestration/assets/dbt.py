@@ -23,7 +23,7 @@ from dagster_dbt import (
 )
 
 from crm_warehouse.settings import DBT_PROJECT_DIR
-from orchestration.resources import TRANSIENT_RETRY, WAREHOUSE_POOL, WarehouseResource
+from orchestration.resources import TRANSIENT_RETRY, WAREHOUSE_POOL, WarehouseResource, validates_recent_rows
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
 
@@ -114,16 +114,11 @@ class DbtBuildConfig(dg.Config):
     full_refresh: bool = False
 
 
-# A run tagged so (the daily job is) tests only the rows its incremental models wrote,
-# unless it rebuilds them in full (dbt var data_tests_scope, macros/data_tests.sql).
-RECENT_ROWS_TESTS_TAG = "crm/dbt_data_tests"
-RECENT_ROWS = "recent_rows"
-
 
 def dbt_build_args(config: DbtBuildConfig, variables: Mapping[str, str], run_tags: Mapping[str, str]) -> list[str]:
     """``dbt build`` arguments of a step: --full-refresh, and the vars (as-of date, test scope)."""
     args = ["build"] + (["--full-refresh"] if config.full_refresh else [])
-    if run_tags.get(RECENT_ROWS_TESTS_TAG) == RECENT_ROWS and not config.full_refresh:
+    if validates_recent_rows(run_tags) and not config.full_refresh:
         variables = {**variables, "data_tests_scope": "recent"}
     return args + (["--vars", json.dumps(variables)] if variables else [])
 

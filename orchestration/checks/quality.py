@@ -17,8 +17,8 @@ import dagster as dg
 
 from crm_warehouse.quality.results import ExpectationResult, SuiteResult, to_json
 from crm_warehouse.quality.suites import Suite, load_suites
-from crm_warehouse.settings import EXPECTATIONS_DIR
-from orchestration.resources import WarehouseResource
+from crm_warehouse.settings import EXPECTATIONS_DIR, dbt_project_var
+from orchestration.resources import WarehouseResource, validates_recent_rows
 
 CHECK_NAME = "gx_suite"
 _MAX_CELL = 120
@@ -62,10 +62,14 @@ def failures_markdown(result: SuiteResult) -> str:
     return "\n\n".join(sections)
 
 
-def check_result(result: SuiteResult) -> dg.AssetCheckResult:
-    """The Dagster outcome of a suite: ERROR when an error expectation failed, else WARN."""
+def check_result(result: SuiteResult, scope: str = "whole table") -> dg.AssetCheckResult:
+    """The Dagster outcome of a suite: ERROR when an error expectation failed, else WARN.
+
+    ``scope``: which rows were validated, shown with the results.
+    """
     failed = result.failed_errors + result.failed_warnings
     metadata: dict[str, Any] = {
+        "validated_rows": scope,
         "expectations": len(result.results),
         "failed_errors": len(result.failed_errors),
         "failed_warnings": len(result.failed_warnings),
@@ -110,18 +114,31 @@ def _quality_check(suite: Suite, docs_dir: Path | None) -> dg.AssetChecksDefinit
         from crm_warehouse.quality.run import validate_and_record
 
         docs = docs_dir or Path(warehouse.dq_docs_dir)
+        # The daily run validates the rows its incremental tables were rewritten with,
+        # the same days the dbt models re-read.
+        recent_days = (
+            int(dbt_project_var("incremental_lookback_days"))
+            if suite.window_column and validates_recent_rows(context.run.tags)
+            else None
+        )
         with warehouse.connect() as con:
             try:
                 result = validate_and_record(
-                    con, suite, context.run.run_id, asset=key.to_user_string(), check_name=CHECK_NAME, docs_dir=docs
+                    con, suite, context.run.run_id, asset=key.to_user_string(), check_name=CHECK_NAME,
+                    docs_dir=docs, recent_days=recent_days,
                 )
             except ValueError as exc:
                 raise dg.Failure(str(exc)) from exc
+        scope = (
+            f"row-level expectations on the rows of the latest {recent_days} days by {suite.window_column}, "
+            "table-level ones on the whole table"
+            if recent_days else "whole table"
+        )
         context.log.info(
-            f"{suite.name}: {len(result.failed_errors)} errors, {len(result.failed_warnings)} warnings; "
+            f"{suite.name} ({scope}): {len(result.failed_errors)} errors, {len(result.failed_warnings)} warnings; "
             f"Data Docs {result.docs_index}"
         )
-        return check_result(result)
+        return check_result(result, scope)
 
     return gx_suite
 
