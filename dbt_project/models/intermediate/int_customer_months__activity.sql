@@ -270,3 +270,4 @@ final as (
 )
 
 select * from final
+{{ in_month_order() }}

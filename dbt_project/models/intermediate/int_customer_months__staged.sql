@@ -98,3 +98,4 @@ final as (
 )
 
 select * from final
+{{ in_month_order() }}

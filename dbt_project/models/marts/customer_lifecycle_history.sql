@@ -60,3 +60,4 @@ select * from final
 {%- if is_incremental() %}
 where month_start >= {{ incremental_months_start() }}
 {%- endif %}
+{{ in_month_order() }}
