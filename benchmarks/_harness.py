@@ -130,6 +130,13 @@ def dbt_node_seconds(target: Path) -> dict[str, float]:
     return totals
 
 
+def dbt_model_seconds(target: Path) -> dict[str, float]:
+    """Seconds dbt spent per model in one invocation, slowest first."""
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    models = [(r["unique_id"].split(".")[-1], r["execution_time"]) for r in results if r["unique_id"].startswith("model.")]
+    return dict(sorted(models, key=lambda item: -item[1]))
+
+
 def replay_dbt_sql(con: duckdb.DuckDBPyConnection, target: Path) -> dict[str, float]:
     """Run the SQL one dagster-dbt invocation executed, model by model in its order, in ``con``.
 
@@ -238,6 +245,7 @@ def run_job(job_name: str, paths: dict[str, Path], run_config: dict | None = Non
         "steps": steps,
         "dbt_targets": [str(t) for t in targets],
         "dbt_node_seconds": {t.name.split("-")[0]: dbt_node_seconds(t) for t in targets},
+        "dbt_model_seconds": {t.name.split("-")[0]: dbt_model_seconds(t) for t in targets},
     }
 
 

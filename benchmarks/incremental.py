@@ -1,20 +1,22 @@
-"""Time one more day through ``daily_pipeline`` against a full rebuild of the same history.
+"""Time one more day through ``daily_pipeline`` against a full rebuild, after each history length.
 
-Not a test: prints a table and writes ``benchmarks/results/incremental.json``.
+Not a test: prints a table per history length and writes ``benchmarks/results/incremental.json``.
 
-    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/incremental.py                       # 100,000 customers
-    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/incremental.py --customers 10000
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/incremental.py                  # 100,000 customers, 365 and 730 days
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/incremental.py --customers 10000 --days 730
 
-The company is simulated once over ``days + 1`` days (same seed). The landing folder
-first gets every file but the last day's, and ``full_pipeline`` builds the warehouse
-(and fits and saves the models). Then the last day's files are added and
-``daily_pipeline`` runs: ingestion skips the files in the ledger, dbt builds its
-incremental models incrementally, the saved models score, checks run, publish. Last,
-a full rebuild of the same ``days + 1`` days: a fresh warehouse, every file,
-``full_pipeline`` with dbt ``--full-refresh``. Both jobs run in process on the real
-definitions; step seconds and peak memory as in ``benchmarks/pipeline.py``. Also
-timed: hashing every landing file, which ingestion does on every run to find the new
-ones (it grows with history, not with the day).
+For each history length the company (the same number of customers, signing up over
+the window) is simulated over ``days + 1`` days. The landing folder first gets every
+file but the last day's, and ``full_pipeline`` builds the warehouse (and fits and
+saves the models). Then the last day's files are added and ``daily_pipeline`` runs:
+ingestion skips the files in the ledger, dbt builds its incremental models
+incrementally, the saved models score, checks run, publish. Last, a full rebuild of
+the same ``days + 1`` days: a fresh warehouse, every file, ``full_pipeline`` with dbt
+``--full-refresh``. Both jobs run in process on the real definitions; step seconds
+and peak memory as in ``benchmarks/pipeline.py``. With the customers fixed, a cost
+that grows from the shorter history to the longer one grows with history; a daily
+run should not. Also timed: hashing every landing file (what ingestion would cost if
+it found new files by content instead of by size and modification time).
 """
 
 from __future__ import annotations
@@ -135,24 +137,51 @@ def print_table(result: dict[str, Any]) -> None:
         print(f"= {group:<42} {d.get(group, 0.0):8.1f} {'':>6} {r.get(group, 0.0):10.1f}")
     print(f"= {'job wall':<42} {daily['seconds']:8.1f} {daily['peak_rss_mib']:6.0f} "
           f"{rebuild['seconds']:10.1f} {rebuild['peak_rss_mib']:6.0f}")
-    print(f"hashing every landing file (done by each daily ingestion): {result['hash_all_landing_seconds']:.1f} s")
+    print("hashing every landing file (ingestion skips unchanged files by size and time instead): "
+          f"{result['hash_all_landing_seconds']:.1f} s")
+    for invocation, models in daily.get("dbt_model_seconds", {}).items():
+        slowest = ", ".join(f"{name} {seconds:.1f}" for name, seconds in list(models.items())[:6])
+        print(f"daily {invocation}, slowest models (s): {slowest}")
+
+
+def print_growth(results: list[dict[str, Any]]) -> None:
+    """Daily and rebuild seconds per step group, shortest history against longest."""
+    if len(results) < 2:
+        return
+    short, long = results[0], results[-1]
+    print(f"\nfrom {short['history_days']} to {long['history_days']} days of history "
+          f"({short['history_mib']:.0f} -> {long['history_mib']:.0f} MiB), {long['customers']:,} customers:")
+    print(f"{'step group':<24} {'daily s':>16} {'rebuild s':>16}")
+    d0, r0, d1, r1 = _groups(short["daily"]), _groups(short["rebuild"]), _groups(long["daily"]), _groups(long["rebuild"])
+    for group in sorted(d1.keys() | r1.keys()):
+        print(f"{group:<24} {d0.get(group, 0.0):7.1f} -> {d1.get(group, 0.0):6.1f} "
+              f"{r0.get(group, 0.0):7.1f} -> {r1.get(group, 0.0):6.1f}")
+    print(f"{'job wall':<24} {short['daily']['seconds']:7.1f} -> {long['daily']['seconds']:6.1f} "
+          f"{short['rebuild']['seconds']:7.1f} -> {long['rebuild']['seconds']:6.1f}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=100_000)
-    parser.add_argument("--days", type=int, default=730, help="days of history before the new day")
+    parser.add_argument(
+        "--days", type=int, nargs="+", default=[365, 730], help="days of history before the new day (one or more)"
+    )
     args = parser.parse_args()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    work = Path(tempfile.mkdtemp(prefix=f"incremental_bench_{args.customers}_"))
-    try:
-        result = bench(args.customers, args.days, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    result["load_average"] = os.getloadavg()
-    print_table(result)
+    results = []
+    for days in sorted(args.days):
+        print(f"{args.customers:,} customers, {days} days of history:", flush=True)
+        work = Path(tempfile.mkdtemp(prefix=f"incremental_bench_{args.customers}_{days}_"))
+        try:
+            result = bench(args.customers, days, work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        result["load_average"] = os.getloadavg()
+        print_table(result)
+        results.append(result)
+    print_growth(results)
     RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=1))
+    RESULTS.write_text(json.dumps(results, indent=1))
     print(f"\nwrote {RESULTS}")
     return 0
 
