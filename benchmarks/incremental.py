@@ -2,7 +2,7 @@
 
 Not a test: prints a table per history length and writes ``benchmarks/results/incremental.json``.
 
-    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/incremental.py                  # 100,000 customers, 365 and 730 days
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/incremental.py                  # 100,000 customers, 730 and 1,095 days
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/incremental.py --customers 10000 --days 730
 
 For each history length the company (the same number of customers, signing up over
@@ -164,7 +164,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument(
-        "--days", type=int, nargs="+", default=[365, 730], help="days of history before the new day (one or more)"
+        "--days", type=int, nargs="+", default=[730, 1095], help="days of history before the new day (one or more)"
     )
     args = parser.parse_args()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
