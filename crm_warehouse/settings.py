@@ -17,16 +17,16 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
 
+# Used only when CRM_PII_SALT is unset, so the demo runs out of the box; a
+# deployment sets its own secret salt (the README says so).
+DEMO_PII_SALT = "demo-salt-change-me"
+
+
 def dbt_project_var(name: str) -> object:
     """A var of ``dbt_project.yml``, for Python code that must agree with the dbt models."""
     import yaml  # a dependency of dbt and Dagster; imported only when a var is read
 
     return yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))["vars"][name]
-
-
-# Used only when CRM_PII_SALT is unset, so the demo runs out of the box; a
-# deployment sets its own secret salt (the README says so).
-DEMO_PII_SALT = "demo-salt-change-me"
 
 
 @dataclass(frozen=True)

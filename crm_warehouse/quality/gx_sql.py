@@ -48,6 +48,8 @@ from crm_warehouse.quality.sql_checks import unexpected_rows_query, unexpected_r
 from crm_warehouse.quality.suites import GX_COMPILED_TYPES, UNEXPECTED_ROWS, ExpectationSpec, Suite, identifier
 
 DOCS_SITE = "crm_data_quality"
+# GX suite (and Data Docs) name of the expectations validated on a table's recent rows.
+RECENT_ROWS_SUFFIX = ".recent_rows"
 GX_STORES = "_gx_stores"
 _GX_SEVERITY = {"error": FailureSeverity.CRITICAL, "warn": FailureSeverity.WARNING}
 # Position of an expectation in its suite file, carried through GX to match results back.
@@ -205,9 +207,6 @@ def _to_result(
         description=spec.description,
         note=f"expectation could not run: {error}" if error else None,
     )
-
-
-RECENT_ROWS_SUFFIX = ".recent_rows"
 
 
 def validate_with_gx(

@@ -114,7 +114,6 @@ class DbtBuildConfig(dg.Config):
     full_refresh: bool = False
 
 
-
 def dbt_build_args(config: DbtBuildConfig, variables: Mapping[str, str], run_tags: Mapping[str, str]) -> list[str]:
     """``dbt build`` arguments of a step: --full-refresh, and the vars (as-of date, test scope)."""
     args = ["build"] + (["--full-refresh"] if config.full_refresh else [])
