@@ -19,6 +19,7 @@ from crm_warehouse.contracts import CONTRACTS, ORDERS_ORDER_LINES
 from crm_warehouse.ingest import export_date
 from crm_warehouse.publish import latest_publish
 from orchestration.assets.dbt import DbtBuildConfig, dbt_build_args
+from orchestration.checks.quality import CHECK_NAME
 from orchestration.resources import RECENT_ROWS, VALIDATED_ROWS_TAG
 from orchestration.run import BACKFILL_TAGS, backfill_run_config
 
@@ -82,6 +83,7 @@ def _validated_rows(result: dg.ExecuteInProcessResult) -> set[str]:
         e.event_specific_data.metadata["validated_rows"].value
         for e in result.all_events
         if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+        and e.event_specific_data.check_name == CHECK_NAME
         and e.event_specific_data.asset_key.path[-1] in ("fct_orders", "fct_order_lines", "customer_lifecycle_history")
     }
 
@@ -141,8 +143,11 @@ def test_daily_run_builds_incrementally_and_tests_the_rows_it_wrote(built_pipeli
         ]
     assert len(commands) == 2 and all('"data_tests_scope": "recent"' in c for c in commands), commands
     assert not any("--full-refresh" in c for c in commands)
-    (scope,) = _validated_rows(result)
-    assert scope.startswith("row-level expectations on the rows of the latest 3 days")
+    scopes = _validated_rows(result)
+    assert scopes == {
+        f"row-level expectations on the rows of the latest 3 days by {column}, table-level ones on the whole table"
+        for column in ("order_date", "evaluated_on")
+    }
     newest_day = max(export_date(f) for f in built_pipeline.held_back)
     with duckdb.connect(str(warehouse_path(root)), read_only=True) as con:
         # the incremental models took in the held-back week and lost nothing
