@@ -33,9 +33,5 @@
     {%- if not column -%}
         {%- do return(none) -%}
     {%- endif -%}
-    {%- set latest = 'max(' ~ column ~ ')' -%}
-    {%- do return(
-        column ~ ' >= (select ' ~ dbt.dateadd('day', -1 * var('incremental_lookback_days'), latest)
-        ~ ' from ' ~ relation ~ ')'
-    ) -%}
+    {%- do return(column ~ ' >= ' ~ incremental_start(column, relation)) -%}
 {%- endmacro %}

@@ -15,11 +15,12 @@
 {%- endmacro %}
 
 {#- Incremental runs re-read from this date on: the latest loaded value of
-    date_column less the lookback (late files), as a SQL expression. -#}
-{% macro incremental_start(date_column) -%}
+    date_column less the lookback (late files), as a SQL expression. relation
+    defaults to the model being built; data tests pass the tested model. -#}
+{% macro incremental_start(date_column, relation=none) -%}
     (
         select {{ dbt.dateadd('day', -1 * var('incremental_lookback_days'), 'cast(max(' ~ date_column ~ ') as date)') }}
-        from {{ this }}
+        from {{ relation or this }}
     )
 {%- endmacro %}
 
