@@ -59,7 +59,7 @@ $(MANIFEST): $(VENV)/.installed $(DBT_SOURCES)
 manifest: $(MANIFEST)
 
 data: $(VENV)/.installed
-	$(RUN_ENV) $(BIN)/python -m crm_warehouse.simulate --customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS) \
+	$(RUN_ENV) $(BIN)/python -m crm_simulator --customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS) \
 		--seed $(DEMO_SEED) --start-date $(DEMO_START) --out $(LANDING)
 
 run: $(VENV)/.installed $(MANIFEST)

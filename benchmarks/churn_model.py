@@ -24,11 +24,11 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from crm_warehouse.analytics.churn import train_churn_model
-from crm_warehouse.analytics.config import ChurnConfig
+from crm_warehouse.analytics.churn.model import train_churn_model
+from crm_warehouse.analytics.clv.config import ChurnConfig
 from crm_warehouse.analytics.metrics import auc
 from crm_warehouse.settings import PROJECT_ROOT
-from crm_warehouse.simulate.config import SimulationConfig
+from crm_simulator.config import SimulationConfig
 
 sys.path.insert(0, str(PROJECT_ROOT / "tests"))
 from analytics_warehouse import build_warehouse  # noqa: E402

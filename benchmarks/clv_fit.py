@@ -6,7 +6,7 @@ Not a test: prints a table and writes ``benchmarks/results/clv_fit.json``.
     .venv/bin/python benchmarks/clv_fit.py --sizes 20000   # quick run
 
 Customers are drawn from the BG/NBD + Gamma-Gamma generative process itself
-(:func:`crm_warehouse.analytics.synthetic.simulate_customers`, seeded, CDNOW-like
+(:func:`crm_warehouse.analytics.clv.synthetic.simulate_customers`, seeded, CDNOW-like
 parameters, first purchases spread over 78 weeks, purchase days recorded as
 dates). Both libraries fit exactly the same arrays: ours with its defaults,
 lifetimes' ``BetaGeoFitter`` / ``GammaGammaFitter`` with theirs, on one row per
@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crm_warehouse.analytics.synthetic import simulate_customers
+from crm_warehouse.analytics.clv.synthetic import simulate_customers
 
 BGNBD_PARAMS = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
 GAMMA_GAMMA_PARAMS = {"p": 6.25, "q": 3.74, "gamma": 15.44}
@@ -65,7 +65,7 @@ def _reset_peak() -> bool:
 
 
 def _fit_ours(frequency: np.ndarray, recency: np.ndarray, t_obs: np.ndarray, monetary: np.ndarray) -> tuple:
-    from crm_warehouse.analytics import fit_bgnbd, fit_gamma_gamma
+    from crm_warehouse.analytics.clv import fit_bgnbd, fit_gamma_gamma
 
     purchases = fit_bgnbd(frequency, recency, t_obs)
     spend = fit_gamma_gamma(frequency, monetary)
@@ -84,7 +84,7 @@ def _fit_lifetimes(frequency: np.ndarray, recency: np.ndarray, t_obs: np.ndarray
 def _fit_in_child(library: str, data_path: str, repeats: int) -> dict[str, object]:
     """Fit both models ``repeats`` times with ``library``; best times and peak memory of this process only."""
     # Import before timing: module loading is not part of the fit.
-    importlib.import_module("crm_warehouse.analytics" if library == "ours" else "lifetimes")
+    importlib.import_module("crm_warehouse.analytics.clv" if library == "ours" else "lifetimes")
     fit = _fit_ours if library == "ours" else _fit_lifetimes
     arrays = np.load(data_path)
     columns = [arrays[k] for k in ("frequency", "recency", "T", "monetary_value")]
@@ -109,7 +109,7 @@ def _fit_in_child(library: str, data_path: str, repeats: int) -> dict[str, objec
     if library == "ours":
         import pandas as pd
 
-        from crm_warehouse.analytics import ClvConfig, customer_lifetime_value
+        from crm_warehouse.analytics.clv import ClvConfig, customer_lifetime_value
 
         summary = pd.DataFrame(dict(zip(("frequency", "recency", "T", "monetary_value"), columns)))
         start = time.perf_counter()
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             params = ", ".join(f"{k}={v:.6f}" for k, v in row[library]["params"].items())
             print(f"n={row['n_customers']:,} {library + ':':<10} {params}")
     report = {
-        "description": "BG/NBD + Gamma-Gamma fit: crm_warehouse.analytics vs lifetimes on simulated customers",
+        "description": "BG/NBD + Gamma-Gamma fit: crm_warehouse.analytics.clv vs lifetimes on simulated customers",
         "true_params": {**BGNBD_PARAMS, **GAMMA_GAMMA_PARAMS},
         "simulation": {"max_T_days": MAX_T_DAYS, "time_unit": TIME_UNIT, "seed": args.seed, "day_resolution": True},
         "tolerance": TOLERANCE,

@@ -22,8 +22,8 @@ import duckdb
 
 from crm_warehouse.ingest import ingest_all
 from crm_warehouse.settings import DBT_PROJECT_DIR, PROJECT_ROOT
-from crm_warehouse.simulate.company import simulate_company
-from crm_warehouse.simulate.config import SimulationConfig
+from crm_simulator.company import simulate_company
+from crm_simulator.config import SimulationConfig
 
 STUB_SQL = PROJECT_ROOT / "tests" / "dbt" / "analytics_stub.sql"
 DBT = Path(sys.executable).parent / "dbt"

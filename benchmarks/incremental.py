@@ -81,8 +81,8 @@ def _full_refresh_config() -> dict[str, Any]:
 
 
 def bench(customers: int, days: int, work: Path) -> dict[str, Any]:
-    from crm_warehouse.simulate.company import simulate_company
-    from crm_warehouse.simulate.config import SimulationConfig
+    from crm_simulator.company import simulate_company
+    from crm_simulator.config import SimulationConfig
 
     config = SimulationConfig(customers=customers, days=days + 1)
     new_day = (config.start_date + timedelta(days=days)).isoformat()

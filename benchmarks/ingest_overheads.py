@@ -37,8 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from crm_warehouse import ingest  # noqa: E402
 from crm_warehouse.contracts import CONTRACTS, LEDGER_TABLE, RAW_SCHEMA  # noqa: E402
-from crm_warehouse.simulate.company import simulate_company  # noqa: E402
-from crm_warehouse.simulate.config import SimulationConfig  # noqa: E402
+from crm_simulator.company import simulate_company  # noqa: E402
+from crm_simulator.config import SimulationConfig  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ingest_overheads.json"
 

@@ -173,8 +173,8 @@ def floor_dbt(warehouse: Path, work: Path, targets: list[str]) -> dict[str, dict
 
 def bench_size(customers: int, days: int, work: Path, profile: bool) -> dict[str, Any]:
     """Everything for one size, in this process."""
-    from crm_warehouse.simulate.company import simulate_company
-    from crm_warehouse.simulate.config import SimulationConfig
+    from crm_simulator.company import simulate_company
+    from crm_simulator.config import SimulationConfig
 
     with pipeline_environment(work) as paths:
         with RssSampler() as sampler:

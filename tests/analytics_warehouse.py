@@ -16,8 +16,8 @@ import pytest
 
 from crm_warehouse.ingest import ingest_all
 from crm_warehouse.settings import DBT_PROJECT_DIR
-from crm_warehouse.simulate.company import simulate_company
-from crm_warehouse.simulate.config import SimulationConfig
+from crm_simulator.company import simulate_company
+from crm_simulator.config import SimulationConfig
 
 #: The simulated company of the analytics tests (fixed seed; big enough for stable churn figures).
 COMPANY = SimulationConfig(customers=3000, days=730, seed=7)

@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from crm_warehouse.settings import load_settings
-from crm_warehouse.simulate import SimulationConfig
+from crm_simulator import SimulationConfig
 from orchestration.definitions import build_definitions
 from orchestration.resources import WarehouseResource
 

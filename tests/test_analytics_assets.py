@@ -13,7 +13,7 @@ import pytest
 from analytics_warehouse import SimulatedWarehouse, simulated_warehouse
 
 from crm_warehouse.analytics.model_store import latest_model_path, new_model_id, save_model
-from crm_warehouse.analytics.tables import TABLE_COLUMNS
+from crm_warehouse.warehouse.analytics_tables import TABLE_COLUMNS
 from crm_warehouse.settings import Settings, load_settings
 from orchestration.assets.analytics import (
     CHURN_INPUTS,

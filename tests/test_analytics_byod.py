@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crm_warehouse.analytics import CLV_COLUMNS
-from crm_warehouse.analytics.byod import main
+from crm_warehouse.analytics.clv import CLV_COLUMNS
+from crm_warehouse.analytics.clv.byod import main
 
 CDNOW_SAMPLE = Path(__file__).parent / "data" / "cdnow" / "CDNOW_sample.txt"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -76,7 +76,7 @@ def test_cli_as_a_module_with_yyyymmdd_dates(tmp_path):
     raw.to_csv(source, index=False)
     out = tmp_path / "scores.csv"
     command = [
-        sys.executable, "-m", "crm_warehouse.analytics.byod",
+        sys.executable, "-m", "crm_warehouse.analytics.clv.byod",
         "--transactions", str(source), "--customer-col", "id", "--date-col", "day", "--amount-col", "usd",
         "--date-format", "%Y%m%d", "--as-of", "1997-09-30", "--out", str(out),
     ]  # fmt: skip

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from analytics_warehouse import SimulatedWarehouse, simulated_warehouse
 
-from crm_warehouse.analytics.bgnbd import BetaGeoModel
-from crm_warehouse.analytics.churn import (
+from crm_warehouse.analytics.clv.bgnbd import BetaGeoModel
+from crm_warehouse.analytics.churn.model import (
     ChurnModel,
     fit_churn_model,
     no_purchase_probability,
@@ -23,8 +23,8 @@ from crm_warehouse.analytics.churn import (
     time_split,
     train_churn_model,
 )
-from crm_warehouse.analytics.churn_drivers import top_drivers
-from crm_warehouse.analytics.churn_features import (
+from crm_warehouse.analytics.churn.drivers import top_drivers
+from crm_warehouse.analytics.churn.features import (
     CATEGORICAL_LEVELS,
     FEATURES,
     NUMERIC_FEATURES,
@@ -32,7 +32,7 @@ from crm_warehouse.analytics.churn_features import (
     evaluation_dates,
     warehouse_as_of,
 )
-from crm_warehouse.analytics.config import ChurnConfig
+from crm_warehouse.analytics.clv.config import ChurnConfig
 from crm_warehouse.analytics.metrics import (
     auc,
     auc_standard_error,

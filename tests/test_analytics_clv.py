@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crm_warehouse.analytics import (
+from crm_warehouse.analytics.clv import (
     CLV_COLUMNS,
     ClvConfig,
     calibration_and_holdout,

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy import integrate, stats
 
-from crm_warehouse.analytics import (
+from crm_warehouse.analytics.clv import (
     ClvConfig,
     FitOptions,
     ModelFitError,
@@ -17,10 +17,10 @@ from crm_warehouse.analytics import (
     fit_bgnbd,
     fit_gamma_gamma,
 )
-from crm_warehouse.analytics import bgnbd, gamma_gamma
-from crm_warehouse.analytics._mle import covariance_from_hessian
-from crm_warehouse.analytics.bgnbd import BetaGeoModel
-from crm_warehouse.analytics.synthetic import simulate_customers
+from crm_warehouse.analytics.clv import bgnbd, gamma_gamma
+from crm_warehouse.analytics.clv.mle import covariance_from_hessian
+from crm_warehouse.analytics.clv.bgnbd import BetaGeoModel
+from crm_warehouse.analytics.clv.synthetic import simulate_customers
 
 CDNOW_BGNBD = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
 CDNOW_GAMMA_GAMMA = {"p": 6.25, "q": 3.74, "gamma": 15.44}

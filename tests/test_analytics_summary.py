@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crm_warehouse.analytics import calibration_and_holdout, summarize_transactions, summarize_transactions_sql
+from crm_warehouse.analytics.clv import calibration_and_holdout, summarize_transactions, summarize_transactions_sql
 
 CDNOW_SAMPLE = Path(__file__).parent / "data" / "cdnow" / "CDNOW_sample.txt"
 

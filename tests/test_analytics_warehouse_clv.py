@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crm_warehouse.analytics import ClvConfig, fit_and_score
+from crm_warehouse.analytics.clv import ClvConfig, fit_and_score
 from crm_warehouse.analytics.model_store import latest_model_path, load_model, new_model_id, save_model
-from crm_warehouse.analytics.warehouse_clv import (
+from crm_warehouse.analytics.clv.warehouse import (
     CLV_SCORE_COLUMNS,
     clv_models,
     clv_payload,

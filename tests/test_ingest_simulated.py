@@ -9,7 +9,7 @@ import pytest
 
 from crm_warehouse.contracts import CONTRACTS
 from crm_warehouse.ingest import ingest_all
-from crm_warehouse.simulate import SimulationConfig, simulate_company
+from crm_simulator import SimulationConfig, simulate_company
 
 
 @pytest.fixture(scope="module")

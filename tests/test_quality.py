@@ -13,7 +13,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from crm_warehouse.analytics.tables import ensure_table
+from crm_warehouse.warehouse.analytics_tables import ensure_table
 from crm_warehouse.ingest import create_raw_tables
 from crm_warehouse.quality.gx_sql import gx_suite
 from crm_warehouse.quality.results import previous_observed_value

@@ -1,4 +1,4 @@
-"""Tests of the source-system simulator (crm_warehouse.simulate).
+"""Tests of the source-system simulator (crm_simulator).
 
 Every run writes under pytest's tmp_path. The contract check below re-reads each landing
 file independently of the simulator (Python csv/json parsers, DuckDB casts and the rule
@@ -23,12 +23,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from crm_warehouse.contracts import CONTRACTS, SourceContract, contract_for
-from crm_warehouse.simulate import SimulationConfig, simulate_company
-from crm_warehouse.simulate.__main__ import main
-from crm_warehouse.simulate.dirty import SPECS
-from crm_warehouse.simulate.files import csv_fields, csv_lines
-from crm_warehouse.simulate.lifecycle import STAGES
-from crm_warehouse.simulate.people import national_id_check
+from crm_simulator import SimulationConfig, simulate_company
+from crm_simulator.__main__ import main
+from crm_simulator.dirty import SPECS
+from crm_simulator.files import csv_fields, csv_lines
+from crm_simulator.lifecycle import STAGES
+from crm_simulator.people import national_id_check
 
 START = date(2024, 1, 1)
 TIMESTAMP_TEXT = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")

@@ -1,39 +1,11 @@
-"""Customer-lifetime-value models on transactions: BG/NBD purchases, Gamma-Gamma spend, discounted CLV.
+"""Customer analytics, plain Python with no Dagster.
 
-Pure Python (numpy, scipy, pandas, DuckDB); no Dagster. Typical use::
+* :mod:`crm_warehouse.analytics.clv`: purchase and spend models, discounted CLV;
+* :mod:`crm_warehouse.analytics.churn`: the LightGBM churn model, its features and drivers;
+* shared: :mod:`~crm_warehouse.analytics.metrics` (classifier scores),
+  :mod:`~crm_warehouse.analytics.model_store` (saved fits),
+  :mod:`~crm_warehouse.analytics.model_runs` (the retrain and score steps),
+  :mod:`~crm_warehouse.analytics.plots` (PNG pictures).
 
-    config = ClvConfig()
-    summary = summarize_transactions_sql(con, "orders", as_of=day, time_unit=config.time_unit)
-    result = fit_and_score(summary, config)   # result.scores, .transaction_model, .spend_model
+Nothing is imported here, so importing one part does not load the heavy libraries of another.
 """
-
-from crm_warehouse.analytics._mle import ModelFitError
-from crm_warehouse.analytics.bgnbd import BetaGeoModel, fit_bgnbd
-from crm_warehouse.analytics.clv import CLV_COLUMNS, ClvResult, customer_lifetime_value, fit_and_score
-from crm_warehouse.analytics.config import ClvConfig, FitOptions
-from crm_warehouse.analytics.gamma_gamma import GammaGammaModel, SpendFrequencyCorrelationWarning, fit_gamma_gamma
-from crm_warehouse.analytics.summary import (
-    SUMMARY_COLUMNS,
-    calibration_and_holdout,
-    summarize_transactions,
-    summarize_transactions_sql,
-)
-
-__all__ = [
-    "CLV_COLUMNS",
-    "SUMMARY_COLUMNS",
-    "BetaGeoModel",
-    "ClvConfig",
-    "ClvResult",
-    "FitOptions",
-    "GammaGammaModel",
-    "ModelFitError",
-    "SpendFrequencyCorrelationWarning",
-    "calibration_and_holdout",
-    "customer_lifetime_value",
-    "fit_and_score",
-    "fit_bgnbd",
-    "fit_gamma_gamma",
-    "summarize_transactions",
-    "summarize_transactions_sql",
-]

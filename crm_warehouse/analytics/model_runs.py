@@ -17,11 +17,11 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from crm_warehouse.analytics.churn import ChurnFit, ChurnModel, score_churn, train_churn_model
-from crm_warehouse.analytics.config import ChurnConfig, ClvConfig
+from crm_warehouse.analytics.churn.model import ChurnFit, ChurnModel, score_churn, train_churn_model
+from crm_warehouse.analytics.clv.config import ChurnConfig, ClvConfig
 from crm_warehouse.analytics.model_store import latest_model_path, load_model, new_model_id, save_model
-from crm_warehouse.analytics.tables import TABLE_COLUMNS
-from crm_warehouse.analytics.warehouse_clv import ClvFit, clv_models, clv_payload, fit_clv, score_clv
+from crm_warehouse.warehouse.analytics_tables import TABLE_COLUMNS
+from crm_warehouse.analytics.clv.warehouse import ClvFit, clv_models, clv_payload, fit_clv, score_clv
 
 
 class NoModelError(LookupError):

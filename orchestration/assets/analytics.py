@@ -16,7 +16,7 @@ import dagster as dg
 import duckdb
 import numpy as np
 
-from crm_warehouse.analytics.churn_features import warehouse_as_of
+from crm_warehouse.analytics.churn.features import warehouse_as_of
 from crm_warehouse.analytics.model_runs import (
     NoModelError,
     retrain_churn,
@@ -25,8 +25,8 @@ from crm_warehouse.analytics.model_runs import (
     score_with_latest_clv,
 )
 from crm_warehouse.analytics.plots import calibration_plot_png, clv_distribution_png
-from crm_warehouse.analytics.tables import append_rows, table_rows
-from crm_warehouse.analytics.warehouse_clv import latest_order_date
+from crm_warehouse.warehouse.analytics_tables import append_rows, table_rows
+from crm_warehouse.analytics.clv.warehouse import latest_order_date
 from orchestration.metadata import image_metadata
 from orchestration.resources import TRANSIENT_RETRY, WAREHOUSE_POOL, WarehouseResource
 

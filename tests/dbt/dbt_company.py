@@ -19,8 +19,8 @@ from pathlib import Path
 import duckdb
 from crm_warehouse.ingest import ingest_all
 from crm_warehouse.settings import DBT_PROJECT_DIR
-from crm_warehouse.simulate.company import simulate_company
-from crm_warehouse.simulate.config import SimulationConfig
+from crm_simulator.company import simulate_company
+from crm_simulator.config import SimulationConfig
 
 HERE = Path(__file__).parent
 CUSTOMERS = 1500

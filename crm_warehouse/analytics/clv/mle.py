@@ -17,7 +17,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
 
-from crm_warehouse.analytics.config import FitOptions
+from crm_warehouse.analytics.clv.config import FitOptions
 
 FloatArray = NDArray[np.float64]
 #: (negative log-likelihood, gradient, Hessian)

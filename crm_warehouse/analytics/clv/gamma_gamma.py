@@ -18,7 +18,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.special import digamma, gammaln, polygamma
 
-from crm_warehouse.analytics._mle import (
+from crm_warehouse.analytics.clv.mle import (
     FloatArray,
     ModelFitError,
     Objective,
@@ -31,7 +31,7 @@ from crm_warehouse.analytics._mle import (
     param_table,
     wsum,
 )
-from crm_warehouse.analytics.config import FitOptions
+from crm_warehouse.analytics.clv.config import FitOptions
 
 PARAM_NAMES = ("p", "q", "gamma")
 

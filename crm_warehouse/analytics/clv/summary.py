@@ -23,7 +23,7 @@ from datetime import date, datetime
 import duckdb
 import pandas as pd
 
-from crm_warehouse.analytics.config import TimeUnit, check_time_unit
+from crm_warehouse.analytics.clv.config import TimeUnit, check_time_unit
 
 SUMMARY_COLUMNS = ("frequency", "recency", "T", "monetary_value")
 _RELATION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*){0,2}$")

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from crm_warehouse.analytics.churn_features import FEATURES
+from crm_warehouse.analytics.churn.features import FEATURES
 
 Phrase = Callable[[pd.Series], pd.Series]
 #: Drivers named per customer (the score table has columns driver_1 .. driver_3).
@@ -103,7 +103,7 @@ def _phrases(recent_months: int) -> dict[str, Phrase]:
 def feature_phrases(features: pd.DataFrame, recent_months: int = 3) -> pd.DataFrame:
     """One phrase per customer and feature, same index as ``features``, columns :data:`FEATURES`.
 
-    ``features`` needs the columns :data:`~crm_warehouse.analytics.churn_features.FEATURES`.
+    ``features`` needs the columns :data:`~crm_warehouse.analytics.churn.features.FEATURES`.
     """
     missing = [c for c in FEATURES if c not in features.columns]
     if missing:
@@ -120,7 +120,7 @@ def top_drivers(
     Parameters
     ----------
     features : pandas.DataFrame
-        Columns :data:`~crm_warehouse.analytics.churn_features.FEATURES`.
+        Columns :data:`~crm_warehouse.analytics.churn.features.FEATURES`.
     contributions : pandas.DataFrame
         Same index, one column per feature: its contribution to the score (the
         log-odds ``pred_contrib`` of LightGBM, without the bias column).

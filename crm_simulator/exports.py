@@ -23,16 +23,16 @@ from crm_warehouse.contracts import (
     TOUCH_TYPES,
     SourceContract,
 )
-from crm_warehouse.simulate import ids
-from crm_warehouse.simulate.catalog import Catalogue, category_codes
-from crm_warehouse.simulate.config import Window
-from crm_warehouse.simulate.files import SourceRows, decimal_array, schema_for
-from crm_warehouse.simulate.lifecycle import Plan
-from crm_warehouse.simulate.marketing import Touches
-from crm_warehouse.simulate.orders import Orders
-from crm_warehouse.simulate.people import make_people
-from crm_warehouse.simulate.service import Surveys, Tickets
-from crm_warehouse.simulate.text import codes_text
+from crm_simulator import ids
+from crm_simulator.catalog import Catalogue, category_codes
+from crm_simulator.config import Window
+from crm_simulator.files import SourceRows, decimal_array, schema_for
+from crm_simulator.lifecycle import Plan
+from crm_simulator.marketing import Touches
+from crm_simulator.orders import Orders
+from crm_simulator.people import make_people
+from crm_simulator.service import Surveys, Tickets
+from crm_simulator.text import codes_text
 
 # Acquisition channel mix by customer type (rows: CUSTOMER_TYPES; columns: ACQUISITION_CHANNELS).
 _ACQUISITION = np.array(

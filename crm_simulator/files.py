@@ -20,8 +20,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from crm_warehouse.contracts import SourceContract
-from crm_warehouse.simulate.config import Window
-from crm_warehouse.simulate.dirty import (
+from crm_simulator.config import Window
+from crm_simulator.dirty import (
     SPECS,
     KeyAllocator,
     break_json,
@@ -29,7 +29,7 @@ from crm_warehouse.simulate.dirty import (
     make_dirty_rows,
     merge_order,
 )
-from crm_warehouse.simulate.text import decimal_from_units, has_any_byte, lookup_text
+from crm_simulator.text import decimal_from_units, has_any_byte, lookup_text
 
 # Rows rendered at a time when writing (whole days per batch): bounds memory on big runs.
 BATCH_ROWS = 1_000_000

@@ -1,4 +1,4 @@
-"""Command line: ``python -m crm_warehouse.simulate --customers 10000 --days 730 --seed 7 --out data/landing``."""
+"""Command line: ``python -m crm_simulator --customers 10000 --days 730 --seed 7 --out data/landing``."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from crm_warehouse.simulate.company import simulate_company
-from crm_warehouse.simulate.config import SimulationConfig
+from crm_simulator.company import simulate_company
+from crm_simulator.config import SimulationConfig
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m crm_warehouse.simulate",
+        prog="python -m crm_simulator",
         description="Simulate one retailer's source systems; write their daily export files and the ground truth.",
     )
     parser.add_argument(

@@ -20,8 +20,8 @@ from crm_warehouse.contracts import (
     TICKET_CATEGORIES,
     TICKET_TYPES,
 )
-from crm_warehouse.simulate.config import Behaviour
-from crm_warehouse.simulate.lifecycle import (
+from crm_simulator.config import Behaviour
+from crm_simulator.lifecycle import (
     DECLINE,
     EXPLORATION,
     FORMATION,
@@ -30,7 +30,7 @@ from crm_warehouse.simulate.lifecycle import (
     Plan,
     stage_at,
 )
-from crm_warehouse.simulate.orders import Orders
+from crm_simulator.orders import Orders
 
 INQUIRY, COMPLAINT, PRAISE = (TICKET_TYPES.index(t) for t in ("inquiry", "complaint", "praise"))
 _CATEGORY = {c: i for i, c in enumerate(TICKET_CATEGORIES)}

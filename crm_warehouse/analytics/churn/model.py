@@ -1,6 +1,6 @@
 """Churn model: LightGBM on point-in-time features, cross-fitted isotonic calibration, time-split validation.
 
-Label (see :func:`~crm_warehouse.analytics.churn_features.churn_features`): no
+Label (see :func:`~crm_warehouse.analytics.churn.features.churn_features`): no
 completed order in the ``horizon_days`` after a month-end cutoff, or the account
 closed in that window; customers already churned at the cutoff and prospects are
 not scored.
@@ -55,9 +55,9 @@ from numpy.typing import ArrayLike, NDArray  # noqa: E402
 from sklearn.isotonic import IsotonicRegression  # noqa: E402
 from sklearn.model_selection import StratifiedGroupKFold  # noqa: E402
 
-from crm_warehouse.analytics.bgnbd import BetaGeoModel, check_rfm, fit_bgnbd  # noqa: E402
-from crm_warehouse.analytics.churn_drivers import N_DRIVERS, top_drivers  # noqa: E402
-from crm_warehouse.analytics.churn_features import (  # noqa: E402
+from crm_warehouse.analytics.clv.bgnbd import BetaGeoModel, check_rfm, fit_bgnbd  # noqa: E402
+from crm_warehouse.analytics.churn.drivers import N_DRIVERS, top_drivers  # noqa: E402
+from crm_warehouse.analytics.churn.features import (  # noqa: E402
     FEATURES,
     LABEL,
     churn_features,
@@ -65,9 +65,9 @@ from crm_warehouse.analytics.churn_features import (  # noqa: E402
     unscored_customers,
     warehouse_as_of,
 )
-from crm_warehouse.analytics.config import DAYS_PER_UNIT, ChurnConfig, ClvConfig  # noqa: E402
+from crm_warehouse.analytics.clv.config import DAYS_PER_UNIT, ChurnConfig, ClvConfig  # noqa: E402
 from crm_warehouse.analytics.metrics import ClassifierScores, score_classifier  # noqa: E402
-from crm_warehouse.analytics.summary import summarize_transactions_sql  # noqa: E402
+from crm_warehouse.analytics.clv.summary import summarize_transactions_sql  # noqa: E402
 
 SCORE_COLUMNS = (
     "customer_id",
@@ -219,7 +219,7 @@ def fit_churn_model(training: pd.DataFrame, config: ChurnConfig | None = None) -
     Parameters
     ----------
     training : pandas.DataFrame
-        Rows of :func:`~crm_warehouse.analytics.churn_features.churn_features`
+        Rows of :func:`~crm_warehouse.analytics.churn.features.churn_features`
         (one or more cutoffs): ``customer_id``, ``cutoff``, :data:`FEATURES` and ``churned``.
     config : ChurnConfig, optional
         Defaults to ``ChurnConfig()``.
@@ -401,7 +401,7 @@ def train_churn_model(
     Parameters
     ----------
     con : duckdb.DuckDBPyConnection
-        Warehouse with the models of :mod:`~crm_warehouse.analytics.churn_features`.
+        Warehouse with the models of :mod:`~crm_warehouse.analytics.churn.features`.
     config : ChurnConfig, optional
         Defaults to ``ChurnConfig()``.
     as_of : datetime.date, optional
@@ -459,7 +459,7 @@ def score_churn(
     """Churn probability, risk band and drivers of every customer with an open account at ``cutoff``.
 
     Customers in a scored stage get the model's probability and their top
-    :data:`~crm_warehouse.analytics.churn_drivers.N_DRIVERS` drivers. Open accounts
+    :data:`~crm_warehouse.analytics.churn.drivers.N_DRIVERS` drivers. Open accounts
     the model does not score get no probability and no band, and ``driver_1``
     says why: prospects (no completed order yet) and customers already churned
     by inactivity (no order for the stage rule's period, account still open).

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from crm_warehouse.contracts import CUSTOMER_TYPES, ORDER_CHANNELS, ORDER_STATUSES
-from crm_warehouse.simulate.catalog import Catalogue
-from crm_warehouse.simulate.config import SECONDS_PER_DAY, Behaviour
-from crm_warehouse.simulate.lifecycle import (
+from crm_simulator.catalog import Catalogue
+from crm_simulator.config import SECONDS_PER_DAY, Behaviour
+from crm_simulator.lifecycle import (
     DECLINE,
     EXPLORATION,
     FORMATION,

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from crm_warehouse.analytics.config import TimeUnit, check_time_unit
+from crm_warehouse.analytics.clv.config import TimeUnit, check_time_unit
 
 
 def simulate_customers(

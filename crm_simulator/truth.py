@@ -31,10 +31,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from crm_warehouse.contracts import CLOSE_REASONS, CUSTOMER_TYPES
-from crm_warehouse.simulate.config import Behaviour, Window
-from crm_warehouse.simulate.ids import customer_ids
-from crm_warehouse.simulate.lifecycle import NEVER_DAY, PATTERNS, STAGES, Plan, stage_at
-from crm_warehouse.simulate.text import codes_text
+from crm_simulator.config import Behaviour, Window
+from crm_simulator.ids import customer_ids
+from crm_simulator.lifecycle import NEVER_DAY, PATTERNS, STAGES, Plan, stage_at
+from crm_simulator.text import codes_text
 
 DIRTY_KINDS: tuple[str, ...] = (
     "wrong_type",

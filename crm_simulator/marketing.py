@@ -14,8 +14,8 @@ from datetime import date, timedelta
 import numpy as np
 
 from crm_warehouse.contracts import CUSTOMER_TYPES, TOUCH_CHANNELS, TOUCH_TYPES
-from crm_warehouse.simulate.config import Behaviour, Window
-from crm_warehouse.simulate.lifecycle import (
+from crm_simulator.config import Behaviour, Window
+from crm_simulator.lifecycle import (
     CHURNED,
     DECLINE,
     EXPLORATION,

@@ -2,13 +2,13 @@
 
 Example::
 
-    python -m crm_warehouse.analytics.byod --transactions orders.csv \\
+    python -m crm_warehouse.analytics.clv.byod --transactions orders.csv \\
         --customer-col customer_id --date-col date --amount-col amount \\
         --as-of 1998-06-30 --horizon-months 12 --out scores.parquet
 
 The file (CSV or Parquet) is read by DuckDB and summarised in SQL; BG/NBD and
 Gamma-Gamma are fitted on it and every customer gets the columns of
-:data:`crm_warehouse.analytics.clv.CLV_COLUMNS` plus ``churn_probability``.
+:data:`crm_warehouse.analytics.clv.lifetime_value.CLV_COLUMNS` plus ``churn_probability``.
 
 ``churn_probability`` is the BG/NBD probability that the customer has dropped out
 by the end of the horizon, ``1 - P(alive at as_of + horizon | history)``. It
@@ -28,9 +28,9 @@ from pathlib import Path
 
 import duckdb
 
-from crm_warehouse.analytics.clv import ClvResult, fit_and_score
-from crm_warehouse.analytics.config import DAYS_PER_UNIT, ClvConfig
-from crm_warehouse.analytics.summary import summarize_transactions_sql
+from crm_warehouse.analytics.clv.lifetime_value import ClvResult, fit_and_score
+from crm_warehouse.analytics.clv.config import DAYS_PER_UNIT, ClvConfig
+from crm_warehouse.analytics.clv.summary import summarize_transactions_sql
 
 _READERS = {".csv": "read_csv", ".parquet": "read_parquet"}
 _WRITERS = {".csv", ".parquet"}
@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     """Command-line interface; defaults of the CLV settings come from :class:`ClvConfig`."""
     defaults = ClvConfig()
     parser = argparse.ArgumentParser(
-        prog="python -m crm_warehouse.analytics.byod",
+        prog="python -m crm_warehouse.analytics.clv.byod",
         description="Fit BG/NBD + Gamma-Gamma on a transactions file and write per-customer CLV scores.",
     )
     parser.add_argument("--transactions", type=Path, required=True, help="input .csv or .parquet, one row per order")

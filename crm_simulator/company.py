@@ -11,10 +11,10 @@ import numpy as np
 from tqdm import tqdm
 
 from crm_warehouse.contracts import CONTRACTS, SourceContract
-from crm_warehouse.simulate.catalog import make_catalogue
-from crm_warehouse.simulate.config import Behaviour, SimulationConfig, Window
-from crm_warehouse.simulate.dirty import KeyAllocator
-from crm_warehouse.simulate.exports import (
+from crm_simulator.catalog import make_catalogue
+from crm_simulator.config import Behaviour, SimulationConfig, Window
+from crm_simulator.dirty import KeyAllocator
+from crm_simulator.exports import (
     catalog_rows,
     crm_rows,
     line_rows,
@@ -23,12 +23,12 @@ from crm_warehouse.simulate.exports import (
     ticket_rows,
     touch_rows,
 )
-from crm_warehouse.simulate.files import SourceRows, write_source
-from crm_warehouse.simulate.lifecycle import churn_day, make_plan
-from crm_warehouse.simulate.marketing import make_touches
-from crm_warehouse.simulate.orders import COMPLETED, make_orders
-from crm_warehouse.simulate.service import make_surveys, make_tickets
-from crm_warehouse.simulate.truth import (
+from crm_simulator.files import SourceRows, write_source
+from crm_simulator.lifecycle import churn_day, make_plan
+from crm_simulator.marketing import make_touches
+from crm_simulator.orders import COMPLETED, make_orders
+from crm_simulator.service import make_surveys, make_tickets
+from crm_simulator.truth import (
     write_dirty_manifest,
     write_truth_customers,
     write_truth_stages,

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crm_warehouse.analytics._mle import collapse_rows
-from crm_warehouse.analytics.bgnbd import BetaGeoModel, check_rfm, fit_bgnbd
-from crm_warehouse.analytics.config import ClvConfig, FitOptions
-from crm_warehouse.analytics.gamma_gamma import GammaGammaModel, fit_gamma_gamma
-from crm_warehouse.analytics.summary import SUMMARY_COLUMNS
+from crm_warehouse.analytics.clv.mle import collapse_rows
+from crm_warehouse.analytics.clv.bgnbd import BetaGeoModel, check_rfm, fit_bgnbd
+from crm_warehouse.analytics.clv.config import ClvConfig, FitOptions
+from crm_warehouse.analytics.clv.gamma_gamma import GammaGammaModel, fit_gamma_gamma
+from crm_warehouse.analytics.clv.summary import SUMMARY_COLUMNS
 
 __all__ = ["CLV_COLUMNS", "ClvConfig", "ClvResult", "customer_lifetime_value", "fit_and_score"]
 
@@ -52,7 +52,7 @@ def customer_lifetime_value(
     summary : pandas.DataFrame
         Customer summary with columns ``frequency``, ``recency``, ``T`` (in
         ``config.time_unit``) and ``monetary_value``, as from
-        :func:`crm_warehouse.analytics.summary.summarize_transactions`.
+        :func:`crm_warehouse.analytics.clv.summary.summarize_transactions`.
     config : ClvConfig, optional
         Horizon, monthly discount rate, margin and time unit; defaults to ``ClvConfig()``.
 
@@ -130,8 +130,8 @@ def fit_and_score(
     ------
     ValueError
         If the summary is invalid or a model cannot be fitted (see
-        :func:`~crm_warehouse.analytics.bgnbd.fit_bgnbd` and
-        :func:`~crm_warehouse.analytics.gamma_gamma.fit_gamma_gamma`).
+        :func:`~crm_warehouse.analytics.clv.bgnbd.fit_bgnbd` and
+        :func:`~crm_warehouse.analytics.clv.gamma_gamma.fit_gamma_gamma`).
     """
     config = config or ClvConfig()
     missing = [c for c in SUMMARY_COLUMNS if c not in summary.columns]

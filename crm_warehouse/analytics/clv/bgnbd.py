@@ -22,7 +22,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, polygamma
 
-from crm_warehouse.analytics._mle import (
+from crm_warehouse.analytics.clv.mle import (
     FloatArray,
     ModelFitError,
     Objective,
@@ -35,7 +35,7 @@ from crm_warehouse.analytics._mle import (
     param_table,
     wsum,
 )
-from crm_warehouse.analytics.config import FitOptions
+from crm_warehouse.analytics.clv.config import FitOptions
 
 PARAM_NAMES = ("r", "alpha", "a", "b")
 #: The search starts at r = a = b = 1 and alpha = max(T) / this (lifetimes' time scaling).
@@ -307,7 +307,7 @@ def fit_bgnbd(
     ----------
     frequency, recency, T : array-like
         The ``frequency``, ``recency`` and ``T`` columns of a customer summary
-        (see :func:`crm_warehouse.analytics.summary.summarize_transactions`), all
+        (see :func:`crm_warehouse.analytics.clv.summary.summarize_transactions`), all
         in one time unit.
     weights : array-like, optional
         Number of customers each row stands for (default one each).

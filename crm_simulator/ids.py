@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from crm_warehouse.simulate.text import id_text
+from crm_simulator.text import id_text
 
 # (prefix, digits) per entity; numbers start at 1.
 CUSTOMER_ID = ("C", 7)

@@ -1,0 +1,1 @@
+"""Churn: point-in-time features from the warehouse, the LightGBM model, plain-language drivers."""
