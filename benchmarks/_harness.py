@@ -133,7 +133,9 @@ def dbt_node_seconds(target: Path) -> dict[str, float]:
 def dbt_model_seconds(target: Path) -> dict[str, float]:
     """Seconds dbt spent per model in one invocation, slowest first."""
     results = json.loads((target / "run_results.json").read_text())["results"]
-    models = [(r["unique_id"].split(".")[-1], r["execution_time"]) for r in results if r["unique_id"].startswith("model.")]
+    models = [
+        (r["unique_id"].split(".")[-1], r["execution_time"]) for r in results if r["unique_id"].startswith("model.")
+    ]
     return dict(sorted(models, key=lambda item: -item[1]))
 
 
@@ -160,7 +162,7 @@ def replay_dbt_sql(con: duckdb.DuckDBPyConnection, target: Path) -> dict[str, fl
             if sql is None:
                 continue
         elif kind == "test":
-            compiled = (target / "compiled" / node["package_name"] / node["original_file_path"])
+            compiled = target / "compiled" / node["package_name"] / node["original_file_path"]
             path = compiled / node["path"].split("/")[-1] if compiled.is_dir() else compiled
             if not path.exists():
                 continue
@@ -181,7 +183,11 @@ def _suffixed(statement: str) -> str | None:
     if not match:
         return None
     name = match.group(3).removesuffix("__dbt_tmp")
-    return statement[: match.start()] + f'create or replace {match.group(1)} {match.group(2)}"{name}__floor"' + statement[match.end():]
+    return (
+        statement[: match.start()]
+        + f'create or replace {match.group(1)} {match.group(2)}"{name}__floor"'
+        + statement[match.end() :]
+    )
 
 
 @contextmanager

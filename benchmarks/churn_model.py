@@ -24,14 +24,14 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from crm_simulator.config import SimulationConfig
 from crm_warehouse.analytics.churn.model import train_churn_model
 from crm_warehouse.analytics.clv.config import ChurnConfig
 from crm_warehouse.analytics.metrics import auc
 from crm_warehouse.settings import PROJECT_ROOT
-from crm_simulator.config import SimulationConfig
 
 sys.path.insert(0, str(PROJECT_ROOT / "tests"))
-from analytics_warehouse import build_warehouse  # noqa: E402
+from analytics_warehouse import build_warehouse
 
 
 def true_churn(truth_dir: Path, cutoff: date, horizon_days: int) -> pd.Series:
@@ -48,8 +48,7 @@ def main() -> int:
     args = parser.parse_args()
     config = ChurnConfig()
     print(
-        "customers seed val.rows churn | AUC   BG/NBD  Brier  BG/NBD  ECE    lift"
-        " | truth: AUC  BG/NBD | build s fit s"
+        "customers seed val.rows churn | AUC   BG/NBD  Brier  BG/NBD  ECE    lift | truth: AUC  BG/NBD | build s fit s"
     )
     for seed in args.seeds:
         with tempfile.TemporaryDirectory(prefix="churn_benchmark_") as folder:

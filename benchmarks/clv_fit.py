@@ -111,7 +111,7 @@ def _fit_in_child(library: str, data_path: str, repeats: int) -> dict[str, objec
 
         from crm_warehouse.analytics.clv import ClvConfig, customer_lifetime_value
 
-        summary = pd.DataFrame(dict(zip(("frequency", "recency", "T", "monetary_value"), columns)))
+        summary = pd.DataFrame(dict(zip(("frequency", "recency", "T", "monetary_value"), columns, strict=True)))
         start = time.perf_counter()
         customer_lifetime_value(purchases, spend, summary, ClvConfig(time_unit=TIME_UNIT))
         result["clv_seconds"] = time.perf_counter() - start

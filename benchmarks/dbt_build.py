@@ -20,10 +20,10 @@ from pathlib import Path
 
 import duckdb
 
-from crm_warehouse.ingest import ingest_all
-from crm_warehouse.settings import DBT_PROJECT_DIR, PROJECT_ROOT
 from crm_simulator.company import simulate_company
 from crm_simulator.config import SimulationConfig
+from crm_warehouse.ingest import ingest_all
+from crm_warehouse.settings import DBT_PROJECT_DIR, PROJECT_ROOT
 
 STUB_SQL = PROJECT_ROOT / "tests" / "dbt" / "analytics_stub.sql"
 DBT = Path(sys.executable).parent / "dbt"
@@ -48,7 +48,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=730)
-    parser.add_argument("--work", type=Path, default=None, help="folder for landing, truth and warehouse (default: a temp folder)")
+    parser.add_argument(
+        "--work", type=Path, default=None, help="folder for landing, truth and warehouse (default: a temp folder)"
+    )
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="dbt_bench_"))
     landing, truth, warehouse = work / "landing", work / "truth", work / "crm.duckdb"
@@ -69,7 +71,10 @@ def main() -> None:
         with duckdb.connect(str(warehouse)) as con:
             con.execute(STUB_SQL.read_text())
 
-    total = timed("dbt build --full-refresh (without analytics)", lambda: dbt(["build", "--full-refresh", "--exclude", "source:analytics+"], env))
+    total = timed(
+        "dbt build --full-refresh (without analytics)",
+        lambda: dbt(["build", "--full-refresh", "--exclude", "source:analytics+"], env),
+    )
     total += timed("analytics stand-in tables", stub)
     total += timed("dbt build (models reading analytics)", lambda: dbt(["build", "--select", "source:analytics+"], env))
     print(f"{'full dbt build, all steps':<44} {total:8.1f} s")

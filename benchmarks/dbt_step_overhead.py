@@ -28,11 +28,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "dbt"))
 
-import dagster as dg  # noqa: E402
+import dagster as dg
+from dbt_company import Company, build_company
 
-from benchmarks._harness import remove_dbt_targets, run_dbt_targets, warehouse_resource  # noqa: E402
-from dbt_company import Company, build_company  # noqa: E402
-from orchestration.assets import dbt as dbt_assets_module  # noqa: E402
+from benchmarks._harness import remove_dbt_targets, run_dbt_targets, warehouse_resource
+from orchestration.assets import dbt as dbt_assets_module
 
 RESULTS = Path(__file__).resolve().parent / "results" / "dbt_step_overhead.json"
 FETCHES = {
@@ -48,8 +48,11 @@ def _fresh_copy(company: Company, work: Path, name: str) -> tuple[Company, dict[
     copy = company.copy_to(work / name)
     folder = copy.root
     return copy, {
-        "warehouse": copy.warehouse, "landing": folder / "landing", "serving": folder / "serving.duckdb",
-        "models": folder / "models", "dq_docs": folder / "dq_docs",
+        "warehouse": copy.warehouse,
+        "landing": folder / "landing",
+        "serving": folder / "serving.duckdb",
+        "models": folder / "models",
+        "dq_docs": folder / "dq_docs",
     }
 
 
@@ -104,9 +107,9 @@ def main() -> None:
     for label, seconds in rows.items():
         print(f"{label:<58} {seconds:7.1f}")
     RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(
-        {"customers": args.customers, "seconds": rows, "load_average": os.getloadavg()[0]}, indent=1
-    ))
+    RESULTS.write_text(
+        json.dumps({"customers": args.customers, "seconds": rows, "load_average": os.getloadavg()[0]}, indent=1)
+    )
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import duckdb
 
+
 def _expect(kind: str, severity: str = "error", **kwargs: object) -> dict:
     return {"type": kind, "kwargs": kwargs, "meta": {"severity": severity}}
 
@@ -35,8 +36,16 @@ SUITE = {
     "expectations": [
         _expect(
             "expect_table_columns_to_match_set",
-            column_set=["order_id", "line_number", "product_id", "category", "quantity",
-                        "unit_price", "discount_rate", "unit_cost"],
+            column_set=[
+                "order_id",
+                "line_number",
+                "product_id",
+                "category",
+                "quantity",
+                "unit_price",
+                "discount_rate",
+                "unit_cost",
+            ],
             exact_match=True,
         ),
         _expect("expect_column_values_to_not_be_null", column="order_id"),
@@ -46,8 +55,12 @@ SUITE = {
         _expect(
             "expect_column_values_to_be_between", column="discount_rate", min_value=0, max_value=1, strict_max=True
         ),
-        _expect("expect_column_values_to_be_in_set", "warn", column="category",
-                value_set=["food", "home", "beauty", "electronics"]),
+        _expect(
+            "expect_column_values_to_be_in_set",
+            "warn",
+            column="category",
+            value_set=["food", "home", "beauty", "electronics"],
+        ),
         _expect("expect_column_mean_to_be_between", "warn", column="unit_price", min_value=1, max_value=500),
     ],
 }

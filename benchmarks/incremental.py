@@ -35,8 +35,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._harness import mib, pipeline_environment, remove_dbt_targets, run_job  # noqa: E402
-from benchmarks.pipeline import step_group  # noqa: E402
+from benchmarks._harness import mib, pipeline_environment, remove_dbt_targets, run_job
+from benchmarks.pipeline import step_group
 
 RESULTS = Path(__file__).resolve().parent / "results" / "incremental.json"
 GROUPS = ("ingest", "dbt", "analytics", "checks", "publish")
@@ -98,8 +98,10 @@ def bench(customers: int, days: int, work: Path) -> dict[str, Any]:
         print(f"  added {day[0]} files of {new_day} ({mib(day[1]):.2f} MiB); daily_pipeline ...", flush=True)
         daily = run_job("daily_pipeline", paths)
         hash_seconds = _hash_all(paths["landing"])
-        rebuild_paths = {**paths, **{k: work / "rebuild" / paths[k].relative_to(work)
-                                      for k in ("warehouse", "serving", "models", "dq_docs")}}
+        rebuild_paths = {
+            **paths,
+            **{k: work / "rebuild" / paths[k].relative_to(work) for k in ("warehouse", "serving", "models", "dq_docs")},
+        }
         print("  full rebuild (fresh warehouse, dbt --full-refresh) ...", flush=True)
         rebuild = run_job("full_pipeline", rebuild_paths, _full_refresh_config())
         for run in (initial, daily, rebuild):
@@ -122,23 +124,31 @@ def bench(customers: int, days: int, work: Path) -> dict[str, Any]:
 def print_table(result: dict[str, Any]) -> None:
     daily, rebuild = result["daily"], result["rebuild"]
     load = os.getloadavg()
-    print(f"\n{result['customers']:,} customers, {result['history_days']} days of history "
-          f"({result['history_mib']:.0f} MiB) + 1 day ({result['day_files']} files, {result['day_mib']:.2f} MiB); "
-          f"load average {load[0]:.1f} on 2 shared cores")
+    print(
+        f"\n{result['customers']:,} customers, {result['history_days']} days of history "
+        f"({result['history_mib']:.0f} MiB) + 1 day ({result['day_files']} files, {result['day_mib']:.2f} MiB); "
+        f"load average {load[0]:.1f} on 2 shared cores"
+    )
     print(f"{'step':<44} {'daily s':>8} {'MiB':>6} {'rebuild s':>10} {'MiB':>6}")
     rebuilt = {s["step"]: s for s in rebuild["steps"]}
     for s in daily["steps"]:
         r = rebuilt.get(s["step"], {"seconds": 0.0, "peak_rss_mib": 0.0})
-        print(f"{s['step']:<44} {s['seconds']:8.1f} {s['peak_rss_mib']:6.0f} {r['seconds']:10.1f} {r['peak_rss_mib']:6.0f}")
+        print(
+            f"{s['step']:<44} {s['seconds']:8.1f} {s['peak_rss_mib']:6.0f} {r['seconds']:10.1f} {r['peak_rss_mib']:6.0f}"
+        )
     for step in rebuilt.keys() - {s["step"] for s in daily["steps"]}:
         print(f"{step:<44} {'':>8} {'':>6} {rebuilt[step]['seconds']:10.1f} {rebuilt[step]['peak_rss_mib']:6.0f}")
     d, r = _groups(daily), _groups(rebuild)
     for group in sorted(d.keys() | r.keys()):
         print(f"= {group:<42} {d.get(group, 0.0):8.1f} {'':>6} {r.get(group, 0.0):10.1f}")
-    print(f"= {'job wall':<42} {daily['seconds']:8.1f} {daily['peak_rss_mib']:6.0f} "
-          f"{rebuild['seconds']:10.1f} {rebuild['peak_rss_mib']:6.0f}")
-    print("hashing every landing file (ingestion skips unchanged files by size and time instead): "
-          f"{result['hash_all_landing_seconds']:.1f} s")
+    print(
+        f"= {'job wall':<42} {daily['seconds']:8.1f} {daily['peak_rss_mib']:6.0f} "
+        f"{rebuild['seconds']:10.1f} {rebuild['peak_rss_mib']:6.0f}"
+    )
+    print(
+        "hashing every landing file (ingestion skips unchanged files by size and time instead): "
+        f"{result['hash_all_landing_seconds']:.1f} s"
+    )
     for invocation, models in daily.get("dbt_model_seconds", {}).items():
         slowest = ", ".join(f"{name} {seconds:.1f}" for name, seconds in list(models.items())[:6])
         print(f"daily {invocation}, slowest models (s): {slowest}")
@@ -149,15 +159,26 @@ def print_growth(results: list[dict[str, Any]]) -> None:
     if len(results) < 2:
         return
     short, long = results[0], results[-1]
-    print(f"\nfrom {short['history_days']} to {long['history_days']} days of history "
-          f"({short['history_mib']:.0f} -> {long['history_mib']:.0f} MiB), {long['customers']:,} customers:")
+    print(
+        f"\nfrom {short['history_days']} to {long['history_days']} days of history "
+        f"({short['history_mib']:.0f} -> {long['history_mib']:.0f} MiB), {long['customers']:,} customers:"
+    )
     print(f"{'step group':<24} {'daily s':>16} {'rebuild s':>16}")
-    d0, r0, d1, r1 = _groups(short["daily"]), _groups(short["rebuild"]), _groups(long["daily"]), _groups(long["rebuild"])
+    d0, r0, d1, r1 = (
+        _groups(short["daily"]),
+        _groups(short["rebuild"]),
+        _groups(long["daily"]),
+        _groups(long["rebuild"]),
+    )
     for group in sorted(d1.keys() | r1.keys()):
-        print(f"{group:<24} {d0.get(group, 0.0):7.1f} -> {d1.get(group, 0.0):6.1f} "
-              f"{r0.get(group, 0.0):7.1f} -> {r1.get(group, 0.0):6.1f}")
-    print(f"{'job wall':<24} {short['daily']['seconds']:7.1f} -> {long['daily']['seconds']:6.1f} "
-          f"{short['rebuild']['seconds']:7.1f} -> {long['rebuild']['seconds']:6.1f}")
+        print(
+            f"{group:<24} {d0.get(group, 0.0):7.1f} -> {d1.get(group, 0.0):6.1f} "
+            f"{r0.get(group, 0.0):7.1f} -> {r1.get(group, 0.0):6.1f}"
+        )
+    print(
+        f"{'job wall':<24} {short['daily']['seconds']:7.1f} -> {long['daily']['seconds']:6.1f} "
+        f"{short['rebuild']['seconds']:7.1f} -> {long['rebuild']['seconds']:6.1f}"
+    )
 
 
 def main() -> int:

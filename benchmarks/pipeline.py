@@ -41,7 +41,7 @@ import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._harness import (  # noqa: E402
+from benchmarks._harness import (
     RssSampler,
     mib,
     pipeline_environment,
@@ -55,7 +55,15 @@ DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
 DAYS = 730
 RESULTS = Path(__file__).resolve().parent / "results" / "pipeline.json"
 #: Internal steps of crm_warehouse.ingest timed in the profile run (inclusive times).
-INGEST_PARTS = ("_scan_file", "_load_batch", "_read_batch", "_check_headers", "_check_parquet_columns", "_account", "_expected_rows")
+INGEST_PARTS = (
+    "_scan_file",
+    "_load_batch",
+    "_read_batch",
+    "_check_headers",
+    "_check_parquet_columns",
+    "_account",
+    "_expected_rows",
+)
 
 
 def step_group(step: str) -> str:
@@ -93,8 +101,10 @@ def floor_ingest(landing: Path, database: Path) -> dict[str, float]:
             files = sorted(str(p) for p in landing.glob(contract.file_glob))
             columns = "{" + ", ".join(f"'{c.name}': '{c.type}'" for c in contract.columns) + "}"
             start = time.perf_counter()
-            con.execute(f"create table {contract.table} as select * from " + reader[contract.format].format(columns=columns),
-                        {"files": files})
+            con.execute(
+                f"create table {contract.table} as select * from " + reader[contract.format].format(columns=columns),
+                {"files": files},
+            )
             seconds[contract.table] = time.perf_counter() - start
     return seconds
 
@@ -178,8 +188,12 @@ def bench_size(customers: int, days: int, work: Path, profile: bool) -> dict[str
 
     with pipeline_environment(work) as paths:
         with RssSampler() as sampler:
-            simulate = timed(lambda: simulate_company(SimulationConfig(customers=customers, days=days),
-                                                      paths["landing"], paths["truth"]), sampler)
+            simulate = timed(
+                lambda: simulate_company(
+                    SimulationConfig(customers=customers, days=days), paths["landing"], paths["truth"]
+                ),
+                sampler,
+            )
         landing_mib = mib(sum(p.stat().st_size for p in paths["landing"].rglob("*") if p.is_file()))
         print(f"  simulated {customers:,} customers in {simulate['seconds']:.0f} s ({landing_mib:.0f} MiB)", flush=True)
         run = run_job("full_pipeline", paths)
@@ -192,9 +206,12 @@ def bench_size(customers: int, days: int, work: Path, profile: bool) -> dict[str
         if profile:
             floors["ingest_profile"] = profile_ingest(paths["landing"], work / "profile.duckdb")
         with duckdb.connect(str(paths["warehouse"]), read_only=True) as con:
-            rows = dict(con.execute(
-                "select schema_name || '.' || table_name, estimated_size from duckdb_tables() "
-                "where schema_name in ('raw', 'marts', 'analytics')").fetchall())
+            rows = dict(
+                con.execute(
+                    "select schema_name || '.' || table_name, estimated_size from duckdb_tables() "
+                    "where schema_name in ('raw', 'marts', 'analytics')"
+                ).fetchall()
+            )
         warehouse_mib = mib(paths["warehouse"].stat().st_size)
         remove_dbt_targets(run["dbt_targets"])
     return {
@@ -228,11 +245,23 @@ def _summary(result: dict[str, Any]) -> list[tuple[str, float, float, float | No
             floor = floors["publish"]
         rows.append((s["step"], s["seconds"], s["peak_rss_mib"], floor))
     if checks:
-        rows.append((f"checks ({len(checks)} GX suites)", sum(s["seconds"] for s in checks),
-                     max(s["peak_rss_mib"] for s in checks), None))
+        rows.append(
+            (
+                f"checks ({len(checks)} GX suites)",
+                sum(s["seconds"] for s in checks),
+                max(s["peak_rss_mib"] for s in checks),
+                None,
+            )
+        )
     ingest = [s for s in steps if step_group(s["step"]) == "ingest"]
-    rows.append(("= ingest total", sum(s["seconds"] for s in ingest), max(s["peak_rss_mib"] for s in ingest),
-                 sum(floors["ingest"].values())))
+    rows.append(
+        (
+            "= ingest total",
+            sum(s["seconds"] for s in ingest),
+            max(s["peak_rss_mib"] for s in ingest),
+            sum(floors["ingest"].values()),
+        )
+    )
     rows.append(("= sum of steps", sum(s["seconds"] for s in steps), 0.0, None))
     rows.append(("= job wall (execute_in_process)", result["run"]["seconds"], result["run"]["peak_rss_mib"], None))
     return rows
@@ -240,8 +269,10 @@ def _summary(result: dict[str, Any]) -> list[tuple[str, float, float, float | No
 
 def print_table(result: dict[str, Any]) -> None:
     load = os.getloadavg()
-    print(f"\n{result['customers']:,} customers, {result['days']} days: landing {result['landing_mib']:.0f} MiB, "
-          f"warehouse {result['warehouse_mib']:.0f} MiB (load average {load[0]:.1f}, 2 cores, shared machine)")
+    print(
+        f"\n{result['customers']:,} customers, {result['days']} days: landing {result['landing_mib']:.0f} MiB, "
+        f"warehouse {result['warehouse_mib']:.0f} MiB (load average {load[0]:.1f}, 2 cores, shared machine)"
+    )
     print(f"{'step':<44} {'seconds':>9} {'peak MiB':>9} {'floor s':>8} {'ratio':>6}")
     for step, seconds, peak, floor in _summary(result):
         ratio = f"{seconds / floor:6.1f}" if floor else ""
@@ -286,7 +317,16 @@ def main() -> int:
     for customers in args.sizes:
         print(f"{customers:,} customers: simulating and running full_pipeline ...", flush=True)
         with tempfile.NamedTemporaryFile(suffix=".json") as out:
-            command = [sys.executable, __file__, "--child", out.name, "--sizes", str(customers), "--days", str(args.days)]
+            command = [
+                sys.executable,
+                __file__,
+                "--child",
+                out.name,
+                "--sizes",
+                str(customers),
+                "--days",
+                str(args.days),
+            ]
             if args.no_profile:
                 command.append("--no-profile")
             with open(f"{out.name}.log", "w") as log:  # Dagster's event log; the table is what matters
@@ -296,11 +336,20 @@ def main() -> int:
         print_table(result)
         sizes[str(customers)] = result
         RESULTS.parent.mkdir(exist_ok=True)
-        RESULTS.write_text(json.dumps({
-            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "duckdb": duckdb.__version__,
-                        "note": "shared machine; each size records its load average"},
-            "results": sorted(sizes.values(), key=lambda r: r["customers"]),
-        }, indent=1))
+        RESULTS.write_text(
+            json.dumps(
+                {
+                    "machine": {
+                        "cpus": os.cpu_count(),
+                        "python": platform.python_version(),
+                        "duckdb": duckdb.__version__,
+                        "note": "shared machine; each size records its load average",
+                    },
+                    "results": sorted(sizes.values(), key=lambda r: r["customers"]),
+                },
+                indent=1,
+            )
+        )
     print(f"\nwrote {RESULTS}")
     return 0
 

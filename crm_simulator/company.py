@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from crm_warehouse.contracts import CONTRACTS, SourceContract
 from crm_simulator.catalog import make_catalogue
 from crm_simulator.config import Behaviour, SimulationConfig, Window
 from crm_simulator.dirty import KeyAllocator
@@ -33,6 +32,7 @@ from crm_simulator.truth import (
     write_truth_customers,
     write_truth_stages,
 )
+from crm_warehouse.contracts import CONTRACTS, SourceContract
 
 TRUTH_FILES = ("customers.parquet", "stages_monthly.parquet", "dirty_records.parquet")
 # Independent random stream per component, so changing one leaves the others as they were.

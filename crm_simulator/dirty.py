@@ -30,11 +30,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crm_warehouse.contracts import SourceContract
 from crm_simulator import ids
 from crm_simulator.config import SECONDS_PER_DAY
 from crm_simulator.text import decimal_from_units
 from crm_simulator.truth import DIRTY_KINDS
+from crm_warehouse.contracts import SourceContract
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from crm_simulator import ids
+from crm_simulator.catalog import Catalogue, category_codes
+from crm_simulator.config import Window
+from crm_simulator.files import SourceRows, decimal_array, schema_for
+from crm_simulator.lifecycle import Plan
+from crm_simulator.marketing import Touches
+from crm_simulator.orders import Orders
+from crm_simulator.people import make_people
+from crm_simulator.service import Surveys, Tickets
+from crm_simulator.text import codes_text
 from crm_warehouse.contracts import (
     ACQUISITION_CHANNELS,
     CLOSE_REASONS,
@@ -23,16 +33,6 @@ from crm_warehouse.contracts import (
     TOUCH_TYPES,
     SourceContract,
 )
-from crm_simulator import ids
-from crm_simulator.catalog import Catalogue, category_codes
-from crm_simulator.config import Window
-from crm_simulator.files import SourceRows, decimal_array, schema_for
-from crm_simulator.lifecycle import Plan
-from crm_simulator.marketing import Touches
-from crm_simulator.orders import Orders
-from crm_simulator.people import make_people
-from crm_simulator.service import Surveys, Tickets
-from crm_simulator.text import codes_text
 
 # Acquisition channel mix by customer type (rows: CUSTOMER_TYPES; columns: ACQUISITION_CHANNELS).
 _ACQUISITION = np.array(

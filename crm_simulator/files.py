@@ -19,7 +19,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from crm_warehouse.contracts import SourceContract
 from crm_simulator.config import Window
 from crm_simulator.dirty import (
     SPECS,
@@ -30,6 +29,7 @@ from crm_simulator.dirty import (
     merge_order,
 )
 from crm_simulator.text import decimal_from_units, has_any_byte, lookup_text
+from crm_warehouse.contracts import SourceContract
 
 # Rows rendered at a time when writing (whole days per batch): bounds memory on big runs.
 BATCH_ROWS = 1_000_000

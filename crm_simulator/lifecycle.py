@@ -25,9 +25,9 @@ from functools import cached_property
 
 import numpy as np
 
-from crm_warehouse.contracts import CLOSE_REASONS, CUSTOMER_TYPES
 from crm_simulator.catalog import CATEGORIES
 from crm_simulator.config import Behaviour
+from crm_warehouse.contracts import CLOSE_REASONS, CUSTOMER_TYPES
 
 STAGES: tuple[str, ...] = ("prospect", "exploration", "formation", "stability", "decline", "churned")
 PROSPECT, EXPLORATION, FORMATION, STABILITY, DECLINE, CHURNED = range(len(STAGES))

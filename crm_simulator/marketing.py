@@ -13,7 +13,6 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from crm_warehouse.contracts import CUSTOMER_TYPES, TOUCH_CHANNELS, TOUCH_TYPES
 from crm_simulator.config import Behaviour, Window
 from crm_simulator.lifecycle import (
     CHURNED,
@@ -25,6 +24,7 @@ from crm_simulator.lifecycle import (
     Plan,
     stage_at,
 )
+from crm_warehouse.contracts import CUSTOMER_TYPES, TOUCH_CHANNELS, TOUCH_TYPES
 
 _TYPE = {t: i for i, t in enumerate(TOUCH_TYPES)}
 _CHANNEL = {c: i for i, c in enumerate(TOUCH_CHANNELS)}

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from crm_warehouse.contracts import CUSTOMER_TYPES, ORDER_CHANNELS, ORDER_STATUSES
 from crm_simulator.catalog import Catalogue
 from crm_simulator.config import SECONDS_PER_DAY, Behaviour
 from crm_simulator.lifecycle import (
@@ -24,6 +23,7 @@ from crm_simulator.lifecycle import (
     STABILITY,
     Plan,
 )
+from crm_warehouse.contracts import CUSTOMER_TYPES, ORDER_CHANNELS, ORDER_STATUSES
 
 COMPLETED, CANCELLED, REFUNDED = (ORDER_STATUSES.index(s) for s in ("completed", "cancelled", "refunded"))
 _CONSUMER = CUSTOMER_TYPES.index("consumer")

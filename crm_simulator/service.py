@@ -14,12 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from crm_warehouse.contracts import (
-    CLOSE_REASONS,
-    FAULT_PARTIES,
-    TICKET_CATEGORIES,
-    TICKET_TYPES,
-)
 from crm_simulator.config import Behaviour
 from crm_simulator.lifecycle import (
     DECLINE,
@@ -31,6 +25,12 @@ from crm_simulator.lifecycle import (
     stage_at,
 )
 from crm_simulator.orders import Orders
+from crm_warehouse.contracts import (
+    CLOSE_REASONS,
+    FAULT_PARTIES,
+    TICKET_CATEGORIES,
+    TICKET_TYPES,
+)
 
 INQUIRY, COMPLAINT, PRAISE = (TICKET_TYPES.index(t) for t in ("inquiry", "complaint", "praise"))
 _CATEGORY = {c: i for i, c in enumerate(TICKET_CATEGORIES)}

@@ -30,11 +30,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from crm_warehouse.contracts import CLOSE_REASONS, CUSTOMER_TYPES
 from crm_simulator.config import Behaviour, Window
 from crm_simulator.ids import customer_ids
 from crm_simulator.lifecycle import NEVER_DAY, PATTERNS, STAGES, Plan, stage_at
 from crm_simulator.text import codes_text
+from crm_warehouse.contracts import CLOSE_REASONS, CUSTOMER_TYPES
 
 DIRTY_KINDS: tuple[str, ...] = (
     "wrong_type",

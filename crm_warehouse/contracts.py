@@ -177,13 +177,19 @@ CRM_CUSTOMERS = SourceContract(
         Column("gender", "VARCHAR", description="F or M."),
         Column("birth_date", "DATE", description="Date of birth (personal data)."),
         Column("city", "VARCHAR", description="City of residence or registration."),
-        Column("customer_type", "VARCHAR", required=True, description="consumer, distributor, key_account or public_body."),
+        Column(
+            "customer_type", "VARCHAR", required=True, description="consumer, distributor, key_account or public_body."
+        ),
         Column("acquisition_channel", "VARCHAR", description="How the customer was won."),
         Column("signup_at", "TIMESTAMP", required=True, description="When the CRM record was created."),
         Column("email", "VARCHAR", description="E-mail address (personal data)."),
         Column("phone", "VARCHAR", description="Mobile phone number (personal data)."),
         Column("national_id", "VARCHAR", description="18-character national id number (personal data)."),
-        Column("estimated_annual_wallet", "DECIMAL(14,2)", description="Estimated total yearly spend in the category, all suppliers."),
+        Column(
+            "estimated_annual_wallet",
+            "DECIMAL(14,2)",
+            description="Estimated total yearly spend in the category, all suppliers.",
+        ),
         Column("status", "VARCHAR", required=True, description="active or closed."),
         Column("closed_at", "TIMESTAMP", description="When the account was closed; empty while active."),
         Column("close_reason", "VARCHAR", description="Churn reason code when closed (domain.md section 4)."),
@@ -244,7 +250,9 @@ ORDERS_ORDER_LINES = SourceContract(
         Column("category", "VARCHAR", required=True, description="Product category code."),
         Column("quantity", "INTEGER", required=True, description="Units bought."),
         Column("unit_price", "DECIMAL(12,2)", required=True, description="Price per unit before discount."),
-        Column("discount_rate", "DECIMAL(5,4)", required=True, description="Discount as a fraction of the price, 0 to <1."),
+        Column(
+            "discount_rate", "DECIMAL(5,4)", required=True, description="Discount as a fraction of the price, 0 to <1."
+        ),
         Column("unit_cost", "DECIMAL(12,2)", required=True, description="Cost per unit."),
     ),
     primary_key=("order_id", "line_number"),
@@ -267,8 +275,7 @@ SUPPORT_TICKETS = SourceContract(
     entity="tickets",
     format="jsonl",
     description=(
-        "Service tickets (JSON lines). A ticket is exported when opened and again when"
-        " resolved; every version is kept."
+        "Service tickets (JSON lines). A ticket is exported when opened and again when resolved; every version is kept."
     ),
     columns=(
         Column("ticket_id", "VARCHAR", required=True, description="Ticket id, e.g. T000000001."),
@@ -280,7 +287,9 @@ SUPPORT_TICKETS = SourceContract(
         Column("ticket_type", "VARCHAR", required=True, description="inquiry, complaint or praise."),
         Column("category", "VARCHAR", description="What the ticket is about."),
         Column("fault_party", "VARCHAR", description="Who caused the problem: company, customer, third_party, none."),
-        Column("first_contact_resolved", "BOOLEAN", description="Resolved in the first contact, no transfer or call-back."),
+        Column(
+            "first_contact_resolved", "BOOLEAN", description="Resolved in the first contact, no transfer or call-back."
+        ),
         Column("escalated", "BOOLEAN", description="Escalated to a supervisor or specialist team."),
         Column("satisfaction_after", "INTEGER", description="Customer's rating of the handling, 1-5."),
         Column("status", "VARCHAR", required=True, description="open or resolved."),

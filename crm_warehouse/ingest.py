@@ -262,8 +262,7 @@ def _parse_text_lines(contract: SourceContract) -> str:
         )"""
     if contract.format == "jsonl":
         fields = ",\n".join(
-            f"case when parse_error is null then json_extract_string(line, '$.{c}') end as f_{c}"
-            for c in names
+            f"case when parse_error is null then json_extract_string(line, '$.{c}') end as f_{c}" for c in names
         )
         return f"""
         with {lines},
@@ -340,8 +339,7 @@ def _judge_sql(contract: SourceContract) -> str:
         expression, misfit = _typed_expression(column)
         typed.append(f"{expression} as {_quote(column.name)}")
         type_checks.append(
-            f"case when {misfit} then 'bad type: {column.name}=' || f_{column.name} "
-            f"|| ' is not {column.type}' end"
+            f"case when {misfit} then 'bad type: {column.name}=' || f_{column.name} || ' is not {column.type}' end"
         )
     required = [
         f"case when f_{c.name} is null then 'missing required value: {c.name}' end"
@@ -428,9 +426,7 @@ def _read_batch(
             try:
                 con.execute(f"select count(*) from ({sql})", {"files": [str(f.path)]})
             except duckdb.Error as file_error:
-                raise IngestionError(
-                    f"{contract.table}: cannot read {f.path}: {file_error}"
-                ) from file_error
+                raise IngestionError(f"{contract.table}: cannot read {f.path}: {file_error}") from file_error
         raise IngestionError(f"{contract.table}: cannot read batch: {batch_error}") from batch_error
     # Lineage keeps the path relative to the landing root, so it survives a move.
     con.execute(
@@ -458,9 +454,7 @@ def _check_headers(con: duckdb.DuckDBPyConnection, contract: SourceContract, bat
             )
 
 
-def _check_parquet_columns(
-    con: duckdb.DuckDBPyConnection, contract: SourceContract, batch: list[_LandingFile]
-) -> None:
+def _check_parquet_columns(con: duckdb.DuckDBPyConnection, contract: SourceContract, batch: list[_LandingFile]) -> None:
     columns: dict[str, set[str]] = {str(f.path): set() for f in batch}
     for file_name, name in con.execute(
         "select file_name, name from parquet_schema($files)", {"files": list(columns)}
@@ -488,8 +482,7 @@ def _expected_rows(
         return {f.relative: int(footer_rows.get(str(f.path), 0)) for f in batch}
     header_lines = _header_lines(contract)
     return {
-        f.relative: max(f.newlines + (0 if f.ends_with_newline or f.size == 0 else 1) - header_lines, 0)
-        for f in batch
+        f.relative: max(f.newlines + (0 if f.ends_with_newline or f.size == 0 else 1) - header_lines, 0) for f in batch
     }
 
 
@@ -654,7 +647,11 @@ def ingest_table(
                 from (select unnest($paths) as file_path, unnest($modified) as modified_ns) as touched
                 where ledger.source_table = $table and ledger.superseded_at is null
                   and ledger.file_path = touched.file_path""",
-            {"table": contract.table, "paths": [f.relative for f in touched], "modified": [f.modified_ns for f in touched]},
+            {
+                "table": contract.table,
+                "paths": [f.relative for f in touched],
+                "modified": [f.modified_ns for f in touched],
+            },
         )
     result = TableResult(table=contract.table, run_id=run_id, skipped_files=skipped)
     batches = _batches(new)
@@ -699,8 +696,12 @@ def source_freshness(
         return None, as_of
     newest = con.execute(f"select max({_quote(field)})::date from {_raw(contract.table)}").fetchone()[0]
     if as_of is None:
-        files = [path for (path,) in con.execute(
-            f"select file_path from {_raw(LEDGER_TABLE)} where superseded_at is null").fetchall()]
+        files = [
+            path
+            for (path,) in con.execute(
+                f"select file_path from {_raw(LEDGER_TABLE)} where superseded_at is null"
+            ).fetchall()
+        ]
         dates = [d for d in map(export_date, files) if d is not None]
         as_of = max(dates) if dates else None
     return newest, as_of

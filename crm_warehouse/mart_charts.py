@@ -80,8 +80,14 @@ def value_matrix_png(con: duckdb.DuckDBPyConnection) -> bytes:
             axes.add_patch(
                 Rectangle((x, y), 1, 1, facecolor="#dde6f3" if (x + y) % 2 else "#b8cbe6", edgecolor="white")
             )
-            axes.text(x + 0.5, y + 0.5, f"class {classes.get(key, '-')}\n{counts.get(key, 0)} customers",
-                      ha="center", va="center", fontsize=9)
+            axes.text(
+                x + 0.5,
+                y + 0.5,
+                f"class {classes.get(key, '-')}\n{counts.get(key, 0)} customers",
+                ha="center",
+                va="center",
+                fontsize=9,
+            )
     axes.set_xlim(0, 2)
     axes.set_ylim(0, 2)
     axes.set_xticks([0.5, 1.5], ["low", "high"])

@@ -45,9 +45,7 @@ class ConfigurationError(ValueError):
     def __init__(self, problems: list[str]):
         self.problems = problems
         listed = "\n".join(f"- {p}" for p in problems)
-        super().__init__(
-            f"{len(problems)} configuration problem(s) (see docs/operations.md, Configuration):\n{listed}"
-        )
+        super().__init__(f"{len(problems)} configuration problem(s) (see docs/operations.md, Configuration):\n{listed}")
 
 
 def landing_problems(landing_dir: Path) -> list[str]:
@@ -165,7 +163,7 @@ def cron_problem(expression: str) -> str | None:
     fields = text.split()
     if len(fields) != 5:
         return f"has {len(fields)} fields; cron needs 5 (minute hour day-of-month month day-of-week)"
-    for value, (name, low, high, names) in zip(fields, _CRON_FIELDS):
+    for value, (name, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
         for item in value.split(","):
             problem = _cron_item_problem(item, name, low, high, names)
             if problem:

@@ -46,7 +46,9 @@ def _identifier(name: str) -> str:
     return f'"{name}"'
 
 
-def publishable_tables(con: duckdb.DuckDBPyConnection, schemas: Sequence[str] = PUBLISHED_SCHEMAS) -> list[tuple[str, str]]:
+def publishable_tables(
+    con: duckdb.DuckDBPyConnection, schemas: Sequence[str] = PUBLISHED_SCHEMAS
+) -> list[tuple[str, str]]:
     """(schema, table) of the tables and views to publish, from the working warehouse."""
     return con.execute(
         """select table_schema, table_name from information_schema.tables
@@ -70,7 +72,8 @@ def _check_no_clear_pii(con: duckdb.DuckDBPyConnection, tables: list[tuple[str, 
     ).fetchall()
     if found:
         raise PublishError(
-            "personal data in clear would reach BI: " + ", ".join(r[0] for r in found)
+            "personal data in clear would reach BI: "
+            + ", ".join(r[0] for r in found)
             + " (publish masked columns only)"
         )
 

@@ -150,9 +150,7 @@ def _check_identifier(name: str) -> None:
 
 def _serving_checks_passed(serving_path: Path) -> int:
     with duckdb.connect(str(serving_path), read_only=True) as con:
-        row = con.execute(
-            f"select checks_passed from {PUBLISH_LOG} order by published_at desc limit 1"
-        ).fetchone()
+        row = con.execute(f"select checks_passed from {PUBLISH_LOG} order by published_at desc limit 1").fetchone()
     return row[0] if row else 0
 
 
@@ -198,9 +196,7 @@ def _swap(
             )"""
         )
         with pg.cursor() as cur:
-            cur.executemany(
-                f"insert into public.{PUBLISH_LOG} values (%s, now(), %s, %s, %s)", rows
-            )
+            cur.executemany(f"insert into public.{PUBLISH_LOG} values (%s, now(), %s, %s, %s)", rows)
 
 
 def publish_to_postgres(

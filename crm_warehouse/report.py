@@ -29,9 +29,9 @@ def summarise(warehouse_path: Path) -> str:
             f"""select source_table, count(*) from {RAW_SCHEMA}.{QUARANTINE_TABLE}
                 group by 1 order by 1"""
         ).fetchall()
-        files = con.execute(
-            f"select count(*) from {RAW_SCHEMA}.{LEDGER_TABLE} where superseded_at is null"
-        ).fetchone()[0]
+        files = con.execute(f"select count(*) from {RAW_SCHEMA}.{LEDGER_TABLE} where superseded_at is null").fetchone()[
+            0
+        ]
     size_mb = warehouse_path.stat().st_size / 1e6
     lines = [f"Warehouse {warehouse_path} ({size_mb:.1f} MB), {files} landing files loaded"]
     schema = None

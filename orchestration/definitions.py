@@ -5,7 +5,6 @@ from collections.abc import Sequence
 import dagster as dg
 
 from crm_warehouse.settings import load_settings
-
 from orchestration.assets.analytics import analytics_assets, model_assets
 from orchestration.assets.dbt import dbt_resource, dbt_scored_models, dbt_warehouse_models, exposure_specs
 from orchestration.assets.ingestion import ingestion_assets
@@ -38,9 +37,7 @@ retrain_models = dg.define_asset_job(
 )
 
 
-def build_definitions(
-    warehouse: WarehouseResource, extra_assets: Sequence[dg.AssetsDefinition] = ()
-) -> dg.Definitions:
+def build_definitions(warehouse: WarehouseResource, extra_assets: Sequence[dg.AssetsDefinition] = ()) -> dg.Definitions:
     """Every asset, check, job, schedule and sensor, bound to ``warehouse``.
 
     ``extra_assets``: optional publish targets (PostgreSQL when configured).

@@ -93,12 +93,8 @@ class WarehouseResource(dg.ConfigurableResource):
                 return duckdb.connect(str(path))
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                    raise dg.Failure(
-                        f"cannot open the warehouse {path} for writing: {exc}"
-                    ) from exc
-                dg.get_dagster_logger().info(
-                    f"warehouse {path} is locked by another run; retrying in {delay:.1f} s"
-                )
+                    raise dg.Failure(f"cannot open the warehouse {path} for writing: {exc}") from exc
+                dg.get_dagster_logger().info(f"warehouse {path} is locked by another run; retrying in {delay:.1f} s")
                 time.sleep(delay)
                 delay = min(delay * 2, 15.0)
 

@@ -23,7 +23,6 @@ from crm_warehouse.report import summarise
 from crm_warehouse.settings import load_settings
 from orchestration.resources import ALL_ROWS, VALIDATED_ROWS_TAG
 
-
 # A backfill rewrites past dates: its checks validate whole tables, not the latest days.
 BACKFILL_TAGS = {VALIDATED_ROWS_TAG: ALL_ROWS}
 
@@ -50,9 +49,7 @@ def backfill_run_config(job: dg.JobDefinition, first: date, last: date) -> dict:
 
 def _print_quality(result: dg.ExecuteInProcessResult) -> None:
     checks = [
-        e.event_specific_data
-        for e in result.all_events
-        if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+        e.event_specific_data for e in result.all_events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
     ]
     failed = [c for c in checks if not c.passed and c.severity == dg.AssetCheckSeverity.ERROR]
     warned = [c for c in checks if not c.passed and c.severity == dg.AssetCheckSeverity.WARN]
@@ -70,7 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--job", default="full_pipeline", help="job to run (default: full_pipeline)")
     parser.add_argument(
-        "--backfill", nargs=2, metavar=("FIRST", "LAST"), type=date.fromisoformat,
+        "--backfill",
+        nargs=2,
+        metavar=("FIRST", "LAST"),
+        type=date.fromisoformat,
         help="re-process the landing files exported on these dates (inclusive) with the daily job",
     )
     args = parser.parse_args(argv)

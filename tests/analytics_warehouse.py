@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from crm_warehouse.ingest import ingest_all
-from crm_warehouse.settings import DBT_PROJECT_DIR
 from crm_simulator.company import simulate_company
 from crm_simulator.config import SimulationConfig
+from crm_warehouse.ingest import ingest_all
+from crm_warehouse.settings import DBT_PROJECT_DIR
 
 #: The simulated company of the analytics tests (fixed seed; big enough for stable churn figures).
 COMPANY = SimulationConfig(customers=3000, days=730, seed=7)
@@ -46,10 +46,19 @@ def build_warehouse(root: Path, config: SimulationConfig = COMPANY) -> Simulated
     ingest_all(warehouse, landing)
     dbt = Path(sys.executable).parent / "dbt"
     command = [
-        str(dbt), "run", "--quiet",
-        "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-        "--target-path", str(root / "dbt_target"), "--log-path", str(root / "dbt_logs"),
-        "--select", *DBT_SELECTION,
+        str(dbt),
+        "run",
+        "--quiet",
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(root / "dbt_target"),
+        "--log-path",
+        str(root / "dbt_logs"),
+        "--select",
+        *DBT_SELECTION,
     ]
     # Target and logs go under root; without usage stats dbt writes no .user.yml beside the profile.
     env = {**os.environ, "CRM_WAREHOUSE_PATH": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}

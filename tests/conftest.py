@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pipeline_support import HELD_BACK_DAYS, BuiltPipeline, Company, deliver, run_job
 
+from crm_simulator import SimulationConfig, simulate_company
 from crm_warehouse.contracts import CONTRACTS
 from crm_warehouse.ingest import export_date
-from crm_simulator import SimulationConfig, simulate_company
 
 # Small enough for a fast suite, large enough for stable statistics (stage agreement,
 # churn AUC); every figure the tests assert is on this seed.

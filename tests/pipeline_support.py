@@ -8,8 +8,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from crm_warehouse.settings import load_settings
 from crm_simulator import SimulationConfig
+from crm_warehouse.settings import load_settings
 from orchestration.definitions import build_definitions
 from orchestration.resources import WarehouseResource
 

@@ -13,8 +13,8 @@ import pytest
 from analytics_warehouse import SimulatedWarehouse, simulated_warehouse
 
 from crm_warehouse.analytics.model_store import latest_model_path, new_model_id, save_model
-from crm_warehouse.warehouse.analytics_tables import TABLE_COLUMNS
 from crm_warehouse.settings import Settings, load_settings
+from crm_warehouse.warehouse.analytics_tables import TABLE_COLUMNS
 from orchestration.assets.analytics import (
     CHURN_INPUTS,
     CHURN_MODEL_KEY,
@@ -150,9 +150,7 @@ def test_churn_scores_cover_every_open_account(materialised) -> None:
     with duckdb.connect(resource.warehouse_path, read_only=True) as con:
         scores = con.execute("select * from analytics.customer_churn_scores").df()
         kinds = {row[0]: row[1] for row in con.execute("describe analytics.customer_churn_scores").fetchall()}
-        open_accounts = con.execute(
-            "select customer_id from staging.stg_crm__customers where closed_date is null"
-        ).df()
+        open_accounts = con.execute("select customer_id from staging.stg_crm__customers where closed_date is null").df()
         model_id = con.execute("select model_id from analytics.model_runs where model_type = 'churn'").fetchone()[0]
     assert kinds == {name: kind.upper() for name, kind in TABLE_COLUMNS["customer_churn_scores"].items()}
     assert scores["customer_id"].is_unique and set(scores["customer_id"]) == set(open_accounts["customer_id"])

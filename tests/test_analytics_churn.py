@@ -14,15 +14,6 @@ import pandas as pd
 import pytest
 from analytics_warehouse import SimulatedWarehouse, simulated_warehouse
 
-from crm_warehouse.analytics.clv.bgnbd import BetaGeoModel
-from crm_warehouse.analytics.churn.model import (
-    ChurnModel,
-    fit_churn_model,
-    no_purchase_probability,
-    score_churn,
-    time_split,
-    train_churn_model,
-)
 from crm_warehouse.analytics.churn.drivers import top_drivers
 from crm_warehouse.analytics.churn.features import (
     CATEGORICAL_LEVELS,
@@ -32,6 +23,15 @@ from crm_warehouse.analytics.churn.features import (
     evaluation_dates,
     warehouse_as_of,
 )
+from crm_warehouse.analytics.churn.model import (
+    ChurnModel,
+    fit_churn_model,
+    no_purchase_probability,
+    score_churn,
+    time_split,
+    train_churn_model,
+)
+from crm_warehouse.analytics.clv.bgnbd import BetaGeoModel
 from crm_warehouse.analytics.clv.config import ChurnConfig
 from crm_warehouse.analytics.metrics import (
     auc,
@@ -44,7 +44,13 @@ from crm_warehouse.analytics.metrics import (
 CUTOFF = date(2024, 3, 31)
 AS_OF = date(2024, 6, 30)
 MONTH_ENDS = [
-    date(2023, 12, 31), date(2024, 1, 31), date(2024, 2, 29), CUTOFF, date(2024, 4, 30), date(2024, 5, 31), AS_OF
+    date(2023, 12, 31),
+    date(2024, 1, 31),
+    date(2024, 2, 29),
+    CUTOFF,
+    date(2024, 4, 30),
+    date(2024, 5, 31),
+    AS_OF,
 ]
 
 # ---------------------------------------------------------------------------
@@ -54,29 +60,84 @@ MONTH_ENDS = [
 # Stage-table values at the cutoff; later months change them (more orders, other stages).
 AT_CUTOFF = {
     # A: three orders (Jan 5, Feb 1, Mar 1; 100 each), one more on May 10 (after the cutoff).
-    "A": dict(stage_code="exploration", days_since_last_order=30, median_gap_days=28, completed_orders_to_date=3,
-              tenure_days=86, revenue_to_date=300, trailing_window_revenue=300, previous_window_revenue=0,
-              trailing_window_orders=3, previous_window_orders=0, best_trailing_window_revenue=300,
-              trailing_12m_revenue=300, is_closed=False),
+    "A": dict(
+        stage_code="exploration",
+        days_since_last_order=30,
+        median_gap_days=28,
+        completed_orders_to_date=3,
+        tenure_days=86,
+        revenue_to_date=300,
+        trailing_window_revenue=300,
+        previous_window_revenue=0,
+        trailing_window_orders=3,
+        previous_window_orders=0,
+        best_trailing_window_revenue=300,
+        trailing_12m_revenue=300,
+        is_closed=False,
+    ),
     # B: a declining distributor (orders Jan 10 and Mar 20), nothing after the cutoff.
-    "B": dict(stage_code="decline", days_since_last_order=11, median_gap_days=20, completed_orders_to_date=6,
-              tenure_days=400, revenue_to_date=5000, trailing_window_revenue=400, previous_window_revenue=1000,
-              trailing_window_orders=2, previous_window_orders=4, best_trailing_window_revenue=2000,
-              trailing_12m_revenue=3000, is_closed=False),
+    "B": dict(
+        stage_code="decline",
+        days_since_last_order=11,
+        median_gap_days=20,
+        completed_orders_to_date=6,
+        tenure_days=400,
+        revenue_to_date=5000,
+        trailing_window_revenue=400,
+        previous_window_revenue=1000,
+        trailing_window_orders=2,
+        previous_window_orders=4,
+        best_trailing_window_revenue=2000,
+        trailing_12m_revenue=3000,
+        is_closed=False,
+    ),
     # C: orders on Jan 2 and Apr 10, account closed on Apr 15.
-    "C": dict(stage_code="formation", days_since_last_order=89, median_gap_days=None, completed_orders_to_date=1,
-              tenure_days=89, revenue_to_date=100, trailing_window_revenue=100, previous_window_revenue=0,
-              trailing_window_orders=1, previous_window_orders=0, best_trailing_window_revenue=100,
-              trailing_12m_revenue=100, is_closed=False),
+    "C": dict(
+        stage_code="formation",
+        days_since_last_order=89,
+        median_gap_days=None,
+        completed_orders_to_date=1,
+        tenure_days=89,
+        revenue_to_date=100,
+        trailing_window_revenue=100,
+        previous_window_revenue=0,
+        trailing_window_orders=1,
+        previous_window_orders=0,
+        best_trailing_window_revenue=100,
+        trailing_12m_revenue=100,
+        is_closed=False,
+    ),
     # D: a prospect; E: closed in February.
-    "D": dict(stage_code="prospect", days_since_last_order=None, median_gap_days=None, completed_orders_to_date=0,
-              tenure_days=None, revenue_to_date=0, trailing_window_revenue=0, previous_window_revenue=0,
-              trailing_window_orders=0, previous_window_orders=0, best_trailing_window_revenue=0,
-              trailing_12m_revenue=0, is_closed=False),
-    "E": dict(stage_code="churned", days_since_last_order=70, median_gap_days=10, completed_orders_to_date=4,
-              tenure_days=120, revenue_to_date=800, trailing_window_revenue=200, previous_window_revenue=600,
-              trailing_window_orders=1, previous_window_orders=3, best_trailing_window_revenue=600,
-              trailing_12m_revenue=800, is_closed=True),
+    "D": dict(
+        stage_code="prospect",
+        days_since_last_order=None,
+        median_gap_days=None,
+        completed_orders_to_date=0,
+        tenure_days=None,
+        revenue_to_date=0,
+        trailing_window_revenue=0,
+        previous_window_revenue=0,
+        trailing_window_orders=0,
+        previous_window_orders=0,
+        best_trailing_window_revenue=0,
+        trailing_12m_revenue=0,
+        is_closed=False,
+    ),
+    "E": dict(
+        stage_code="churned",
+        days_since_last_order=70,
+        median_gap_days=10,
+        completed_orders_to_date=4,
+        tenure_days=120,
+        revenue_to_date=800,
+        trailing_window_revenue=200,
+        previous_window_revenue=600,
+        trailing_window_orders=1,
+        previous_window_orders=3,
+        best_trailing_window_revenue=600,
+        trailing_12m_revenue=800,
+        is_closed=True,
+    ),
 }
 CUSTOMERS = pd.DataFrame(
     {
@@ -88,10 +149,14 @@ CUSTOMERS = pd.DataFrame(
 )
 # Purchase days (completed orders) with revenue.
 ORDER_DAYS = [
-    ("A", date(2024, 1, 5), 100.0), ("A", date(2024, 2, 1), 100.0), ("A", date(2024, 3, 1), 100.0),
+    ("A", date(2024, 1, 5), 100.0),
+    ("A", date(2024, 2, 1), 100.0),
+    ("A", date(2024, 3, 1), 100.0),
     ("A", date(2024, 5, 10), 500.0),
-    ("B", date(2024, 1, 10), 200.0), ("B", date(2024, 3, 20), 200.0),
-    ("C", date(2024, 1, 2), 100.0), ("C", date(2024, 4, 10), 100.0),
+    ("B", date(2024, 1, 10), 200.0),
+    ("B", date(2024, 3, 20), 200.0),
+    ("C", date(2024, 1, 2), 100.0),
+    ("C", date(2024, 4, 10), 100.0),
     ("E", date(2023, 12, 10), 800.0),
 ]
 
@@ -106,9 +171,14 @@ def _staged_rows() -> pd.DataFrame:
         rows.append({"customer_id": customer, "evaluated_on": CUTOFF, **values})
         for later in MONTH_ENDS[MONTH_ENDS.index(CUTOFF) + 1 :]:
             # Later months know more: more orders, more revenue, another stage.
-            changed = {**values, "stage_code": "stability", "days_since_last_order": 1,
-                       "completed_orders_to_date": values["completed_orders_to_date"] + 9,
-                       "revenue_to_date": values["revenue_to_date"] + 9999, "trailing_12m_revenue": 99_999}
+            changed = {
+                **values,
+                "stage_code": "stability",
+                "days_since_last_order": 1,
+                "completed_orders_to_date": values["completed_orders_to_date"] + 9,
+                "revenue_to_date": values["revenue_to_date"] + 9999,
+                "trailing_12m_revenue": 99_999,
+            }
             rows.append({"customer_id": customer, "evaluated_on": later, **changed})
     rows.append({"customer_id": "D", "evaluated_on": MONTH_ENDS[0], **AT_CUTOFF["D"]})
     frame = pd.DataFrame(rows)
@@ -253,17 +323,31 @@ def test_drivers_in_plain_words() -> None:
         pd.DataFrame(
             [
                 _feature_row(days_since_last_order=120, unresolved_complaints=2, revenue_change=-0.6),
-                _feature_row(latest_csat=np.nan, complaints_to_date=1, stage_code="decline", revenue_change=0.25,
-                             recent_complaints=1, share_of_wallet=0.043),
+                _feature_row(
+                    latest_csat=np.nan,
+                    complaints_to_date=1,
+                    stage_code="decline",
+                    revenue_change=0.25,
+                    recent_complaints=1,
+                    share_of_wallet=0.043,
+                ),
             ],
             index=["c1", "c2"],
         )
     )
     contributions = pd.DataFrame(0.0, index=features.index, columns=list(FEATURES))
     contributions.loc["c1", ["days_since_last_order", "unresolved_complaints", "revenue_change", "tenure_days"]] = [
-        2.0, 1.5, 1.0, 0.5]
+        2.0,
+        1.5,
+        1.0,
+        0.5,
+    ]
     contributions.loc["c2", ["latest_csat", "stage_code", "revenue_change", "complaints_to_date"]] = [
-        0.3, 0.2, 0.1, -0.5]
+        0.3,
+        0.2,
+        0.1,
+        -0.5,
+    ]
     contributions.loc["c2", "recent_complaints"] = 0.1  # tie with revenue_change: the earlier feature wins
     drivers = top_drivers(features, contributions, recent_months=3)
     assert drivers.loc["c1"].tolist() == [
@@ -373,8 +457,9 @@ def test_no_purchase_probability_is_calibrated_on_bgnbd_customers() -> None:
     x = before.sum(axis=1).astype(float)
     tx = np.where(x > 0, np.max(np.where(before, times, 0.0), axis=1), 0.0)
     bought = (made & (times > observed) & (times <= observed + horizon)).any(axis=1)
-    model = BetaGeoModel(r=r, alpha=alpha, a=a, b=b, covariance=np.eye(4), log_likelihood=0.0,
-                         n_customers=n, n_distinct=n)
+    model = BetaGeoModel(
+        r=r, alpha=alpha, a=a, b=b, covariance=np.eye(4), log_likelihood=0.0, n_customers=n, n_distinct=n
+    )
     p = no_purchase_probability(model, x, tx, np.full(n, observed), horizon)
     assert expected_calibration_error(~bought, p) < 0.01
     assert p.mean() == pytest.approx((~bought).mean(), abs=0.005)

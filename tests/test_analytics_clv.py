@@ -95,9 +95,7 @@ def test_bgnbd_reproduces_published_estimates(sample_bgnbd):
     assert {k: round(v, 3) for k, v in sample_bgnbd.params.items()} == PUBLISHED_BGNBD
     assert sample_bgnbd.log_likelihood == pytest.approx(-9582.43, abs=0.005)
     # Standard errors (inverse Hessian), as lifetimes reports them for this fit.
-    np.testing.assert_allclose(
-        list(sample_bgnbd.standard_errors.values()), [0.0126, 0.3782, 0.1857, 0.7054], atol=5e-5
-    )
+    np.testing.assert_allclose(list(sample_bgnbd.standard_errors.values()), [0.0126, 0.3782, 0.1857, 0.7054], atol=5e-5)
 
 
 def test_gamma_gamma_reproduces_published_estimates(sample_gamma_gamma):

@@ -14,12 +14,13 @@ from crm_warehouse.analytics.clv import (
     FitOptions,
     ModelFitError,
     SpendFrequencyCorrelationWarning,
+    bgnbd,
     fit_bgnbd,
     fit_gamma_gamma,
+    gamma_gamma,
 )
-from crm_warehouse.analytics.clv import bgnbd, gamma_gamma
-from crm_warehouse.analytics.clv.mle import covariance_from_hessian
 from crm_warehouse.analytics.clv.bgnbd import BetaGeoModel
+from crm_warehouse.analytics.clv.mle import covariance_from_hessian
 from crm_warehouse.analytics.clv.synthetic import simulate_customers
 
 CDNOW_BGNBD = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
@@ -34,9 +35,7 @@ def _model(**params: float) -> BetaGeoModel:
 @pytest.fixture(scope="module")
 def simulated() -> pd.DataFrame:
     """3,000 customers with dates at day resolution, so many share a (frequency, recency, T) triple."""
-    return simulate_customers(
-        3000, CDNOW_BGNBD, CDNOW_GAMMA_GAMMA, max_T_days=273, time_unit="weeks", seed=11
-    )
+    return simulate_customers(3000, CDNOW_BGNBD, CDNOW_GAMMA_GAMMA, max_T_days=273, time_unit="weeks", seed=11)
 
 
 # --- likelihoods on hand-computed cases ---------------------------------------------------------
@@ -82,8 +81,12 @@ def test_fast_objective_matches_log_likelihood_and_its_derivatives(simulated, mo
     assert value == pytest.approx(reference, rel=1e-12)
     step = 1e-6 * theta
     eye = np.eye(theta.size)
-    numeric_grad = [(objective(theta + h * e)[0] - objective(theta - h * e)[0]) / (2 * h) for h, e in zip(step, eye)]
-    numeric_hess = [(objective(theta + h * e)[1] - objective(theta - h * e)[1]) / (2 * h) for h, e in zip(step, eye)]
+    numeric_grad = [
+        (objective(theta + h * e)[0] - objective(theta - h * e)[0]) / (2 * h) for h, e in zip(step, eye, strict=True)
+    ]
+    numeric_hess = [
+        (objective(theta + h * e)[1] - objective(theta - h * e)[1]) / (2 * h) for h, e in zip(step, eye, strict=True)
+    ]
     np.testing.assert_allclose(grad, numeric_grad, rtol=1e-5, atol=1e-6 * np.abs(grad).max())
     np.testing.assert_allclose(hess, np.array(numeric_hess), rtol=1e-5, atol=1e-6 * np.abs(hess).max())
 
@@ -139,8 +142,14 @@ def test_conditional_expectation_by_monte_carlo():
 
 def test_gamma_gamma_expected_spend_formula():
     model = gamma_gamma.GammaGammaModel(
-        p=6.0, q=4.0, gamma=15.0, covariance=np.eye(3), log_likelihood=0.0, n_customers=0.0,
-        frequency_monetary_corr=0.0, independence_ok=True,
+        p=6.0,
+        q=4.0,
+        gamma=15.0,
+        covariance=np.eye(3),
+        log_likelihood=0.0,
+        n_customers=0.0,
+        frequency_monetary_corr=0.0,
+        independence_ok=True,
     )
     spend = model.conditional_expected_average_spend([0, 2, 1], [0.0, 40.0, 0.0])
     # x=0: p gamma/(q-1) = 30; x=2: 6 (15 + 80) / (12 + 3) = 38; free repeat purchases shrink to 6*15/9.
@@ -241,7 +250,9 @@ def test_bgnbd_all_zero_recency():
 def test_bgnbd_not_converged(simulated):
     with pytest.raises(ModelFitError, match="did not converge after 1 iterations"):
         fit_bgnbd(
-            simulated["frequency"], simulated["recency"], simulated["T"],
+            simulated["frequency"],
+            simulated["recency"],
+            simulated["T"],
             options=FitOptions(max_iter=1, max_polish_steps=0),
         )
 

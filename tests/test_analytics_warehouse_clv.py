@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 
 from crm_warehouse.analytics.clv import ClvConfig, fit_and_score
-from crm_warehouse.analytics.model_store import latest_model_path, load_model, new_model_id, save_model
 from crm_warehouse.analytics.clv.warehouse import (
     CLV_SCORE_COLUMNS,
     clv_models,
@@ -22,6 +21,7 @@ from crm_warehouse.analytics.clv.warehouse import (
     score_clv,
     spend_scales,
 )
+from crm_warehouse.analytics.model_store import latest_model_path, load_model, new_model_id, save_model
 
 START = date(2024, 1, 1)
 KEY_ACCOUNT_FACTOR = 1000.0
@@ -97,7 +97,7 @@ def test_type_scaled_clv(warehouse: duckdb.DuckDBPyConnection, tmp_path: Path) -
     fit = fit_clv(warehouse, as_of, config)
     assert fit.spend_scale["key_account"] == pytest.approx(KEY_ACCOUNT_FACTOR * fit.spend_scale["consumer"])
     # Saved and loaded, the model scores the same.
-    model_id = new_model_id("clv", datetime(2025, 1, 1, tzinfo=timezone.utc))
+    model_id = new_model_id("clv", datetime(2025, 1, 1, tzinfo=UTC))
     loaded, loaded_config = clv_models(load_model(save_model(tmp_path, model_id, clv_payload(fit, config, as_of))))
     assert loaded_config == config and loaded.spend_scale == fit.spend_scale
     scores = score_clv(warehouse, loaded, loaded_config, as_of).set_index("customer_id")
@@ -122,15 +122,15 @@ def test_type_scaled_clv(warehouse: duckdb.DuckDBPyConnection, tmp_path: Path) -
 
 def test_model_store_keeps_the_newest(tmp_path: Path) -> None:
     assert latest_model_path(tmp_path / "missing", "churn") is None
-    older = new_model_id("churn", datetime(2025, 1, 1, 3, 0, tzinfo=timezone.utc))
-    newer = new_model_id("churn", datetime(2025, 1, 8, 3, 0, tzinfo=timezone.utc))
+    older = new_model_id("churn", datetime(2025, 1, 1, 3, 0, tzinfo=UTC))
+    newer = new_model_id("churn", datetime(2025, 1, 8, 3, 0, tzinfo=UTC))
     assert newer == "churn-20250108T030000000000Z"
-    for model_id in (newer, older, new_model_id("clv", datetime(2026, 1, 1, tzinfo=timezone.utc))):
+    for model_id in (newer, older, new_model_id("clv", datetime(2026, 1, 1, tzinfo=UTC))):
         save_model(tmp_path, model_id, {"value": model_id})
     assert latest_model_path(tmp_path, "churn") == tmp_path / f"{newer}.json"
     assert load_model(tmp_path / f"{newer}.json") == {"model_id": newer, "value": newer}
     assert not list(tmp_path.glob("*.partial"))
     with pytest.raises(ValueError, match="model_type='rfm' is not one of"):
-        new_model_id("rfm", datetime(2025, 1, 1, tzinfo=timezone.utc))
+        new_model_id("rfm", datetime(2025, 1, 1, tzinfo=UTC))
     with pytest.raises(ValueError, match="has no timezone"):
         new_model_id("clv", datetime(2025, 1, 1))

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from crm_warehouse import ingest as ingest_module
 from crm_warehouse.contracts import (
     CATALOG_PRODUCTS,
     CRM_CUSTOMERS,
@@ -20,29 +21,70 @@ from crm_warehouse.contracts import (
     SUPPORT_TICKETS,
     SURVEYS_RESPONSES,
 )
-from crm_warehouse import ingest as ingest_module
 from crm_warehouse.ingest import IngestionError, ingest_table, source_freshness
 
 DAY = "2024-03-01"
 
 CUSTOMER = {
-    "customer_id": "C1", "name_zh": "张伟", "name_latin": "Zhang Wei", "gender": "M",
-    "birth_date": "1980-01-01", "city": "北京", "customer_type": "consumer",
-    "acquisition_channel": "store", "signup_at": "2024-03-01 10:00:00", "email": "zw@example.com",
-    "phone": "13800000000", "national_id": "110101198001010011", "estimated_annual_wallet": "5000.00",
-    "status": "active", "closed_at": "", "close_reason": "", "updated_at": "2024-03-01 10:00:00",
+    "customer_id": "C1",
+    "name_zh": "张伟",
+    "name_latin": "Zhang Wei",
+    "gender": "M",
+    "birth_date": "1980-01-01",
+    "city": "北京",
+    "customer_type": "consumer",
+    "acquisition_channel": "store",
+    "signup_at": "2024-03-01 10:00:00",
+    "email": "zw@example.com",
+    "phone": "13800000000",
+    "national_id": "110101198001010011",
+    "estimated_annual_wallet": "5000.00",
+    "status": "active",
+    "closed_at": "",
+    "close_reason": "",
+    "updated_at": "2024-03-01 10:00:00",
 }
-ORDER = {"order_id": "O1", "customer_id": "C1", "ordered_at": "2024-03-01 12:00:00", "channel": "store",
-         "status": "completed"}
-LINE = {"order_id": "O1", "line_number": "1", "product_id": "P1", "category": "tea", "quantity": "2",
-        "unit_price": "10.00", "discount_rate": "0.1", "unit_cost": "4.00"}
-PRODUCT = {"product_id": "P1", "product_name": "Green tea", "category": "tea", "list_price": "10.00",
-           "unit_cost": "4.00", "updated_at": "2024-01-01 00:00:00"}
-TICKET = {"ticket_id": "T1", "customer_id": "C1", "opened_at": "2024-03-01 09:00:00",
-          "first_response_at": "2024-03-01 09:05:00", "resolved_at": None, "channel": "phone",
-          "ticket_type": "complaint", "category": "delivery", "fault_party": "company",
-          "first_contact_resolved": False, "escalated": False, "satisfaction_after": None,
-          "status": "open", "updated_at": "2024-03-01 09:05:00"}
+ORDER = {
+    "order_id": "O1",
+    "customer_id": "C1",
+    "ordered_at": "2024-03-01 12:00:00",
+    "channel": "store",
+    "status": "completed",
+}
+LINE = {
+    "order_id": "O1",
+    "line_number": "1",
+    "product_id": "P1",
+    "category": "tea",
+    "quantity": "2",
+    "unit_price": "10.00",
+    "discount_rate": "0.1",
+    "unit_cost": "4.00",
+}
+PRODUCT = {
+    "product_id": "P1",
+    "product_name": "Green tea",
+    "category": "tea",
+    "list_price": "10.00",
+    "unit_cost": "4.00",
+    "updated_at": "2024-01-01 00:00:00",
+}
+TICKET = {
+    "ticket_id": "T1",
+    "customer_id": "C1",
+    "opened_at": "2024-03-01 09:00:00",
+    "first_response_at": "2024-03-01 09:05:00",
+    "resolved_at": None,
+    "channel": "phone",
+    "ticket_type": "complaint",
+    "category": "delivery",
+    "fault_party": "company",
+    "first_contact_resolved": False,
+    "escalated": False,
+    "satisfaction_after": None,
+    "status": "open",
+    "updated_at": "2024-03-01 09:05:00",
+}
 
 
 def csv_line(contract, row: dict[str, str]) -> str:
@@ -86,8 +128,7 @@ def test_clean_files_load_typed_rows_with_lineage(con, landing):
     (products, customers) = load(con, landing, CATALOG_PRODUCTS, CRM_CUSTOMERS)
     assert (customers.rows_read, customers.rows_loaded, customers.rows_quarantined) == (1, 1, 0)
     row = con.execute(
-        "select customer_id, estimated_annual_wallet, signup_at, _source_file, _source_line "
-        "from raw.crm_customers"
+        "select customer_id, estimated_annual_wallet, signup_at, _source_file, _source_line from raw.crm_customers"
     ).fetchone()
     assert row[0] == "C1"
     assert float(row[1]) == 5000.0
@@ -124,23 +165,31 @@ def test_crm_contract_quarantines_each_breach_with_its_reason(con, landing):
 
 
 def test_orders_and_lines_check_types_rules_and_foreign_keys(con, landing):
-    write_csv(landing, ORDERS_ORDERS, [
-        csv_line(ORDERS_ORDERS, ORDER),
-        csv_line(ORDERS_ORDERS, {**ORDER, "order_id": "O2", "customer_id": "C999"}),
-        csv_line(ORDERS_ORDERS, {**ORDER, "order_id": "O3", "ordered_at": "2024-03-02 00:00:01"}),
-        csv_line(ORDERS_ORDERS, {**ORDER, "order_id": "O4", "channel": "pigeon"}),
-    ])
-    write_csv(landing, ORDERS_ORDER_LINES, [
-        csv_line(ORDERS_ORDER_LINES, LINE),
-        csv_line(ORDERS_ORDER_LINES, {**LINE, "line_number": "2", "quantity": "-1"}),
-        csv_line(ORDERS_ORDER_LINES, {**LINE, "line_number": "3", "quantity": "abc"}),
-        csv_line(ORDERS_ORDER_LINES, {**LINE, "line_number": "4", "quantity": "1.5"}),
-        csv_line(ORDERS_ORDER_LINES, {**LINE, "line_number": "5", "unit_price": "10.123"}),
-        csv_line(ORDERS_ORDER_LINES, {**LINE, "line_number": "6", "order_id": "O2"}),
-        csv_line(ORDERS_ORDER_LINES, {**LINE, "line_number": "7", "product_id": "P404"}),
-        csv_line(ORDERS_ORDER_LINES, {**LINE, "line_number": "8", "discount_rate": "1.5"}),
-        "O1,9,P1,tea,1,10",
-    ])
+    write_csv(
+        landing,
+        ORDERS_ORDERS,
+        [
+            csv_line(ORDERS_ORDERS, ORDER),
+            csv_line(ORDERS_ORDERS, {**ORDER, "order_id": "O2", "customer_id": "C999"}),
+            csv_line(ORDERS_ORDERS, {**ORDER, "order_id": "O3", "ordered_at": "2024-03-02 00:00:01"}),
+            csv_line(ORDERS_ORDERS, {**ORDER, "order_id": "O4", "channel": "pigeon"}),
+        ],
+    )
+    write_csv(
+        landing,
+        ORDERS_ORDER_LINES,
+        [
+            csv_line(ORDERS_ORDER_LINES, LINE),
+            csv_line(ORDERS_ORDER_LINES, {**LINE, "line_number": "2", "quantity": "-1"}),
+            csv_line(ORDERS_ORDER_LINES, {**LINE, "line_number": "3", "quantity": "abc"}),
+            csv_line(ORDERS_ORDER_LINES, {**LINE, "line_number": "4", "quantity": "1.5"}),
+            csv_line(ORDERS_ORDER_LINES, {**LINE, "line_number": "5", "unit_price": "10.123"}),
+            csv_line(ORDERS_ORDER_LINES, {**LINE, "line_number": "6", "order_id": "O2"}),
+            csv_line(ORDERS_ORDER_LINES, {**LINE, "line_number": "7", "product_id": "P404"}),
+            csv_line(ORDERS_ORDER_LINES, {**LINE, "line_number": "8", "discount_rate": "1.5"}),
+            "O1,9,P1,tea,1,10",
+        ],
+    )
     results = load(con, landing, CATALOG_PRODUCTS, CRM_CUSTOMERS, ORDERS_ORDERS, ORDERS_ORDER_LINES)
     assert dict(quarantine(con, "orders_orders")) == {
         3: "orphan customer_id: not in crm_customers",
@@ -186,16 +235,21 @@ def test_jsonl_tickets_quarantine_malformed_lines(con, landing):
 def test_parquet_surveys_are_checked_row_by_row(con, landing):
     path = landing / SURVEYS_RESPONSES.file_name(DAY)
     path.parent.mkdir(parents=True)
-    pq.write_table(pa.table({
-        "response_id": ["S1", "S2", None],
-        "customer_id": ["C1", "C1", "C1"],
-        "responded_at": [datetime(2024, 3, 1, 10)] * 3,
-        "csat": pa.array([5, 9, 4], pa.int32()),
-        "nps": pa.array([10, 3, 7], pa.int32()),
-        "expectation_score": [8.0, 7.0, 6.0],
-        "perception_score": [9.0, 6.0, 6.0],
-        "repurchase_intent": pa.array([5, 2, 3], pa.int32()),
-    }), path)
+    pq.write_table(
+        pa.table(
+            {
+                "response_id": ["S1", "S2", None],
+                "customer_id": ["C1", "C1", "C1"],
+                "responded_at": [datetime(2024, 3, 1, 10)] * 3,
+                "csat": pa.array([5, 9, 4], pa.int32()),
+                "nps": pa.array([10, 3, 7], pa.int32()),
+                "expectation_score": [8.0, 7.0, 6.0],
+                "perception_score": [9.0, 6.0, 6.0],
+                "repurchase_intent": pa.array([5, 2, 3], pa.int32()),
+            }
+        ),
+        path,
+    )
     (*_, surveys) = load(con, landing, CATALOG_PRODUCTS, CRM_CUSTOMERS, SURVEYS_RESPONSES)
     assert dict(quarantine(con, "surveys_responses")) == {
         2: "csat outside 1-5",
@@ -206,11 +260,15 @@ def test_parquet_surveys_are_checked_row_by_row(con, landing):
 
 def test_unterminated_quote_at_end_of_file_loses_nothing(con, landing):
     # DuckDB's read_csv drops such trailing lines without a reject; we must not.
-    write_csv(landing, ORDERS_ORDERS, [
-        csv_line(ORDERS_ORDERS, ORDER),
-        'O2,"C1,2024-03-01 12:00:00,store,completed',
-        csv_line(ORDERS_ORDERS, {**ORDER, "order_id": "O3"}),
-    ])
+    write_csv(
+        landing,
+        ORDERS_ORDERS,
+        [
+            csv_line(ORDERS_ORDERS, ORDER),
+            'O2,"C1,2024-03-01 12:00:00,store,completed',
+            csv_line(ORDERS_ORDERS, {**ORDER, "order_id": "O3"}),
+        ],
+    )
     (*_, orders) = load(con, landing, CATALOG_PRODUCTS, CRM_CUSTOMERS, ORDERS_ORDERS)
     assert (orders.rows_read, orders.rows_loaded, orders.rows_quarantined) == (3, 2, 1)
     assert [line for line, _ in quarantine(con, "orders_orders")] == [3]
@@ -296,14 +354,19 @@ def test_a_file_modified_just_now_is_hashed_again_next_run(con, landing, scans):
 
 def test_corrected_file_replaces_what_its_first_version_loaded(con, landing):
     load(con, landing, CATALOG_PRODUCTS, CRM_CUSTOMERS)
-    write_csv(landing, CRM_CUSTOMERS, [
-        csv_line(CRM_CUSTOMERS, {**CUSTOMER, "city": "上海"}),
-        csv_line(CRM_CUSTOMERS, {**CUSTOMER, "customer_id": "C2"}),
-    ])
+    write_csv(
+        landing,
+        CRM_CUSTOMERS,
+        [
+            csv_line(CRM_CUSTOMERS, {**CUSTOMER, "city": "上海"}),
+            csv_line(CRM_CUSTOMERS, {**CUSTOMER, "customer_id": "C2"}),
+        ],
+    )
     (result,) = load(con, landing, CRM_CUSTOMERS)
     assert result.rows_loaded == 2
     assert con.execute("select customer_id, city from raw.crm_customers order by 1").fetchall() == [
-        ("C1", "上海"), ("C2", "北京"),
+        ("C1", "上海"),
+        ("C2", "北京"),
     ]
     live = con.execute(
         "select count(*) from raw.ingestion_ledger where source_table = 'crm_customers' and superseded_at is null"
@@ -331,16 +394,22 @@ def test_missing_landing_folder_gives_a_clear_error(con, tmp_path):
 
 def test_reloading_a_date_range_twice_gives_identical_tables(con, landing):
     write_csv(landing, ORDERS_ORDERS, [csv_line(ORDERS_ORDERS, ORDER), "O2,C1,bad-date,store,completed"])
-    write_csv(landing, ORDERS_ORDERS, [csv_line(ORDERS_ORDERS, {**ORDER, "order_id": "O3",
-              "ordered_at": "2024-03-02 08:00:00"})], day="2024-03-02")
+    write_csv(
+        landing,
+        ORDERS_ORDERS,
+        [csv_line(ORDERS_ORDERS, {**ORDER, "order_id": "O3", "ordered_at": "2024-03-02 08:00:00"})],
+        day="2024-03-02",
+    )
     load(con, landing, CATALOG_PRODUCTS, CRM_CUSTOMERS, ORDERS_ORDERS)
 
     def snapshot():
         return (
             con.execute("select order_id, _source_file, _source_line from raw.orders_orders order by 1").fetchall(),
             con.execute("select source_file, source_line, reason from raw.quarantine order by all").fetchall(),
-            con.execute("select file_path, rows_read, rows_loaded, rows_quarantined from raw.ingestion_ledger "
-                        "where superseded_at is null order by all").fetchall(),
+            con.execute(
+                "select file_path, rows_read, rows_loaded, rows_quarantined from raw.ingestion_ledger "
+                "where superseded_at is null order by all"
+            ).fetchall(),
         )
 
     before = snapshot()
@@ -353,8 +422,22 @@ def test_reloading_a_date_range_twice_gives_identical_tables(con, landing):
 
 def test_freshness_compares_the_newest_record_with_the_latest_export(con, landing):
     write_csv(landing, ORDERS_ORDERS, [csv_line(ORDERS_ORDERS, ORDER)])
-    write_csv(landing, CRM_CUSTOMERS, [csv_line(CRM_CUSTOMERS, {**CUSTOMER, "customer_id": "C2",
-              "signup_at": "2024-03-05 09:00:00", "updated_at": "2024-03-05 09:00:00"})], day="2024-03-05")
+    write_csv(
+        landing,
+        CRM_CUSTOMERS,
+        [
+            csv_line(
+                CRM_CUSTOMERS,
+                {
+                    **CUSTOMER,
+                    "customer_id": "C2",
+                    "signup_at": "2024-03-05 09:00:00",
+                    "updated_at": "2024-03-05 09:00:00",
+                },
+            )
+        ],
+        day="2024-03-05",
+    )
     load(con, landing, CATALOG_PRODUCTS, CRM_CUSTOMERS, ORDERS_ORDERS)
     # Orders stopped on 03-01 while the CRM exported on 03-05: four days behind.
     assert source_freshness(con, ORDERS_ORDERS) == (date(2024, 3, 1), date(2024, 3, 5))

@@ -7,15 +7,17 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from crm_simulator import SimulationConfig, simulate_company
 from crm_warehouse.contracts import CONTRACTS
 from crm_warehouse.ingest import ingest_all
-from crm_simulator import SimulationConfig, simulate_company
 
 
 @pytest.fixture(scope="module")
 def dirty_company(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("dirty")
-    simulate_company(SimulationConfig(customers=600, days=400, seed=11, dirty_rate=0.02), root / "landing", root / "truth")
+    simulate_company(
+        SimulationConfig(customers=600, days=400, seed=11, dirty_rate=0.02), root / "landing", root / "truth"
+    )
     ingest_all(root / "warehouse.duckdb", root / "landing", run_id="dirty-run")
     return root, root / "warehouse.duckdb"
 
@@ -24,7 +26,8 @@ def test_every_injected_bad_row_is_quarantined_and_nothing_else(dirty_company):
     root, warehouse = dirty_company
     with duckdb.connect(str(warehouse), read_only=True) as con:
         con.execute(
-            "create temp table injected as select * from read_parquet(?)", [str(root / "truth" / "dirty_records.parquet")]
+            "create temp table injected as select * from read_parquet(?)",
+            [str(root / "truth" / "dirty_records.parquet")],
         )
         injected = con.execute("select count(*) from injected").fetchone()[0]
         kinds = {k for (k,) in con.execute("select distinct kind from injected").fetchall()}
@@ -60,7 +63,8 @@ def test_ledger_proves_every_row_of_every_file_is_accounted_for(dirty_company):
         files_in_ledger = con.execute("select count(*) from raw.ingestion_ledger").fetchone()[0]
         for contract in CONTRACTS:
             loaded = con.execute(
-                "select coalesce(sum(rows_loaded), 0) from raw.ingestion_ledger where source_table = ?", [contract.table]
+                "select coalesce(sum(rows_loaded), 0) from raw.ingestion_ledger where source_table = ?",
+                [contract.table],
             ).fetchone()[0]
             in_table = con.execute(f"select count(*) from raw.{contract.table}").fetchone()[0]
             assert loaded == in_table, contract.table

@@ -200,16 +200,23 @@ def test_schedules_take_cron_and_timezone_from_the_environment(settings: Setting
     schedules, _ = build_ops_definitions(daily_pipeline, retrain_models, load_settings(env))
     daily, retrain = schedules
     assert (daily.name, daily.job_name, daily.cron_schedule, daily.execution_timezone) == (
-        DAILY_SCHEDULE, "daily_pipeline", "30 5 * * 1-5", "Asia/Shanghai")
+        DAILY_SCHEDULE,
+        "daily_pipeline",
+        "30 5 * * 1-5",
+        "Asia/Shanghai",
+    )
     assert (retrain.name, retrain.job_name, retrain.cron_schedule, retrain.execution_timezone) == (
-        RETRAIN_SCHEDULE, "retrain_models", "0 2 * * sat", "Asia/Shanghai")
+        RETRAIN_SCHEDULE,
+        "retrain_models",
+        "0 2 * * sat",
+        "Asia/Shanghai",
+    )
     assert daily.default_status == dg.DefaultScheduleStatus.STOPPED
 
 
 def test_default_schedules_are_daily_at_six_and_sunday_at_three(settings: Settings) -> None:
     daily, retrain = build_ops_definitions(daily_pipeline, retrain_models, settings).schedules
-    assert (daily.cron_schedule, retrain.cron_schedule, daily.execution_timezone) == (
-        "0 6 * * *", "0 3 * * 0", "UTC")
+    assert (daily.cron_schedule, retrain.cron_schedule, daily.execution_timezone) == ("0 6 * * *", "0 3 * * 0", "UTC")
 
 
 @pytest.mark.parametrize("schedule_index", [0, 1])

@@ -6,7 +6,7 @@ import json
 import logging
 import socket
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ ALERT = Alert(
     run_id="3f2a9c1e-run",
     job_name="daily_pipeline",
     error="raw_crm_customers: landing folder /data/landing does not exist",
-    occurred_at=datetime(2026, 3, 2, 6, 5, tzinfo=timezone.utc),
+    occurred_at=datetime(2026, 3, 2, 6, 5, tzinfo=UTC),
     failed_steps=("raw_crm_customers",),
     failed_assets=("raw/crm_customers",),
     failed_checks=("marts/customer_360:unique_customer_id",),
@@ -30,17 +30,26 @@ ALERT = Alert(
 def test_summary_names_run_job_assets_checks_and_error() -> None:
     summary = ALERT.summary()
     assert "\n" not in summary
-    for part in ["run 3f2a9c1e-run", "job daily_pipeline", "failed assets: raw/crm_customers",
-                 "failed checks: marts/customer_360:unique_customer_id", "2 downstream assets not run",
-                 "error: raw_crm_customers: landing folder /data/landing does not exist",
-                 "see http://127.0.0.1:3000/runs/3f2a9c1e-run"]:
+    for part in [
+        "run 3f2a9c1e-run",
+        "job daily_pipeline",
+        "failed assets: raw/crm_customers",
+        "failed checks: marts/customer_360:unique_customer_id",
+        "2 downstream assets not run",
+        "error: raw_crm_customers: landing folder /data/landing does not exist",
+        "see http://127.0.0.1:3000/runs/3f2a9c1e-run",
+    ]:
         assert part in summary
 
 
 def test_summary_shortens_long_lists_and_multi_line_errors() -> None:
     alert = Alert(
-        run_id="r", job_name="j", error="first line\n  second line", occurred_at=ALERT.occurred_at,
-        failed_steps=("crm_dbt_models",), failed_assets=tuple(f"marts/m{i}" for i in range(8)),
+        run_id="r",
+        job_name="j",
+        error="first line\n  second line",
+        occurred_at=ALERT.occurred_at,
+        failed_steps=("crm_dbt_models",),
+        failed_assets=tuple(f"marts/m{i}" for i in range(8)),
     )
     summary = alert.summary()
     assert "marts/m4 and 3 more" in summary and "marts/m5" not in summary

@@ -23,13 +23,14 @@ T0 = 1_700_000_000.0
 MTIME = 1_699_999_000 * 10**9
 CRM = LandingFile("crm/2024-03-01.csv", 100, MTIME)
 ORDERS = LandingFile("orders/2024-03-01_orders.csv", 50, MTIME)
+NEW_CURSOR = LandingCursor()
 
 
 def scan(*files: LandingFile, markers: dict[str, int] | None = None) -> LandingScan:
     return LandingScan(files=files, markers=markers or {})
 
 
-def settled(files: tuple[LandingFile, ...], cursor: LandingCursor = LandingCursor()) -> LandingCursor:
+def settled(files: tuple[LandingFile, ...], cursor: LandingCursor = NEW_CURSOR) -> LandingCursor:
     """Cursor after the files were seen at T0 and again, unchanged, at T0 + SETTLE."""
     first = decide(scan(*files), cursor, T0, SETTLE)
     return decide(scan(*files), first.cursor, T0 + SETTLE, SETTLE).cursor
@@ -37,17 +38,30 @@ def settled(files: tuple[LandingFile, ...], cursor: LandingCursor = LandingCurso
 
 @pytest.mark.parametrize(
     ("name", "temporary"),
-    [("2024-03-01.csv", False), (".2024-03-01.csv", True), ("2024-03-01.csv.tmp", True),
-     ("2024-03-01.csv.part", True), ("_SUCCESS", False)],
+    [
+        ("2024-03-01.csv", False),
+        (".2024-03-01.csv", True),
+        ("2024-03-01.csv.tmp", True),
+        ("2024-03-01.csv.part", True),
+        ("_SUCCESS", False),
+    ],
 )
 def test_hidden_and_partial_names_are_temporary(name: str, temporary: bool) -> None:
     assert is_temporary(name) is temporary
 
 
 def test_scan_matches_contract_globs_and_skips_temporary_names(tmp_path: Path) -> None:
-    for name in ["crm/2024-03-01.csv", "orders/2024-03-01_orders.csv", "orders/2024-03-01_order_lines.csv",
-                 "crm/.024-03-01.csv", "crm/2024-03-02.csv.part", "crm/2024-03-02.csv.tmp", "crm/notes.txt",
-                 "unknown/2024-03-01.csv", "crm/_SUCCESS"]:
+    for name in [
+        "crm/2024-03-01.csv",
+        "orders/2024-03-01_orders.csv",
+        "orders/2024-03-01_order_lines.csv",
+        "crm/.024-03-01.csv",
+        "crm/2024-03-02.csv.part",
+        "crm/2024-03-02.csv.tmp",
+        "crm/notes.txt",
+        "unknown/2024-03-01.csv",
+        "crm/_SUCCESS",
+    ]:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("x\n")
     os.utime(tmp_path / "crm/2024-03-01.csv", ns=(MTIME, MTIME))
@@ -55,7 +69,10 @@ def test_scan_matches_contract_globs_and_skips_temporary_names(tmp_path: Path) -
     result = scan_landing(tmp_path)
 
     assert [f.path for f in result.files] == [
-        "crm/2024-03-01.csv", "orders/2024-03-01_order_lines.csv", "orders/2024-03-01_orders.csv"]
+        "crm/2024-03-01.csv",
+        "orders/2024-03-01_order_lines.csv",
+        "orders/2024-03-01_orders.csv",
+    ]
     assert result.files[0] == LandingFile("crm/2024-03-01.csv", 2, MTIME)
     assert set(result.markers) == {"crm"}
     assert systems_of(result.files) == ["crm", "orders"]
@@ -190,4 +207,5 @@ def test_marker_file_on_disk_releases_files_in_its_folder(tmp_path: Path) -> Non
     marker.touch()
     os.utime(marker, ns=(MTIME + 10**9, MTIME + 10**9))
     assert [f.path for f in decide(scan_landing(tmp_path), LandingCursor(), T0, SETTLE).to_run] == [
-        "crm/2024-03-01.csv"]
+        "crm/2024-03-01.csv"
+    ]

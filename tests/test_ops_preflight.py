@@ -152,15 +152,42 @@ def test_unset_warehouse_env_var_for_dbt(tmp_path: Path) -> None:
 
 def test_the_real_dbt_project_needs_only_the_warehouse_path() -> None:
     assert [m.split(",")[0] for m in dbt_profile_problems(DBT_PROJECT_DIR, environ={})] == [
-        "dbt profile 'crm_warehouse' reads environment variable CRM_WAREHOUSE_PATH"]
+        "dbt profile 'crm_warehouse' reads environment variable CRM_WAREHOUSE_PATH"
+    ]
     assert dbt_profile_problems(DBT_PROJECT_DIR, environ={"CRM_WAREHOUSE_PATH": "/tmp/x.duckdb"}) == []
 
 
 CRONS = [
-    "0 6 * * *", "@daily", "@weekly", "*/15 * * * *", "5/15 * * * *", "1-5/2 * * * *", "0,30 6-8 * * 1,3",
-    "0 6 * * mon-fri", "0 6 * * MON", "0 6 1 jan *", "0 6 * * fri-mon", "0 6 L * *", "0 6 * * 5#3", "0 6 ? * *",
-    "0 6 * * 7", "0 24 * * *", "60 * * * *", "0 6 * * 8", "0 6 0 * *", "0 6 * 13 *", "0 6 * *", "0 6 * * * *",
-    "a * * * *", "0 6 30 2 *", "*/0 * * * *", "0 6 * * 5L", "0 6 LW * *", "0 6 * * 1#6", "0 6 L * 1", "",
+    "0 6 * * *",
+    "@daily",
+    "@weekly",
+    "*/15 * * * *",
+    "5/15 * * * *",
+    "1-5/2 * * * *",
+    "0,30 6-8 * * 1,3",
+    "0 6 * * mon-fri",
+    "0 6 * * MON",
+    "0 6 1 jan *",
+    "0 6 * * fri-mon",
+    "0 6 L * *",
+    "0 6 * * 5#3",
+    "0 6 ? * *",
+    "0 6 * * 7",
+    "0 24 * * *",
+    "60 * * * *",
+    "0 6 * * 8",
+    "0 6 0 * *",
+    "0 6 * 13 *",
+    "0 6 * *",
+    "0 6 * * * *",
+    "a * * * *",
+    "0 6 30 2 *",
+    "*/0 * * * *",
+    "0 6 * * 5L",
+    "0 6 LW * *",
+    "0 6 * * 1#6",
+    "0 6 L * 1",
+    "",
 ]
 
 
@@ -188,8 +215,12 @@ def test_timezone_check_agrees_with_dagster(name: str) -> None:
 
 @pytest.mark.parametrize(
     ("expression", "reason"),
-    [("0 6 * *", "has 4 fields; cron needs 5"), ("0 25 * * *", "hour field '25': '25' is outside 0-23"),
-     ("0 6 * * 8", "'8' is outside 0-7 (or a name)"), ("0 6 30 2 *", "day 30 of February never comes")],
+    [
+        ("0 6 * *", "has 4 fields; cron needs 5"),
+        ("0 25 * * *", "hour field '25': '25' is outside 0-23"),
+        ("0 6 * * 8", "'8' is outside 0-7 (or a name)"),
+        ("0 6 30 2 *", "day 30 of February never comes"),
+    ],
 )
 def test_cron_problem_says_which_field(expression: str, reason: str) -> None:
     assert reason in cron_problem(expression)
@@ -230,8 +261,15 @@ def test_check_configuration_lists_every_problem_at_once(tmp_path: Path) -> None
 
 def test_preflight_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     monkeypatch.setenv("CRM_DATA_DIR", str(tmp_path))
-    for name in ["CRM_LANDING_DIR", "CRM_WAREHOUSE_PATH", "CRM_TIMEZONE", "CRM_DAILY_CRON", "CRM_RETRAIN_CRON",
-                 "CRM_ALERT_WEBHOOK", "CRM_LANDING_SETTLE_SECONDS"]:
+    for name in [
+        "CRM_LANDING_DIR",
+        "CRM_WAREHOUSE_PATH",
+        "CRM_TIMEZONE",
+        "CRM_DAILY_CRON",
+        "CRM_RETRAIN_CRON",
+        "CRM_ALERT_WEBHOOK",
+        "CRM_LANDING_SETTLE_SECONDS",
+    ]:
         monkeypatch.delenv(name, raising=False)
     assert main() == 1
     assert "1 configuration problem(s)" in capsys.readouterr().out

@@ -26,7 +26,6 @@ from orchestration.run import BACKFILL_TAGS, backfill_run_config
 pytestmark = pytest.mark.slow
 
 
-
 def serving_path(root: Path) -> Path:
     return root / "serving" / "crm_serving.duckdb"
 
@@ -72,7 +71,10 @@ def test_only_the_daily_job_tests_recent_rows_and_never_on_a_full_refresh():
     assert daily.tags[VALIDATED_ROWS_TAG] == RECENT_ROWS
     as_of = {"as_of_date": "2025-06-30"}
     assert dbt_build_args(DbtBuildConfig(), as_of, daily.tags) == [
-        "build", "--vars", json.dumps({**as_of, "data_tests_scope": "recent"})]
+        "build",
+        "--vars",
+        json.dumps({**as_of, "data_tests_scope": "recent"}),
+    ]
     assert dbt_build_args(DbtBuildConfig(full_refresh=True), {}, daily.tags) == ["build", "--full-refresh"]
     assert dbt_build_args(DbtBuildConfig(), {}, {}) == ["build"]
 
@@ -95,19 +97,26 @@ def test_full_pipeline_builds_every_layer_and_publishes(built_pipeline):
         raw_rows = {c.table: con.execute(f"select count(*) from raw.{c.table}").fetchone()[0] for c in CONTRACTS}
         dim_customers = con.execute("select count(*) from marts.dim_customers").fetchone()[0]
         scored = con.execute("select count(*) from analytics.customer_clv").fetchone()[0]
-        quality_rows = con.execute("select count(*), count(*) filter (where not success and severity = 'error') "
-                                   "from audit.dq_results").fetchone()
+        quality_rows = con.execute(
+            "select count(*), count(*) filter (where not success and severity = 'error') from audit.dq_results"
+        ).fetchone()
     assert all(rows > 0 for rows in raw_rows.values()), raw_rows
     assert dim_customers == crm_customers == scored
     assert quality_rows[0] > 100 and quality_rows[1] == 0
     published = latest_publish(serving_path(root))
     assert published["marts.dim_customers"] == dim_customers
-    assert {"marts.customer_lifecycle", "marts.customer_value_segments", "marts.kpi_monthly",
-            "analytics.customer_clv", "analytics.customer_churn_scores"} <= set(published)
+    assert {
+        "marts.customer_lifecycle",
+        "marts.customer_value_segments",
+        "marts.kpi_monthly",
+        "analytics.customer_clv",
+        "analytics.customer_churn_scores",
+    } <= set(published)
     with duckdb.connect(str(serving_path(root)), read_only=True) as con:
         schemas = {s for (s,) in con.execute("select distinct table_schema from information_schema.tables").fetchall()}
     assert schemas == {"marts", "analytics", "main"}, "raw, staging and intermediate never reach BI"
     with pipeline_instance(root) as instance:
+
         def materialised(*key: str) -> dict:
             return instance.get_latest_materialization_event(dg.AssetKey(list(key))).asset_materialization.metadata
 
@@ -138,7 +147,8 @@ def test_daily_run_builds_incrementally_and_tests_the_rows_it_wrote(built_pipeli
     assert result.success
     with pipeline_instance(root) as instance:
         commands = [
-            entry.user_message for entry in instance.all_logs(result.run_id)
+            entry.user_message
+            for entry in instance.all_logs(result.run_id)
             if entry.user_message.startswith("Running dbt command")
         ]
     assert len(commands) == 2 and all('"data_tests_scope": "recent"' in c for c in commands), commands
@@ -152,10 +162,11 @@ def test_daily_run_builds_incrementally_and_tests_the_rows_it_wrote(built_pipeli
     with duckdb.connect(str(warehouse_path(root)), read_only=True) as con:
         # the incremental models took in the held-back week and lost nothing
         assert con.execute("select max(order_date) from marts.fct_orders").fetchone()[0] == newest_day
-        assert con.execute("select count(*) from marts.fct_orders").fetchone()[0] == con.execute(
-            "select count(*) from staging.stg_orders__orders").fetchone()[0]
-        assert con.execute(
-            "select max(evaluated_on) from marts.customer_lifecycle_history").fetchone()[0] == newest_day
+        assert (
+            con.execute("select count(*) from marts.fct_orders").fetchone()[0]
+            == con.execute("select count(*) from staging.stg_orders__orders").fetchone()[0]
+        )
+        assert con.execute("select max(evaluated_on) from marts.customer_lifecycle_history").fetchone()[0] == newest_day
         stages = con.execute(
             """select count(*), count(distinct customer_id) from marts.customer_lifecycle_history
                where is_as_of_month"""
@@ -190,9 +201,7 @@ json.dump({"queries": queries, "failures": failures, "snapshots": snapshots}, op
 def test_bi_readers_always_see_one_complete_publish(built_pipeline, tmp_path):
     root = clone_pipeline(built_pipeline, tmp_path / "data")
     stop_file, report = tmp_path / "stop", tmp_path / "reader.json"
-    reader = subprocess.Popen(
-        [sys.executable, "-c", READER, str(serving_path(root)), str(stop_file), str(report)]
-    )
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(serving_path(root)), str(stop_file), str(report)])
     try:
         # Two deliveries, two daily runs: the counts change between publishes.
         days = sorted({export_date(f) for f in built_pipeline.held_back})
@@ -227,7 +236,8 @@ def test_bad_batch_stops_the_run_at_its_check_and_keeps_the_serving_copy(built_p
     assert failed_checks(result) == {"raw/orders_order_lines:quarantine_rate"}
     assert serving_path(root).read_bytes() == before
     assert not any(
-        e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION and e.asset_key == dg.AssetKey(["serving", "crm_serving"])
+        e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
+        and e.asset_key == dg.AssetKey(["serving", "crm_serving"])
         for e in result.all_events
     )
 
@@ -242,10 +252,12 @@ def _table_snapshot(root: Path) -> dict[str, pd.DataFrame]:
             for c in CONTRACTS
         }
         tables["raw.quarantine"] = con.execute(
-            "select * exclude (quarantined_at, run_id) from raw.quarantine order by all").df()
+            "select * exclude (quarantined_at, run_id) from raw.quarantine order by all"
+        ).df()
         tables["raw.ingestion_ledger"] = con.execute(
             "select source_table, file_path, content_hash, rows_read, rows_loaded, rows_quarantined "
-            "from raw.ingestion_ledger where superseded_at is null order by all").df()
+            "from raw.ingestion_ledger where superseded_at is null order by all"
+        ).df()
         for mart in ("fct_orders", "fct_order_lines", "customer_lifecycle_history", "kpi_monthly"):
             tables[f"marts.{mart}"] = con.execute(f"select * from marts.{mart} order by all").df()
     return tables
@@ -264,7 +276,8 @@ def test_backfilling_a_date_range_twice_gives_identical_tables(built_pipeline, t
         assert _validated_rows(result) == {"whole table"}
         with duckdb.connect(str(warehouse_path(root)), read_only=True) as con:
             reloaded = con.execute(
-                "select count(*) from raw.ingestion_ledger where run_id = ?", [result.run_id]).fetchone()[0]
+                "select count(*) from raw.ingestion_ledger where run_id = ?", [result.run_id]
+            ).fetchone()[0]
         assert reloaded > 0, "the backfill re-processed the range"
         snapshots.append(_table_snapshot(root))
     for name, table in before.items():
@@ -281,8 +294,12 @@ def test_two_runs_started_together_queue_on_the_warehouse(built_pipeline, tmp_pa
         "CRM_LANDING_SETTLE_SECONDS": "0",
     }
     command = [sys.executable, "-m", "orchestration.run", "--job", "retrain_models"]
-    runs = [subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            for _ in range(2)]
+    runs = [
+        subprocess.Popen(
+            command, env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        for _ in range(2)
+    ]
     outputs = [run.communicate(timeout=900)[0] for run in runs]
     assert [run.returncode for run in runs] == [0, 0], outputs
 
@@ -291,8 +308,14 @@ def test_two_runs_started_together_queue_on_the_warehouse(built_pipeline, tmp_pa
         assert len(records) == 2
         windows = []
         for record in records:
-            starts = {e.step_key: e.timestamp for e in instance.all_logs(record.dagster_run.run_id, of_type=dg.DagsterEventType.STEP_START)}
-            ends = {e.step_key: e.timestamp for e in instance.all_logs(record.dagster_run.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)}
+            starts = {
+                e.step_key: e.timestamp
+                for e in instance.all_logs(record.dagster_run.run_id, of_type=dg.DagsterEventType.STEP_START)
+            }
+            ends = {
+                e.step_key: e.timestamp
+                for e in instance.all_logs(record.dagster_run.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)
+            }
             windows.append([(starts[k], ends[k]) for k in starts])
     overlapping = [(a, b) for a in windows[0] for b in windows[1] if a[0] < b[1] and b[0] < a[1]]
     assert overlapping == [], "warehouse-writing steps of two runs ran at the same time"
@@ -303,16 +326,32 @@ def test_dbt_docs_generate_on_the_built_warehouse(built_pipeline, tmp_path):
     target = tmp_path / "dbt_target"
     env = {**os.environ, "CRM_WAREHOUSE_PATH": str(warehouse_path(root))}
     completed = subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), "docs", "generate", "--profiles-dir", ".",
-         "--target-path", str(target), "--log-path", str(tmp_path / "logs")],
-        cwd=PROJECT_ROOT / "dbt_project", env=env, capture_output=True, text=True, timeout=900,
+        [
+            str(Path(sys.executable).parent / "dbt"),
+            "docs",
+            "generate",
+            "--profiles-dir",
+            ".",
+            "--target-path",
+            str(target),
+            "--log-path",
+            str(tmp_path / "logs"),
+        ],
+        cwd=PROJECT_ROOT / "dbt_project",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert completed.returncode == 0, completed.stdout[-3000:]
     catalog = json.loads((target / "catalog.json").read_text())
     manifest = json.loads((target / "manifest.json").read_text())
     assert "model.crm_warehouse.dim_customers" in catalog["nodes"]
     assert {e["name"] for e in manifest["exposures"].values()} == {
-        "customer_lifecycle_dashboard", "retention_and_churn_dashboard", "value_segments_dashboard"}
+        "customer_lifecycle_dashboard",
+        "retention_and_churn_dashboard",
+        "value_segments_dashboard",
+    }
     undocumented = [
         f"{node['name']}.{column}"
         for node in manifest["nodes"].values()

@@ -11,9 +11,9 @@ from pathlib import Path
 import duckdb
 import psycopg
 import pytest
+from pipeline_support import PROJECT_ROOT
 from psycopg import errors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from pipeline_support import PROJECT_ROOT
 
 from crm_warehouse.publish import publish
 from crm_warehouse.publish_postgres import READER_ROLE, publish_to_postgres
@@ -37,7 +37,9 @@ def loader_dsn() -> str:
         script = subprocess.run(
             ["bash", str(PROJECT_ROOT / "scripts" / "postgres.sh")],
             env={**os.environ, "CRM_POSTGRES_DB": TEST_DATABASE},
-            capture_output=True, text=True, timeout=600,
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
         if script.returncode != 0:
             _unavailable(f"scripts/postgres.sh failed: {script.stderr.strip()[-500:]}")
@@ -132,8 +134,12 @@ def test_tables_and_row_counts_arrive_with_a_publish_log(pg, loader_dsn, tmp_pat
                where table_schema = 'marts' and table_name = 'dim_customers'"""
         ).fetchall()
     )
-    assert types == {"customer_id": "character varying", "stage_code": "character varying",
-                     "revenue": "numeric", "signup_date": "date"}
+    assert types == {
+        "customer_id": "character varying",
+        "stage_code": "character varying",
+        "revenue": "numeric",
+        "signup_date": "date",
+    }
 
 
 def test_publishing_twice_leaves_no_stray_schemas_and_keeps_the_log(pg, loader_dsn, tmp_path):
@@ -261,10 +267,14 @@ def test_postgres_asset_is_off_without_a_dsn_and_publishes_with_one(pg, loader_d
         postgres_assets(load_settings({"CRM_DATA_DIR": str(tmp_path), "CRM_POSTGRES_DSN": loader_dsn}))
 
     serving = build_serving(tmp_path, 80, "v1")
-    settings = load_settings({
-        "CRM_DATA_DIR": str(tmp_path), "CRM_SERVING_PATH": str(serving),
-        "CRM_POSTGRES_DSN": loader_dsn, "CRM_POSTGRES_BI_PASSWORD": READER_PASSWORD,
-    })
+    settings = load_settings(
+        {
+            "CRM_DATA_DIR": str(tmp_path),
+            "CRM_SERVING_PATH": str(serving),
+            "CRM_POSTGRES_DSN": loader_dsn,
+            "CRM_POSTGRES_BI_PASSWORD": READER_PASSWORD,
+        }
+    )
     [asset] = postgres_assets(settings)
     resources = {"warehouse": WarehouseResource.from_settings(settings)}
     node = dg.Definitions(assets=[asset], resources=resources).resolve_asset_graph().get(POSTGRES_KEY)

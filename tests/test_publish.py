@@ -15,15 +15,19 @@ def warehouse(tmp_path: Path):
     with duckdb.connect(str(tmp_path / "work.duckdb")) as con:
         con.execute("create schema marts; create schema analytics; create schema raw")
         con.execute("create table marts.dim_customers as select 'C' || i as customer_id from range(5) t(i)")
-        con.execute("create table analytics.customer_clv as select 'C' || i as customer_id, 1.5 as clv from range(3) t(i)")
+        con.execute(
+            "create table analytics.customer_clv as select 'C' || i as customer_id, 1.5 as clv from range(3) t(i)"
+        )
         con.execute("create table raw.crm_customers as select 'C1' as customer_id, 'a@b.c' as email")
         yield con
 
 
 def serving_tables(path: Path) -> set[str]:
     with duckdb.connect(str(path), read_only=True) as con:
-        return {f"{s}.{t}" for s, t in con.execute(
-            "select table_schema, table_name from information_schema.tables").fetchall()}
+        return {
+            f"{s}.{t}"
+            for s, t in con.execute("select table_schema, table_name from information_schema.tables").fetchall()
+        }
 
 
 def test_publish_copies_bi_schemas_only_and_logs_counts(warehouse, tmp_path):
@@ -41,9 +45,13 @@ def test_publish_log_keeps_history_and_swaps_content(warehouse, tmp_path):
     warehouse.execute("insert into marts.dim_customers values ('C9')")
     publish(warehouse, serving, run_id="run-2", checks_passed=8)
     with duckdb.connect(str(serving), read_only=True) as con:
-        assert con.execute("select run_id, table_name, row_count, checks_passed from publish_log order by all").fetchall() == [
-            ("run-1", "analytics.customer_clv", 3, 7), ("run-1", "marts.dim_customers", 5, 7),
-            ("run-2", "analytics.customer_clv", 3, 8), ("run-2", "marts.dim_customers", 6, 8),
+        assert con.execute(
+            "select run_id, table_name, row_count, checks_passed from publish_log order by all"
+        ).fetchall() == [
+            ("run-1", "analytics.customer_clv", 3, 7),
+            ("run-1", "marts.dim_customers", 5, 7),
+            ("run-2", "analytics.customer_clv", 3, 8),
+            ("run-2", "marts.dim_customers", 6, 8),
         ]
         assert con.execute("select count(*) from marts.dim_customers").fetchone() == (6,)
 

@@ -13,7 +13,6 @@ import dagster as dg
 import duckdb
 import pytest
 
-from crm_warehouse.warehouse.analytics_tables import ensure_table
 from crm_warehouse.ingest import create_raw_tables
 from crm_warehouse.quality.gx_sql import gx_suite
 from crm_warehouse.quality.results import previous_observed_value
@@ -21,6 +20,7 @@ from crm_warehouse.quality.run import main as quality_main
 from crm_warehouse.quality.run import validate_and_record, validate_suite
 from crm_warehouse.quality.suites import Suite, load_suites, parse_suite
 from crm_warehouse.settings import DBT_PROJECT_DIR, EXPECTATIONS_DIR, load_settings
+from crm_warehouse.warehouse.analytics_tables import ensure_table
 from orchestration.checks.quality import CHECK_NAME, build_quality_checks
 from orchestration.resources import RECENT_ROWS, VALIDATED_ROWS_TAG, WarehouseResource
 
@@ -50,11 +50,16 @@ ORDERS = {
         expect("expect_compound_columns_to_be_unique", column_list=["order_id", "line"]),
         expect(
             "expect_column_values_to_exist_in_table",
-            column="customer_id", other_table="raw.customers", other_column="customer_id",
+            column="customer_id",
+            other_table="raw.customers",
+            other_column="customer_id",
         ),
         expect(
-            "expect_column_mean_to_stay_near_previous_run", "warn",
-            column="line_value", expression="quantity * price", tolerance=0.25,
+            "expect_column_mean_to_stay_near_previous_run",
+            "warn",
+            column="line_value",
+            expression="quantity * price",
+            tolerance=0.25,
         ),
     ],
 }
@@ -63,7 +68,9 @@ DIM = {
     "expectations": [
         expect(
             "expect_table_row_count_to_match_other_table",
-            other_table="raw.customers", other_column="customer_id", relation="equal",
+            other_table="raw.customers",
+            other_column="customer_id",
+            relation="equal",
         ),
     ],
 }
@@ -108,44 +115,65 @@ def test_good_tables_pass_and_first_run_drift_has_no_baseline(con):
 BREACHES = [
     pytest.param(
         "insert into raw.customers values (null, 'active', 3, 90.0)",
-        "raw.customers", "expect_column_values_to_not_be_null(customer_id)", "error", {"customer_id": None},
+        "raw.customers",
+        "expect_column_values_to_not_be_null(customer_id)",
+        "error",
+        {"customer_id": None},
         id="null-key",
     ),
     pytest.param(
         "insert into raw.customers values ('C2', 'active', 3, 90.0)",
-        "raw.customers", "expect_column_values_to_be_unique(customer_id)", "error", {"customer_id": "C2"},
+        "raw.customers",
+        "expect_column_values_to_be_unique(customer_id)",
+        "error",
+        {"customer_id": "C2"},
         id="duplicate-key",
     ),
     pytest.param(
         "insert into raw.orders values ('O1', 2, 'C1', 1, 5.0)",
-        "raw.orders", "expect_compound_columns_to_be_unique(order_id,line)", "error",
+        "raw.orders",
+        "expect_compound_columns_to_be_unique(order_id,line)",
+        "error",
         {"order_id": "O1", "line": 2},
         id="duplicate-compound-key",
     ),
     pytest.param(
         "update raw.customers set csat = 9 where customer_id = 'C4'",
-        "raw.customers", "expect_column_values_to_be_between(csat)", "error", {"customer_id": "C4", "csat": 9},
+        "raw.customers",
+        "expect_column_values_to_be_between(csat)",
+        "error",
+        {"customer_id": "C4", "csat": 9},
         id="out-of-range",
     ),
     pytest.param(
         "update raw.customers set status = 'zzz' where customer_id = 'C1'",
-        "raw.customers", "expect_column_values_to_be_in_set(status)", "warn", {"customer_id": "C1", "status": "zzz"},
+        "raw.customers",
+        "expect_column_values_to_be_in_set(status)",
+        "warn",
+        {"customer_id": "C1", "status": "zzz"},
         id="unknown-code",
     ),
     pytest.param(
         "insert into raw.orders values ('O3', 1, 'C99', 1, 5.0)",
-        "raw.orders", "expect_column_values_to_exist_in_table(customer_id)", "error", {"customer_id": "C99"},
+        "raw.orders",
+        "expect_column_values_to_exist_in_table(customer_id)",
+        "error",
+        {"customer_id": "C99"},
         id="orphan-reference",
     ),
     pytest.param(
         "insert into marts.dim_customers values ('C1')",
-        "marts.dim_customers", "expect_table_row_count_to_match_other_table(None)", "error",
+        "marts.dim_customers",
+        "expect_table_row_count_to_match_other_table(None)",
+        "error",
         {"row_count": 5, "other_count": 4},
         id="row-count-relation",
     ),
     pytest.param(
         "alter table raw.customers alter csat type double",
-        "raw.customers", "expect_table_column_types_to_match(None)", "error",
+        "raw.customers",
+        "expect_table_column_types_to_match(None)",
+        "error",
         {"column": "csat", "expected": "INTEGER", "found": "DOUBLE"},
         id="column-type",
     ),
@@ -188,9 +216,20 @@ def test_drift_compares_with_the_previous_passed_run(con):
 
 
 def test_drift_of_an_append_only_table_compares_latest_batches(con):
-    scores = parse_suite({"name": "marts.scores", "expectations": [
-        expect("expect_column_mean_to_stay_near_previous_run", "warn", column="p", tolerance=0.5, latest_by="scored_at"),
-    ]})
+    scores = parse_suite(
+        {
+            "name": "marts.scores",
+            "expectations": [
+                expect(
+                    "expect_column_mean_to_stay_near_previous_run",
+                    "warn",
+                    column="p",
+                    tolerance=0.5,
+                    latest_by="scored_at",
+                ),
+            ],
+        }
+    )
     con.execute("create table marts.scores as select 0.2 as p, timestamp '2024-01-01' as scored_at from range(3)")
     validate_and_record(con, scores, "run-1", "marts/scores", CHECK_NAME)
     con.execute("insert into marts.scores select 0.8, timestamp '2024-01-02' from range(3)")
@@ -221,8 +260,14 @@ def test_dq_results_gets_one_row_per_expectation_and_reruns_replace(con):
     assert len(rows) == len(orders.expectations)
     orphan = next(r for r in rows if r[4] == "expect_column_values_to_exist_in_table")
     assert orphan[:8] == (
-        "run-1", "raw/orders", CHECK_NAME, "raw.orders", "expect_column_values_to_exist_in_table",
-        "customer_id", "error", False,
+        "run-1",
+        "raw/orders",
+        CHECK_NAME,
+        "raw.orders",
+        "expect_column_values_to_exist_in_table",
+        "customer_id",
+        "error",
+        False,
     )
     assert json.loads(orphan[8]) == 1
     assert json.loads(orphan[9]) == [{"customer_id": "C99"}]
@@ -249,14 +294,22 @@ def test_command_line_validates_every_built_table_and_exits_1_on_a_blocking_fail
         (suites_dir / f"{document['name']}.json").write_text(json.dumps(document))
     con.execute("insert into raw.orders values ('O3', 1, 'C99', 1, 5.0)")
     con.execute("checkpoint")
-    arguments = ["--warehouse", str(tmp_path / "warehouse.duckdb"), "--expectations", str(suites_dir),
-                 "--docs", str(tmp_path / "docs")]
+    arguments = [
+        "--warehouse",
+        str(tmp_path / "warehouse.duckdb"),
+        "--expectations",
+        str(suites_dir),
+        "--docs",
+        str(tmp_path / "docs"),
+    ]
     assert quality_main(arguments) == 1
     printed = capsys.readouterr().out
     assert "marts.not_built" in printed and "skipped: table not built" in printed
     assert "raw.orders                               BLOCKS: 1 errors" in printed
     assert con.execute("select distinct asset from audit.dq_results order by 1").fetchall() == [
-        ("marts/dim_customers",), ("raw/customers",), ("raw/orders",)
+        ("marts/dim_customers",),
+        ("raw/customers",),
+        ("raw/orders",),
     ]
 
 
@@ -273,20 +326,36 @@ def test_suite_files_reject_mistakes():
     with pytest.raises(ValueError, match="meta.severity"):
         parse_suite({"name": "raw.t", "expectations": [{"type": "expect_column_values_to_be_unique", "kwargs": {}}]})
     with pytest.raises(ValueError, match="misses kwargs"):
-        parse_suite({"name": "raw.t", "expectations": [
-            expect("expect_column_mean_to_stay_near_previous_run", column="x")
-        ]})
+        parse_suite(
+            {"name": "raw.t", "expectations": [expect("expect_column_mean_to_stay_near_previous_run", column="x")]}
+        )
     with pytest.raises(ValueError, match="not a safe SQL identifier"):
-        parse_suite({"name": "raw.t", "expectations": [
-            expect("expect_column_values_to_exist_in_table", column="x", other_table="raw.t; drop", other_column="y")
-        ]})
+        parse_suite(
+            {
+                "name": "raw.t",
+                "expectations": [
+                    expect(
+                        "expect_column_values_to_exist_in_table",
+                        column="x",
+                        other_table="raw.t; drop",
+                        other_column="y",
+                    )
+                ],
+            }
+        )
     with pytest.raises(ValueError, match="expression"):
-        parse_suite({"name": "raw.t", "expectations": [
-            expect("expect_column_mean_to_stay_near_previous_run", column="x", expression="x'", tolerance=0.1)
-        ]})
+        parse_suite(
+            {
+                "name": "raw.t",
+                "expectations": [
+                    expect("expect_column_mean_to_stay_near_previous_run", column="x", expression="x'", tolerance=0.1)
+                ],
+            }
+        )
 
 
 # --- every suite against a built (empty) warehouse, so suites do not rot ------------------------
+
 
 def _columns_named(suite: Suite) -> set[str]:
     """Every column a suite refers to (a drift expression's metric name is no column)."""
@@ -311,11 +380,26 @@ def built_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
             ensure_table(connection, table)
     dbt = Path(sys.executable).parent / "dbt"
     completed = subprocess.run(
-        [str(dbt), "build", "--empty", "--quiet", "--exclude", "resource_type:test", "resource_type:unit_test",
-         "--profiles-dir", ".", "--target-path", str(tmp / "target"), "--log-path", str(tmp / "logs")],
+        [
+            str(dbt),
+            "build",
+            "--empty",
+            "--quiet",
+            "--exclude",
+            "resource_type:test",
+            "resource_type:unit_test",
+            "--profiles-dir",
+            ".",
+            "--target-path",
+            str(tmp / "target"),
+            "--log-path",
+            str(tmp / "logs"),
+        ],
         cwd=DBT_PROJECT_DIR,
         env={**os.environ, "CRM_WAREHOUSE_PATH": str(path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     return path
@@ -326,7 +410,8 @@ def test_every_suite_table_and_column_exists_in_a_built_warehouse(built_warehous
     with duckdb.connect(str(built_warehouse)) as connection:
         for suite in load_suites(EXPECTATIONS_DIR):
             columns = {
-                name for (name,) in connection.execute(
+                name
+                for (name,) in connection.execute(
                     "select column_name from information_schema.columns where table_schema = $s and table_name = $t",
                     {"s": suite.schema, "t": suite.table},
                 ).fetchall()
@@ -336,8 +421,11 @@ def test_every_suite_table_and_column_exists_in_a_built_warehouse(built_warehous
             result = validate_suite(connection, suite, "empty-run")
             broken = [(r.expectation, r.column, r.note) for r in result.results if r.note and "could not run" in r.note]
             assert not broken, f"{suite.name}: {broken}"
-            schema = [r for r in result.results if r.expectation in (
-                "expect_table_columns_to_match_set", "expect_table_column_types_to_match")]
+            schema = [
+                r
+                for r in result.results
+                if r.expectation in ("expect_table_columns_to_match_set", "expect_table_column_types_to_match")
+            ]
             assert all(r.success for r in schema), f"{suite.name}: {[r.unexpected_sample for r in schema]}"
 
 
@@ -429,18 +517,22 @@ def test_recent_rows_validate_the_latest_days_and_table_level_expectations_the_w
             ('O3', 'C2', date '2025-06-28'), ('O4', 'C3', date '2025-06-30')
         ) as t(order_id, customer_id, order_date)"""
     )
-    suite = parse_suite({
-        "name": "marts.fct_orders",
-        "meta": {"key_columns": ["order_id"], "window_column": "order_date"},
-        "expectations": [
-            expect("expect_column_values_to_not_be_null", column="customer_id"),
-            expect(
-                "expect_column_values_to_exist_in_table",
-                column="customer_id", other_table="raw.customers", other_column="customer_id",
-            ),
-            expect("expect_table_row_count_to_be_between", min_value=4, max_value=4),
-        ],
-    })
+    suite = parse_suite(
+        {
+            "name": "marts.fct_orders",
+            "meta": {"key_columns": ["order_id"], "window_column": "order_date"},
+            "expectations": [
+                expect("expect_column_values_to_not_be_null", column="customer_id"),
+                expect(
+                    "expect_column_values_to_exist_in_table",
+                    column="customer_id",
+                    other_table="raw.customers",
+                    other_column="customer_id",
+                ),
+                expect("expect_table_row_count_to_be_between", min_value=4, max_value=4),
+            ],
+        }
+    )
     assert suite.window_column == "order_date"
     whole = validate_suite(con, suite, "run-1")
     assert set(failures(whole)) == {"expect_column_values_to_not_be_null(customer_id)"}
@@ -454,7 +546,9 @@ def test_recent_rows_validate_the_latest_days_and_table_level_expectations_the_w
     broken = failures(late)["expect_column_values_to_exist_in_table(customer_id)"]
     assert broken.unexpected_sample == [{"customer_id": "C9"}]
     assert set(failures(late)) == {
-        "expect_column_values_to_exist_in_table(customer_id)", "expect_table_row_count_to_be_between(None)"}
+        "expect_column_values_to_exist_in_table(customer_id)",
+        "expect_table_row_count_to_be_between(None)",
+    }
 
 
 def test_a_window_column_must_be_an_identifier():

@@ -22,13 +22,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from crm_warehouse.contracts import CONTRACTS, SourceContract, contract_for
 from crm_simulator import SimulationConfig, simulate_company
 from crm_simulator.__main__ import main
 from crm_simulator.dirty import SPECS
 from crm_simulator.files import csv_fields, csv_lines
 from crm_simulator.lifecycle import STAGES
 from crm_simulator.people import national_id_check
+from crm_warehouse.contracts import CONTRACTS, SourceContract, contract_for
 
 START = date(2024, 1, 1)
 TIMESTAMP_TEXT = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")

@@ -24,8 +24,14 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 VIEWPORT = {"width": 1600, "height": 1000}
 STARTUP_SECONDS = 180
@@ -44,12 +50,16 @@ class Page:
 
 
 PAGES = (
-    Page("/asset-groups", "asset_lineage.png",
-         ("ingestion", "staging", "intermediate", "marts", "analytics", "publish")),
-    Page(f"/assets/{MART_PATH}?view=checks", "mart_dim_customers_checks.png", ("dim_customers", "gx_suite"),
-         click="gx_suite"),
-    Page("/locations/crm_warehouse/asset-groups/marts", "marts_group.png",
-         ("dim_customers", "fct_order_lines")),
+    Page(
+        "/asset-groups", "asset_lineage.png", ("ingestion", "staging", "intermediate", "marts", "analytics", "publish")
+    ),
+    Page(
+        f"/assets/{MART_PATH}?view=checks",
+        "mart_dim_customers_checks.png",
+        ("dim_customers", "gx_suite"),
+        click="gx_suite",
+    ),
+    Page("/locations/crm_warehouse/asset-groups/marts", "marts_group.png", ("dim_customers", "fct_order_lines")),
     Page("/runs", "runs.png", ("full_pipeline",)),
 )
 
@@ -68,9 +78,19 @@ def dagster_webserver(data_dir: Path, dagster_home: Path) -> Iterator[str]:
     log_path = dagster_home / "webserver.log"
     with open(log_path, "w") as log_file:
         server = subprocess.Popen(
-            [str(Path(sys.executable).with_name("dagster-webserver")), "-h", "127.0.0.1", "-p", str(port),
-             "-w", "workspace.yaml"],
-            cwd=PROJECT_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+            [
+                str(Path(sys.executable).with_name("dagster-webserver")),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-w",
+                "workspace.yaml",
+            ],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
         )
         url = f"http://127.0.0.1:{port}"
         try:
@@ -110,7 +130,10 @@ def capture(url: str, out_dir: Path, pages: tuple[Page, ...] = PAGES) -> dict[st
     texts: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="crm_chromium_") as profile, sync_playwright() as playwright:
         browser = playwright.chromium.launch_persistent_context(
-            profile, executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
+            profile,
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
             viewport=VIEWPORT,
         )
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,9 @@ import pandas as pd
 
 from crm_warehouse.analytics.churn.model import ChurnFit, ChurnModel, score_churn, train_churn_model
 from crm_warehouse.analytics.clv.config import ChurnConfig, ClvConfig
+from crm_warehouse.analytics.clv.warehouse import ClvFit, clv_models, clv_payload, fit_clv, score_clv
 from crm_warehouse.analytics.model_store import latest_model_path, load_model, new_model_id, save_model
 from crm_warehouse.warehouse.analytics_tables import TABLE_COLUMNS
-from crm_warehouse.analytics.clv.warehouse import ClvFit, clv_models, clv_payload, fit_clv, score_clv
 
 
 class NoModelError(LookupError):
@@ -49,7 +49,7 @@ class Scored:
 
 def _utc(moment: datetime) -> datetime:
     """``moment`` in UTC without a timezone, as the warehouse's TIMESTAMP columns hold it."""
-    return moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def _run_row(**values: Any) -> pd.DataFrame:
@@ -157,9 +157,7 @@ def _latest(models_dir: Path, model_type: str) -> dict[str, Any]:
     return load_model(path)
 
 
-def score_with_latest_clv(
-    con: duckdb.DuckDBPyConnection, models_dir: Path, as_of: date, scored_at: datetime
-) -> Scored:
+def score_with_latest_clv(con: duckdb.DuckDBPyConnection, models_dir: Path, as_of: date, scored_at: datetime) -> Scored:
     """CLV of every CRM customer at ``as_of`` with the newest saved CLV model.
 
     Raises
@@ -192,4 +190,3 @@ def score_with_latest_churn(
     rows["model_id"] = payload["model_id"]
     rows["scored_at"] = pd.Timestamp(_utc(scored_at))
     return Scored(model_id=payload["model_id"], rows=rows, payload=payload)
-

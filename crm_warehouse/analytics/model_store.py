@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ def new_model_id(model_type: str, fitted_at: datetime) -> str:
     _check_type(model_type)
     if fitted_at.tzinfo is None:
         raise ValueError(f"fitted_at={fitted_at!r} has no timezone")
-    return f"{model_type}-{fitted_at.astimezone(timezone.utc):%Y%m%dT%H%M%S%fZ}"
+    return f"{model_type}-{fitted_at.astimezone(UTC):%Y%m%dT%H%M%S%fZ}"
 
 
 def model_path(models_dir: Path, model_id: str) -> Path:

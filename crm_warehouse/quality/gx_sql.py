@@ -115,9 +115,7 @@ def gx_expectation(spec: ExpectationSpec, position: int) -> gx.expectations.Expe
         meta["crm_expectation"] = {"type": spec.type, "kwargs": dict(spec.kwargs)}
     else:
         kind, kwargs = spec.type, dict(spec.kwargs)
-    configuration = ExpectationConfiguration(
-        type=kind, kwargs=kwargs, meta=meta, severity=_GX_SEVERITY[spec.severity]
-    )
+    configuration = ExpectationConfiguration(type=kind, kwargs=kwargs, meta=meta, severity=_GX_SEVERITY[spec.severity])
     return configuration.to_domain_obj()
 
 
@@ -233,7 +231,10 @@ def validate_with_gx(
     on_recent = {i for i, spec in specs.items() if recent_sql and not spec.is_table_level}
     context = _context(docs_dir)
     with _sql_datasource(context, con, suite) as datasource:
-        groups = [(suite.name, specs.keys() - on_recent, None), (suite.name + RECENT_ROWS_SUFFIX, on_recent, recent_sql)]
+        groups = [
+            (suite.name, specs.keys() - on_recent, None),
+            (suite.name + RECENT_ROWS_SUFFIX, on_recent, recent_sql),
+        ]
         validations, batch_of = [], {}
         for name, positions, batch_sql in groups:
             if not positions:

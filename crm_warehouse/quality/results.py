@@ -108,9 +108,7 @@ def create_results_table(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def record_results(
-    con: duckdb.DuckDBPyConnection, result: SuiteResult, asset: str, check_name: str
-) -> int:
+def record_results(con: duckdb.DuckDBPyConnection, result: SuiteResult, asset: str, check_name: str) -> int:
     """Append ``result`` to ``audit.dq_results``; a re-run of the same run replaces its rows.
 
     Returns the number of rows written.

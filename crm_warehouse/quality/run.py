@@ -20,6 +20,7 @@ from crm_warehouse.quality.sql_checks import run_sql_check
 from crm_warehouse.quality.suites import Suite, load_suites
 from crm_warehouse.settings import EXPECTATIONS_DIR, load_settings
 
+
 def table_exists(con: duckdb.DuckDBPyConnection, suite: Suite) -> bool:
     return bool(
         con.execute(
@@ -50,8 +51,7 @@ def validate_suite(
     gx_results, docs_index = validate_with_gx(con, suite, run_id, docs_dir, recent_days)
     from_gx = iter(gx_results)
     results = tuple(
-        next(from_gx) if spec.runs_in_gx else run_sql_check(con, suite, spec, run_id)
-        for spec in suite.expectations
+        next(from_gx) if spec.runs_in_gx else run_sql_check(con, suite, spec, run_id) for spec in suite.expectations
     )
     return SuiteResult(
         suite=suite.name, run_id=run_id, validated_at=validated_at, results=results, docs_index=docs_index

@@ -43,9 +43,7 @@ def unexpected_rows_query(spec: ExpectationSpec) -> str:
             f"select {other_column} from {qualified(kwargs['other_table'])} where {other_column} is not null)"
         )
     if spec.type == ROW_COUNT_RELATION:
-        other = (
-            f"count(distinct {identifier(kwargs['other_column'])})" if "other_column" in kwargs else "count(*)"
-        )
+        other = f"count(distinct {identifier(kwargs['other_column'])})" if "other_column" in kwargs else "count(*)"
         broken = "row_count <> other_count" if kwargs["relation"] == "equal" else "row_count > other_count"
         return (
             "select row_count, other_count from ("
@@ -117,9 +115,7 @@ def _rows_sql(suite: Suite, spec: ExpectationSpec) -> str:
     return f"from {table} where {latest} = (select max({latest}) from {table})"
 
 
-def _mean_drift(
-    con: duckdb.DuckDBPyConnection, suite: Suite, spec: ExpectationSpec, run_id: str
-) -> ExpectationResult:
+def _mean_drift(con: duckdb.DuckDBPyConnection, suite: Suite, spec: ExpectationSpec, run_id: str) -> ExpectationResult:
     mean = con.execute(f"select avg({_metric_sql(spec)})::double {_rows_sql(suite, spec)}").fetchone()[0]
     baseline = previous_observed_value(con, suite.name, spec.type, spec.column, run_id)
     tolerance = float(spec.kwargs["tolerance"])
@@ -140,9 +136,7 @@ def _mean_drift(
     )
 
 
-def _share_drift(
-    con: duckdb.DuckDBPyConnection, suite: Suite, spec: ExpectationSpec, run_id: str
-) -> ExpectationResult:
+def _share_drift(con: duckdb.DuckDBPyConnection, suite: Suite, spec: ExpectationSpec, run_id: str) -> ExpectationResult:
     column = identifier(spec.kwargs["column"])
     shares = dict(
         con.execute(

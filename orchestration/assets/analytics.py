@@ -8,7 +8,7 @@ fail with a clear message while none exists. The work is in
 call it, write the rows and report.
 """
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import duckdb
 import numpy as np
 
 from crm_warehouse.analytics.churn.features import warehouse_as_of
+from crm_warehouse.analytics.clv.warehouse import latest_order_date
 from crm_warehouse.analytics.model_runs import (
     NoModelError,
     retrain_churn,
@@ -26,7 +27,6 @@ from crm_warehouse.analytics.model_runs import (
 )
 from crm_warehouse.analytics.plots import calibration_plot_png, clv_distribution_png
 from crm_warehouse.warehouse.analytics_tables import append_rows, table_rows
-from crm_warehouse.analytics.clv.warehouse import latest_order_date
 from orchestration.metadata import image_metadata
 from orchestration.resources import TRANSIENT_RETRY, WAREHOUSE_POOL, WarehouseResource
 
@@ -59,7 +59,7 @@ _NO_MODEL = (
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _clv_as_of(con: duckdb.DuckDBPyConnection, warehouse: WarehouseResource) -> date:

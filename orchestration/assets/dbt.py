@@ -9,8 +9,8 @@ The manifest is produced by ``make manifest`` (``dbt parse``), not at import tim
 import json
 import os
 import sys
-from pathlib import Path
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -93,7 +93,6 @@ def exposure_specs(also_downstream_of: list[dg.AssetKey]) -> list[dg.AssetSpec]:
             )
         )
     return specs
-
 
 
 def dbt_vars(warehouse: WarehouseResource) -> dict[str, str]:

@@ -146,7 +146,7 @@ def _ingestion_asset(contract: SourceContract) -> dg.AssetsDefinition:
                 "rows_loaded": result.rows_loaded,
                 "rows_quarantined": result.rows_quarantined,
                 "quarantine_reasons": dg.MetadataValue.md(_reasons_markdown(result.quarantine_reasons)),
-            }
+            },
         )
 
     return ingest

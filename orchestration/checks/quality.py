@@ -124,15 +124,21 @@ def _quality_check(suite: Suite, docs_dir: Path | None) -> dg.AssetChecksDefinit
         with warehouse.connect() as con:
             try:
                 result = validate_and_record(
-                    con, suite, context.run.run_id, asset=key.to_user_string(), check_name=CHECK_NAME,
-                    docs_dir=docs, recent_days=recent_days,
+                    con,
+                    suite,
+                    context.run.run_id,
+                    asset=key.to_user_string(),
+                    check_name=CHECK_NAME,
+                    docs_dir=docs,
+                    recent_days=recent_days,
                 )
             except ValueError as exc:
                 raise dg.Failure(str(exc)) from exc
         scope = (
             f"row-level expectations on the rows of the latest {recent_days} days by {suite.window_column}, "
             "table-level ones on the whole table"
-            if recent_days else "whole table"
+            if recent_days
+            else "whole table"
         )
         context.log.info(
             f"{suite.name} ({scope}): {len(result.failed_errors)} errors, {len(result.failed_warnings)} warnings; "

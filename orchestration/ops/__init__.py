@@ -21,9 +21,7 @@ class OpsDefinitions(NamedTuple):
     sensors: list[dg.SensorDefinition]
 
 
-def build_ops_definitions(
-    daily_job: JobRef, retrain_job: JobRef, settings: Settings | None = None
-) -> OpsDefinitions:
+def build_ops_definitions(daily_job: JobRef, retrain_job: JobRef, settings: Settings | None = None) -> OpsDefinitions:
     """Schedules and sensors for the daily job and the retraining job (objects or names).
 
     ``settings`` defaults to :func:`crm_warehouse.settings.load_settings`, the same

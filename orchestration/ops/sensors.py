@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -128,7 +128,7 @@ def failed_run_alert(instance: dg.DagsterInstance, run: dg.DagsterRun, ui_url: s
         run_id=run.run_id,
         job_name=run.job_name,
         error=error,
-        occurred_at=datetime.fromtimestamp(occurred, tz=timezone.utc),
+        occurred_at=datetime.fromtimestamp(occurred, tz=UTC),
         failed_steps=failed_steps,
         failed_assets=tuple(k.to_user_string() for k in missing if planned[k] in failed_steps),
         failed_checks=tuple(_check_label(c) for c in checks if not c.passed),

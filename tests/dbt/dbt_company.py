@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
-from crm_warehouse.ingest import ingest_all
-from crm_warehouse.settings import DBT_PROJECT_DIR
+
 from crm_simulator.company import simulate_company
 from crm_simulator.config import SimulationConfig
+from crm_warehouse.ingest import ingest_all
+from crm_warehouse.settings import DBT_PROJECT_DIR
 
 HERE = Path(__file__).parent
 CUSTOMERS = 1500
@@ -91,9 +92,7 @@ class DbtBuildError(RuntimeError):
 def _build(args: list[str], env: dict[str, str]) -> list[dict]:
     process, results = run_dbt(["build", *args], env)
     if process.returncode != 0:
-        failed = [
-            f"{r['unique_id']}: {r.get('message')}" for r in results if r["status"] not in ("success", "pass")
-        ]
+        failed = [f"{r['unique_id']}: {r.get('message')}" for r in results if r["status"] not in ("success", "pass")]
         raise DbtBuildError(f"dbt build {' '.join(args)} failed:\n" + "\n".join(failed or [process.stdout[-3000:]]))
     return results
 

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from dbt_company import Company
 
 from crm_warehouse.settings import DBT_PROJECT_DIR, DEMO_PII_SALT
-
-from dbt_company import Company
 
 pytestmark = pytest.mark.slow
 
@@ -39,9 +38,12 @@ INCREMENTAL_TABLES = {
 
 
 def _mart_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
-    return [row[0] for row in con.execute(
-        "select table_name from information_schema.tables where table_schema = 'marts' order by 1"
-    ).fetchall()]
+    return [
+        row[0]
+        for row in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'marts' order by 1"
+        ).fetchall()
+    ]
 
 
 def test_dbt_build_passes_with_unit_and_data_tests(company: Company) -> None:
@@ -82,18 +84,22 @@ def test_stage_rule_agrees_with_simulated_truth(company: Company) -> None:
 
 def test_closed_accounts_match_patterns_and_churn_reasons(company: Company) -> None:
     with company.connect() as con:
-        crm = dict(con.execute(
-            """
+        crm = dict(
+            con.execute(
+                """
             select close_reason, count(*) from (
                 select * from raw.crm_customers
                 qualify row_number() over (partition by customer_id order by updated_at desc) = 1
             )
             where status = 'closed' group by 1
             """
-        ).fetchall())
-        by_reason = dict(con.execute(
-            "select reason_code, closed_accounts from marts.churn_by_reason where closed_accounts > 0"
-        ).fetchall())
+            ).fetchall()
+        )
+        by_reason = dict(
+            con.execute(
+                "select reason_code, closed_accounts from marts.churn_by_reason where closed_accounts > 0"
+            ).fetchall()
+        )
         closed_patterns = con.execute(
             "select count(*) from marts.lifecycle_patterns where ended_by = 'account_closed'"
         ).fetchone()[0]
@@ -112,9 +118,9 @@ def test_closed_accounts_match_patterns_and_churn_reasons(company: Company) -> N
 
 def test_pyramid_tiers_hold_their_shares(company: Company) -> None:
     with company.connect() as con:
-        counts = dict(con.execute(
-            "select pyramid_tier_code, count(*) from marts.customer_value_segments group by 1"
-        ).fetchall())
+        counts = dict(
+            con.execute("select pyramid_tier_code, count(*) from marts.customer_value_segments group by 1").fetchall()
+        )
     customers = sum(counts.values())
     for tier, share in PYRAMID_SHARES.items():
         assert abs(counts.get(tier, 0) - share * customers) <= 1, (tier, counts)
@@ -140,17 +146,18 @@ def test_no_personal_data_in_clear_in_any_mart(company: Company) -> None:
     with company.connect() as con:
         con.execute(
             "create temp table pii as "
-            + " union ".join(
-                f"select {c} as value from raw.crm_customers where {c} is not null" for c in PII_COLUMNS
-            )
+            + " union ".join(f"select {c} as value from raw.crm_customers where {c} is not null" for c in PII_COLUMNS)
         )
         leaks = []
         for table in _mart_tables(con):
-            columns = [row[0] for row in con.execute(
-                """select column_name from information_schema.columns
+            columns = [
+                row[0]
+                for row in con.execute(
+                    """select column_name from information_schema.columns
                    where table_schema = 'marts' and table_name = $table and data_type = 'VARCHAR'""",
-                {"table": table},
-            ).fetchall()]
+                    {"table": table},
+                ).fetchall()
+            ]
             if not columns:
                 continue
             # every value must differ from the personal data, and no long personal value (e-mail,
@@ -195,7 +202,8 @@ def _rows_differing(con: duckdb.DuckDBPyConnection, table: str, key: tuple[str, 
     differs = [
         f"abs(mine.{c} - theirs.{c}) > 1e-9 * greatest(1, abs(theirs.{c}))"
         f" or (mine.{c} is null) <> (theirs.{c} is null)"
-        if kind in ("DOUBLE", "FLOAT") else f"mine.{c} is distinct from theirs.{c}"
+        if kind in ("DOUBLE", "FLOAT")
+        else f"mine.{c} is distinct from theirs.{c}"
         for c, kind in columns
     ]
     return con.execute(

@@ -73,7 +73,8 @@ def _phrases(recent_months: int) -> dict[str, Phrase]:
         "previous_window_orders": lambda v: _count(v, "order", "orders") + " in the previous quarter",
         "order_change": _order_change,
         "revenue_vs_best": lambda v: _or_missing(
-            v, ("quarterly revenue at " + _percent(v) + " of its best").where(v > 0, "no revenue in the last quarter"),
+            v,
+            ("quarterly revenue at " + _percent(v) + " of its best").where(v > 0, "no revenue in the last quarter"),
             "no revenue yet",
         ),
         "trailing_12m_revenue": lambda v: "revenue " + _whole(v) + " in the last 12 months",

@@ -36,28 +36,21 @@ buys as a Poisson process with rate ``lambda ~ Gamma(r + x, alpha + T)``).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-# Idle OpenMP threads of LightGBM spin by default; when another process holds one of the
-# two cores, every boosting round waits out time slices and fits run ten times slower.
-# Read once when the OpenMP runtime loads, so it must be set before lightgbm is imported.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import duckdb
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+from sklearn.isotonic import IsotonicRegression
+from sklearn.model_selection import StratifiedGroupKFold
 
-import duckdb  # noqa: E402
-import lightgbm as lgb  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from numpy.typing import ArrayLike, NDArray  # noqa: E402
-from sklearn.isotonic import IsotonicRegression  # noqa: E402
-from sklearn.model_selection import StratifiedGroupKFold  # noqa: E402
-
-from crm_warehouse.analytics.clv.bgnbd import BetaGeoModel, check_rfm, fit_bgnbd  # noqa: E402
-from crm_warehouse.analytics.churn.drivers import N_DRIVERS, top_drivers  # noqa: E402
-from crm_warehouse.analytics.churn.features import (  # noqa: E402
+from crm_warehouse.analytics.churn.drivers import N_DRIVERS, top_drivers
+from crm_warehouse.analytics.churn.features import (
     FEATURES,
     LABEL,
     churn_features,
@@ -65,9 +58,10 @@ from crm_warehouse.analytics.churn.features import (  # noqa: E402
     unscored_customers,
     warehouse_as_of,
 )
-from crm_warehouse.analytics.clv.config import DAYS_PER_UNIT, ChurnConfig, ClvConfig  # noqa: E402
-from crm_warehouse.analytics.metrics import ClassifierScores, score_classifier  # noqa: E402
-from crm_warehouse.analytics.clv.summary import summarize_transactions_sql  # noqa: E402
+from crm_warehouse.analytics.clv.bgnbd import BetaGeoModel, check_rfm, fit_bgnbd
+from crm_warehouse.analytics.clv.config import DAYS_PER_UNIT, ChurnConfig, ClvConfig
+from crm_warehouse.analytics.clv.summary import summarize_transactions_sql
+from crm_warehouse.analytics.metrics import ClassifierScores, score_classifier
 
 SCORE_COLUMNS = (
     "customer_id",
@@ -172,9 +166,7 @@ class ChurnModel:
     def from_dict(cls, payload: dict[str, Any]) -> ChurnModel:
         """Inverse of :meth:`to_dict`; ``ValueError`` if the features differ from this code's."""
         if payload.get("features") != list(FEATURES):
-            raise ValueError(
-                "the saved churn model was trained on other features than this code computes; retrain it"
-            )
+            raise ValueError("the saved churn model was trained on other features than this code computes; retrain it")
         return cls(
             booster=lgb.Booster(model_str=payload["booster"]),
             calibration_x=np.asarray(payload["calibration_x"], dtype=np.float64),
@@ -509,4 +501,3 @@ def score_churn(
     )
     result = pd.concat([scored, unscored], ignore_index=True).reindex(columns=list(SCORE_COLUMNS))
     return result.sort_values("customer_id", kind="stable").reset_index(drop=True)
-

@@ -7,11 +7,11 @@ Pure Python (numpy, scipy, pandas, DuckDB); no Dagster. Typical use::
     result = fit_and_score(summary, config)   # result.scores, .transaction_model, .spend_model
 """
 
-from crm_warehouse.analytics.clv.mle import ModelFitError
 from crm_warehouse.analytics.clv.bgnbd import BetaGeoModel, fit_bgnbd
-from crm_warehouse.analytics.clv.lifetime_value import CLV_COLUMNS, ClvResult, customer_lifetime_value, fit_and_score
 from crm_warehouse.analytics.clv.config import ClvConfig, FitOptions
 from crm_warehouse.analytics.clv.gamma_gamma import GammaGammaModel, SpendFrequencyCorrelationWarning, fit_gamma_gamma
+from crm_warehouse.analytics.clv.lifetime_value import CLV_COLUMNS, ClvResult, customer_lifetime_value, fit_and_score
+from crm_warehouse.analytics.clv.mle import ModelFitError
 from crm_warehouse.analytics.clv.summary import (
     SUMMARY_COLUMNS,
     calibration_and_holdout,

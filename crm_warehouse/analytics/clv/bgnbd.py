@@ -22,6 +22,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, polygamma
 
+from crm_warehouse.analytics.clv.config import FitOptions
 from crm_warehouse.analytics.clv.mle import (
     FloatArray,
     ModelFitError,
@@ -35,7 +36,6 @@ from crm_warehouse.analytics.clv.mle import (
     param_table,
     wsum,
 )
-from crm_warehouse.analytics.clv.config import FitOptions
 
 PARAM_NAMES = ("r", "alpha", "a", "b")
 #: The search starts at r = a = b = 1 and alpha = max(T) / this (lifetimes' time scaling).
@@ -215,12 +215,12 @@ class BetaGeoModel:
     @property
     def params(self) -> dict[str, float]:
         """Estimates by name."""
-        return dict(zip(PARAM_NAMES, (self.r, self.alpha, self.a, self.b)))
+        return dict(zip(PARAM_NAMES, (self.r, self.alpha, self.a, self.b), strict=True))
 
     @property
     def standard_errors(self) -> dict[str, float]:
         """Standard errors by name (square roots of the covariance diagonal)."""
-        return dict(zip(PARAM_NAMES, np.sqrt(np.diag(self.covariance)).tolist()))
+        return dict(zip(PARAM_NAMES, np.sqrt(np.diag(self.covariance)).tolist(), strict=True))
 
     def summary(self) -> pd.DataFrame:
         """Estimates with standard errors and 95 % Wald intervals, one row per parameter."""
@@ -234,9 +234,7 @@ class BetaGeoModel:
         x, tx, t_obs = check_rfm(frequency, recency, T)
         return expit(-self._log_dead_odds(x, tx, t_obs))
 
-    def probability_alive_at(
-        self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
-    ) -> FloatArray:
+    def probability_alive_at(self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> FloatArray:
         """P(customer still alive at T + t | x, t_x, T).
 
         Given alive at T, the rate is Gamma(r+x, alpha+T) and the dropout
@@ -285,9 +283,7 @@ class BetaGeoModel:
         repeat = x > 0
         b_x_1 = np.where(repeat, self.b + x - 1.0, 1.0)
         log_odds = (
-            np.log(self.a)
-            - np.log(b_x_1)
-            + (self.r + x) * (np.log(self.alpha + t_obs) - np.log(self.alpha + tx))
+            np.log(self.a) - np.log(b_x_1) + (self.r + x) * (np.log(self.alpha + t_obs) - np.log(self.alpha + tx))
         )
         return np.where(repeat, log_odds, -np.inf)
 
@@ -366,4 +362,3 @@ def _finite(what: str, values: FloatArray) -> FloatArray:
     if not np.isfinite(values).all():
         raise ModelFitError(f"{what} is not finite for {int((~np.isfinite(values)).sum())} customers")
     return values
-

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import duckdb
 
-from crm_warehouse.analytics.clv.lifetime_value import ClvResult, fit_and_score
 from crm_warehouse.analytics.clv.config import DAYS_PER_UNIT, ClvConfig
+from crm_warehouse.analytics.clv.lifetime_value import ClvResult, fit_and_score
 from crm_warehouse.analytics.clv.summary import summarize_transactions_sql
 
 _READERS = {".csv": "read_csv", ".parquet": "read_parquet"}

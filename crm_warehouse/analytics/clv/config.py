@@ -156,8 +156,16 @@ class ChurnConfig:
     lift_share: float = 0.1
 
     def __post_init__(self) -> None:
-        for name in ("horizon_days", "training_cutoffs", "recent_months", "num_boost_round", "num_leaves",
-                     "min_data_in_leaf", "num_threads", "ece_bins"):
+        for name in (
+            "horizon_days",
+            "training_cutoffs",
+            "recent_months",
+            "num_boost_round",
+            "num_leaves",
+            "min_data_in_leaf",
+            "num_threads",
+            "ece_bins",
+        ):
             value = getattr(self, name)
             if int(value) != value or value < 1:
                 raise ValueError(f"{name}={value!r} must be a whole number >= 1")

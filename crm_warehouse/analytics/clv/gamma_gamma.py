@@ -18,6 +18,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.special import digamma, gammaln, polygamma
 
+from crm_warehouse.analytics.clv.config import FitOptions
 from crm_warehouse.analytics.clv.mle import (
     FloatArray,
     ModelFitError,
@@ -31,7 +32,6 @@ from crm_warehouse.analytics.clv.mle import (
     param_table,
     wsum,
 )
-from crm_warehouse.analytics.clv.config import FitOptions
 
 PARAM_NAMES = ("p", "q", "gamma")
 
@@ -168,12 +168,12 @@ class GammaGammaModel:
     @property
     def params(self) -> dict[str, float]:
         """Estimates by name."""
-        return dict(zip(PARAM_NAMES, (self.p, self.q, self.gamma)))
+        return dict(zip(PARAM_NAMES, (self.p, self.q, self.gamma), strict=True))
 
     @property
     def standard_errors(self) -> dict[str, float]:
         """Standard errors by name (square roots of the covariance diagonal)."""
-        return dict(zip(PARAM_NAMES, np.sqrt(np.diag(self.covariance)).tolist()))
+        return dict(zip(PARAM_NAMES, np.sqrt(np.diag(self.covariance)).tolist(), strict=True))
 
     @property
     def population_mean_spend(self) -> float:

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crm_warehouse.analytics.clv.mle import collapse_rows
 from crm_warehouse.analytics.clv.bgnbd import BetaGeoModel, check_rfm, fit_bgnbd
 from crm_warehouse.analytics.clv.config import ClvConfig, FitOptions
 from crm_warehouse.analytics.clv.gamma_gamma import GammaGammaModel, fit_gamma_gamma
+from crm_warehouse.analytics.clv.mle import collapse_rows
 from crm_warehouse.analytics.clv.summary import SUMMARY_COLUMNS
 
 __all__ = ["CLV_COLUMNS", "ClvConfig", "ClvResult", "customer_lifetime_value", "fit_and_score"]

@@ -166,9 +166,9 @@ def fit_log_params(
         nll, _, hessian = evaluate(phi)[0]
     theta = np.exp(phi)
     if not (np.isfinite(nll) and np.isfinite(theta).all()):
-        raise ModelFitError(f"the log-likelihood is not finite at the optimum ({dict(zip(names, theta))})")
+        raise ModelFitError(f"the log-likelihood is not finite at the optimum ({dict(zip(names, theta, strict=True))})")
     low, high = options.param_bounds
-    for name, value, origin in zip(names, theta, start):
+    for name, value, origin in zip(names, theta, start, strict=True):
         if not low < value / origin < high:
             raise ModelFitError(
                 f"parameter {name} ran to {value:.3g}, beyond [{low:g}, {high:g}] times its starting value "
@@ -218,7 +218,7 @@ def covariance_from_hessian(hessian: FloatArray, names: Sequence[str], options: 
     diag = np.diag(hessian)
     if not np.isfinite(hessian).all() or (diag <= 0).any():
         raise ModelFitError(
-            f"the Hessian at the optimum is not positive definite (diagonal {dict(zip(names, diag))})"
+            f"the Hessian at the optimum is not positive definite (diagonal {dict(zip(names, diag, strict=True))})"
         )
     scale = 1.0 / np.sqrt(diag)
     unit_diagonal = hessian * np.outer(scale, scale)

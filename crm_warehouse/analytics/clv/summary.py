@@ -328,9 +328,7 @@ def _check_sql_source(
     if bad_days:
         raise ValueError(f"column {date_col!r} has {bad_days} values that are not dates, e.g. {bad_day!r}")
     if bad_amounts:
-        raise ValueError(
-            f"column {amount_col!r} has {bad_amounts} missing or non-numeric values, e.g. {bad_amount!r}"
-        )
+        raise ValueError(f"column {amount_col!r} has {bad_amounts} missing or non-numeric values, e.g. {bad_amount!r}")
     if negative:
         raise ValueError(
             f"column {amount_col!r} has {negative} negative amounts, e.g. {lowest}: "

@@ -32,9 +32,9 @@ import numpy as np
 import pandas as pd
 
 from crm_warehouse.analytics.clv.bgnbd import BetaGeoModel
-from crm_warehouse.analytics.clv.lifetime_value import customer_lifetime_value, fit_and_score
 from crm_warehouse.analytics.clv.config import DAYS_PER_UNIT, ClvConfig, FitOptions
 from crm_warehouse.analytics.clv.gamma_gamma import GammaGammaModel
+from crm_warehouse.analytics.clv.lifetime_value import customer_lifetime_value, fit_and_score
 from crm_warehouse.analytics.clv.summary import summarize_transactions_sql
 
 #: Columns of ``analytics.customer_clv`` this module fills (the asset adds model_id and scored_at).
