@@ -15,7 +15,8 @@ and Hessian are analytic; standard errors come from the inverse Hessian.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -203,6 +204,9 @@ class BetaGeoModel:
         Number of distinct (frequency, recency, T) rows the likelihood was evaluated on.
     """
 
+    name: ClassVar[str] = "bgnbd"
+    label: ClassVar[str] = "BG/NBD"
+
     r: float
     alpha: float
     a: float
@@ -216,6 +220,10 @@ class BetaGeoModel:
     def params(self) -> dict[str, float]:
         """Estimates by name."""
         return dict(zip(PARAM_NAMES, (self.r, self.alpha, self.a, self.b), strict=True))
+
+    def with_params(self, values: ArrayLike) -> BetaGeoModel:
+        """The same model with other parameter values (in ``PARAM_NAMES`` order), e.g. for the delta method."""
+        return replace(self, **dict(zip(PARAM_NAMES, np.asarray(values, dtype=np.float64).tolist(), strict=True)))
 
     @property
     def standard_errors(self) -> dict[str, float]:
@@ -243,7 +251,7 @@ class BetaGeoModel:
         multiplied by P(alive at T).
         """
         x, tx, t_obs = check_rfm(frequency, recency, T)
-        return self.alive_at(_check_horizon(t), x, tx, t_obs)
+        return self.alive_at(check_horizon(t), x, tx, t_obs)
 
     def conditional_expected_purchases(
         self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
@@ -253,21 +261,46 @@ class BetaGeoModel:
         ``t`` is a scalar or an array of the customers' length, in the time unit of the data.
         """
         x, tx, t_obs = check_rfm(frequency, recency, T)
-        return self.expected_purchases(_check_horizon(t), x, tx, t_obs)
+        return self.expected_purchases(check_horizon(t), x, tx, t_obs)
+
+    def conditional_probability_no_purchase(
+        self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> FloatArray:
+        """P(no purchase in (T, T + t] | x, t_x, T): the churn probability over a horizon t.
+
+        A customer alive at T buys next at rate lambda (the dropout only comes
+        after a purchase), and given alive lambda ~ Gamma(r+x, alpha+T), so
+        ``1 - P(alive) (1 - ((alpha+T)/(alpha+T+t))^(r+x))``. Unlike
+        ``1 - P(alive)`` it grows with the time since the first purchase for
+        one-time buyers.
+        """
+        x, tx, t_obs = check_rfm(frequency, recency, T)
+        return self.no_purchase(check_horizon(t), x, tx, t_obs)
+
+    def no_purchase(self, t: FloatArray, x: FloatArray, tx: FloatArray, t_obs: FloatArray) -> FloatArray:
+        """:meth:`conditional_probability_no_purchase` on validated arrays that may broadcast."""
+        silent = np.exp((self.r + x) * (np.log(self.alpha + t_obs) - np.log(self.alpha + t_obs + t)))
+        alive = expit(-self._log_dead_odds(x, tx, t_obs))
+        return check_finite("P(no purchase)", 1.0 - alive * (1.0 - silent))
 
     def expected_purchases_new_customer(self, t: ArrayLike) -> FloatArray:
         """E[repeat purchases in (0, t]] of a customer who just made a first purchase (FHL 2005, equation 9)."""
-        t = _check_horizon(t)
+        t = check_horizon(t)
         r, alpha, a, b = self.r, self.alpha, self.a, self.b
         ratio = np.exp(r * (np.log(alpha) - np.log(alpha + t)))
         expected = (a + b - 1.0) / (a - 1.0) * (1.0 - ratio * hyp2f1(r, b, a + b - 1.0, t / (alpha + t)))
-        return _finite("expected purchases", expected)
+        return check_finite("expected purchases", expected)
 
     def alive_at(self, t: FloatArray, x: FloatArray, tx: FloatArray, t_obs: FloatArray) -> FloatArray:
         """:meth:`probability_alive_at` on validated arrays that may broadcast (e.g. customers x horizons)."""
         r, alpha, a, b = self.r, self.alpha, self.a, self.b
-        survival = hyp2f1(r + x, a, a + b + x, -t / (alpha + t_obs))
-        return _finite("P(alive at T + t)", expit(-self._log_dead_odds(x, tx, t_obs)) * survival)
+        # 2F1(r+x, a; a+b+x; -t/(alpha+T)) after Pfaff's transformation: its argument in [0, 1)
+        # keeps scipy accurate for long horizons and young customers (t >> alpha + T).
+        total = alpha + t_obs + t
+        survival = np.exp((r + x) * (np.log(alpha + t_obs) - np.log(total))) * hyp2f1(
+            r + x, b + x, a + b + x, t / total
+        )
+        return check_finite("P(alive at T + t)", expit(-self._log_dead_odds(x, tx, t_obs)) * survival)
 
     def expected_purchases(self, t: FloatArray, x: FloatArray, tx: FloatArray, t_obs: FloatArray) -> FloatArray:
         """:meth:`conditional_expected_purchases` on validated arrays that may broadcast."""
@@ -276,7 +309,7 @@ class BetaGeoModel:
         ratio = np.exp((r + x) * (np.log(alpha + t_obs) - np.log(total)))
         bracket = 1.0 - ratio * hyp2f1(r + x, b + x, a + b + x - 1.0, t / total)
         expected = (a + b + x - 1.0) / (a - 1.0) * bracket * expit(-self._log_dead_odds(x, tx, t_obs))
-        return _finite("expected purchases", expected)
+        return check_finite("expected purchases", expected)
 
     def _log_dead_odds(self, x: FloatArray, tx: FloatArray, t_obs: FloatArray) -> FloatArray:
         """log[P(dead at T) / P(alive at T)]; ``-inf`` without repeat purchases."""
@@ -351,14 +384,14 @@ def fit_bgnbd(
     )
 
 
-def _check_horizon(t: ArrayLike) -> FloatArray:
+def check_horizon(t: ArrayLike) -> FloatArray:
     horizon = np.asarray(t, dtype=np.float64)
     if not np.isfinite(horizon).all() or (horizon < 0).any():
         raise ValueError(f"the horizon t must be finite and >= 0, got {t!r}")
     return horizon
 
 
-def _finite(what: str, values: FloatArray) -> FloatArray:
+def check_finite(what: str, values: FloatArray) -> FloatArray:
     if not np.isfinite(values).all():
         raise ModelFitError(f"{what} is not finite for {int((~np.isfinite(values)).sum())} customers")
     return values

@@ -239,3 +239,21 @@ def param_table(params: dict[str, float], standard_errors: dict[str, float]) -> 
     table["ci_high"] = table["estimate"] + _Z_95 * table["std_error"]
     table.index.name = "param"
     return table
+
+
+def hessian_from_gradient(gradient: Callable[[FloatArray], FloatArray], theta: FloatArray) -> FloatArray:
+    """Hessian by central differences of an exact gradient, symmetrised.
+
+    Steps are relative (1e-5 of each parameter, all parameters being positive), so
+    the truncation error is about 1e-10 and the rounding error about 1e-11 of
+    the Hessian: ample for trust-region steps and standard errors, while the
+    gradient that decides convergence stays exact.
+    """
+    steps = 1e-5 * theta
+    columns = []
+    for i, step in enumerate(steps):
+        shift = np.zeros_like(theta)
+        shift[i] = step
+        columns.append((gradient(theta + shift) - gradient(theta - shift)) / (2.0 * step))
+    hessian = np.column_stack(columns)
+    return (hessian + hessian.T) / 2.0
