@@ -16,6 +16,7 @@ counting orders instead of days gives r = 0.218, alpha = 3.27.
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,9 @@ from crm_warehouse.analytics.clv import (
     fit_and_score,
     fit_bgnbd,
     fit_gamma_gamma,
+    summarize_transactions,
 )
+from crm_warehouse.analytics.metrics import auc
 
 CDNOW = Path(__file__).parent / "data" / "cdnow"
 CALIBRATION_END = "1997-09-30"
@@ -166,11 +169,11 @@ def test_holdout_accuracy_master(capsys):
 def test_clv_matches_lifetimes_and_month_by_month_sum(sample, sample_bgnbd, sample_gamma_gamma):
     # lifetimes counts a month as 4.345 weeks; its customer_lifetime_value (12 months, 1 % a month)
     # gives 71,507.95 in total on these models.
-    lifetimes_months = ClvConfig(horizon_months=12, monthly_discount_rate=0.01, days_per_month=4.345 * 7)
+    lifetimes_months = ClvConfig(horizon=12, monthly_discount_rate=0.01, days_per_month=4.345 * 7)
     scores = customer_lifetime_value(sample_bgnbd, sample_gamma_gamma, sample, lifetimes_months)
     assert scores["clv"].sum() == pytest.approx(71507.95, abs=0.01)
 
-    config = ClvConfig(horizon_months=6, monthly_discount_rate=0.02, margin=0.3)
+    config = ClvConfig(horizon=6, monthly_discount_rate=0.02, margin=0.3)
     scores = customer_lifetime_value(sample_bgnbd, sample_gamma_gamma, sample, config)
     assert list(scores.columns) == list(CLV_COLUMNS)
     columns = [sample[c] for c in ("frequency", "recency", "T")]
@@ -195,3 +198,66 @@ def test_fit_and_score_leaves_out_free_repeat_purchases():
     assert result.spend_model.n_customers == (master["frequency"] > 0).sum() - 1
     assert len(result.scores) == 23570
     assert np.isfinite(result.scores.to_numpy()).all()
+
+
+# --- model choice, churn probability and intervals --------------------------------------------------
+
+
+def test_model_choice_on_the_internal_split_of_the_sample(sample):
+    """The calibration period is cut 91 days before its end; the holdout is never used."""
+    orders = read_cdnow("sample")
+    calls = []
+
+    def summarize(day):
+        calls.append(day)
+        return summarize_transactions(orders, as_of=day, time_unit="weeks", date_format="%Y%m%d")
+
+    config = ClvConfig(horizon=39, horizon_unit="weeks")
+    result = fit_and_score(sample, config, summarize=summarize, as_of=date(1997, 9, 30))
+    selection = result.selection
+    assert calls == [date(1997, 7, 1)] == [selection.cut]
+    assert selection.validation_days == 91 and selection.customers == 2357
+    assert selection.chosen == "mbgnbd" and selection.ranking == ("mbgnbd", "pareto_nbd", "bgnbd")
+    maes = {c.model: round(c.mae, 4) for c in selection.candidates}
+    assert maes == {"bgnbd": 0.3928, "mbgnbd": 0.3850, "pareto_nbd": 0.3898}
+    assert {c.actual for c in selection.candidates} == {711.0}
+    assert selection.reason.startswith("MBG/NBD had the lowest mean absolute error per customer on the internal split")
+    assert result.transaction_model.name == "mbgnbd"
+    # Holdout figures of the chosen model on the sample, beside BG/NBD's 0.7855 (test_holdout_accuracy_sample).
+    actual = sample["frequency_holdout"].to_numpy()
+    predicted = result.scores["expected_purchases"].to_numpy()
+    assert np.abs(predicted - actual).mean() == pytest.approx(0.76478, abs=1e-5)
+    assert auc(actual == 0, result.scores["churn_probability"]) == pytest.approx(0.76010, abs=1e-5)
+
+
+def test_explicit_model_skips_the_split(sample):
+    result = fit_and_score(sample, ClvConfig(model="pareto_nbd"))
+    assert result.selection.chosen == "pareto_nbd" and result.selection.cut is None
+    assert result.selection.reason == "Pareto/NBD was asked for."
+    assert result.transaction_model.name == "pareto_nbd"
+
+
+def test_intervals_agree_with_a_parametric_bootstrap(sample, sample_bgnbd, sample_gamma_gamma):
+    """Delta-method intervals against quantiles of the predictions at parameters drawn from their asymptotic normal."""
+    config = ClvConfig(horizon=39, horizon_unit="weeks", interval_level=0.9)
+    rows = sample.iloc[[0, 5, 25, 100, 1000]]
+    scores = customer_lifetime_value(sample_bgnbd, sample_gamma_gamma, rows, config)
+    theta = np.array(list(sample_bgnbd.params.values()))
+    log_cov = sample_bgnbd.covariance / np.outer(theta, theta)
+    draws = np.exp(np.random.default_rng(1).multivariate_normal(np.log(theta), log_cov, 4000))
+    columns = [rows[c].to_numpy() for c in ("frequency", "recency", "T")]
+    simulated = np.array([sample_bgnbd.with_params(d).conditional_expected_purchases(39.0, *columns) for d in draws])
+    low, high = np.quantile(simulated, [0.05, 0.95], axis=0)
+    np.testing.assert_allclose(scores["expected_purchases_low"], low, rtol=0.02)
+    np.testing.assert_allclose(scores["expected_purchases_high"], high, rtol=0.02)
+
+
+def test_intervals_narrow_with_more_customers(sample):
+    """Ten times the customers (the full file) gives intervals about sqrt(10) times narrower."""
+    master = _calibration_and_holdout("master")
+    config = ClvConfig(model="bgnbd")
+    widths = []
+    for data in (sample, master):
+        scores = fit_and_score(data, config).scores
+        widths.append(np.median(np.log(scores["clv_high"] / scores["clv_low"])))
+    assert widths[0] / widths[1] == pytest.approx(np.sqrt(10), rel=0.25)

@@ -316,8 +316,12 @@ def test_gamma_gamma_flags_frequency_spend_correlation():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"horizon_months": 0}, "horizon_months=0"),
-        ({"horizon_months": 2.5}, "horizon_months=2.5"),
+        ({"horizon": 0}, "horizon=0"),
+        ({"horizon": float("nan")}, "horizon=nan"),
+        ({"horizon_unit": "years"}, "horizon_unit='years'"),
+        ({"model": "lstm"}, "model='lstm'"),
+        ({"selection_share": 1.0}, "selection_share=1.0"),
+        ({"interval_level": 0.0}, "interval_level=0.0"),
         ({"monthly_discount_rate": -0.1}, "monthly_discount_rate=-0.1"),
         ({"margin": 1.5}, "margin=1.5"),
         ({"time_unit": "months"}, "time_unit='months'"),
@@ -327,3 +331,16 @@ def test_gamma_gamma_flags_frequency_spend_correlation():
 def test_clv_config_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ClvConfig(**kwargs)
+
+
+def test_clv_config_horizon_units():
+    assert ClvConfig(horizon=9, horizon_unit="months", time_unit="weeks").horizon_units == pytest.approx(
+        9 * 365.25 / 12 / 7
+    )
+    assert ClvConfig(horizon=39, horizon_unit="weeks", time_unit="days").horizon_units == 273.0
+    assert ClvConfig(horizon=90, horizon_unit="days").horizon_days == 90.0
+    # Saved models from before the horizon unit carry horizon_months.
+    legacy = ClvConfig.from_dict({"horizon_months": 6, "time_unit": "days"})
+    assert (legacy.horizon, legacy.horizon_unit, legacy.time_unit) == (6, "months", "days")
+    with pytest.raises(TypeError, match=r"unknown CLV settings \['colour'\]"):
+        ClvConfig.from_dict({"colour": "red"})

@@ -1,10 +1,10 @@
-"""Customer-lifetime-value models on transactions: BG/NBD purchases, Gamma-Gamma spend, discounted CLV.
+"""Customer-lifetime-value models on transactions: BG/NBD, MBG/NBD and Pareto/NBD purchases, Gamma-Gamma spend, CLV.
 
 Pure Python (numpy, scipy, pandas, DuckDB); no Dagster. Typical use::
 
     config = ClvConfig()
     summary = summarize_transactions_sql(con, "orders", as_of=day, time_unit=config.time_unit)
-    result = fit_and_score(summary, config)   # result.scores, .transaction_model, .spend_model
+    result = fit_and_score(summary, config, summarize=..., as_of=day)   # .scores, .transaction_model, .selection
 """
 
 from crm_warehouse.analytics.clv.bgnbd import BetaGeoModel, fit_bgnbd
@@ -14,6 +14,7 @@ from crm_warehouse.analytics.clv.lifetime_value import CLV_COLUMNS, ClvResult, c
 from crm_warehouse.analytics.clv.mbgnbd import ModifiedBetaGeoModel, fit_mbgnbd
 from crm_warehouse.analytics.clv.mle import ModelFitError
 from crm_warehouse.analytics.clv.pareto_nbd import ParetoNBDModel, fit_pareto_nbd
+from crm_warehouse.analytics.clv.selection import ModelSelection, PurchaseModel, fit_purchase_model
 from crm_warehouse.analytics.clv.summary import (
     SUMMARY_COLUMNS,
     calibration_and_holdout,
@@ -30,8 +31,10 @@ __all__ = [
     "FitOptions",
     "GammaGammaModel",
     "ModelFitError",
+    "ModelSelection",
     "ModifiedBetaGeoModel",
     "ParetoNBDModel",
+    "PurchaseModel",
     "SpendFrequencyCorrelationWarning",
     "calibration_and_holdout",
     "customer_lifetime_value",
@@ -40,6 +43,7 @@ __all__ = [
     "fit_gamma_gamma",
     "fit_mbgnbd",
     "fit_pareto_nbd",
+    "fit_purchase_model",
     "summarize_transactions",
     "summarize_transactions_sql",
 ]

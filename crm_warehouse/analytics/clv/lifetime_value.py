@@ -1,26 +1,39 @@
-"""Discounted customer lifetime value from a BG/NBD and a Gamma-Gamma model.
+"""Discounted customer lifetime value from a purchase model and a Gamma-Gamma spend model.
 
 As in lifetimes' ``customer_lifetime_value`` and pymc-marketing's
 ``customer_lifetime_value``: for months m = 1..H,
 
 ``CLV = margin * E[spend] * sum_m (E[X(m)] - E[X(m-1)]) / (1 + d)^m``
 
-where ``E[X(m)]`` is the BG/NBD conditional expected number of purchases in the
-first m months after the end of calibration and ``E[spend]`` the Gamma-Gamma
-conditional expected transaction value. Settings come from :class:`ClvConfig`.
+where ``E[X(m)]`` is the purchase model's (BG/NBD, MBG/NBD or Pareto/NBD)
+conditional expected number of purchases in the first m months after the end of
+calibration and ``E[spend]`` the Gamma-Gamma conditional expected transaction
+value. A horizon that is not whole months ends with a part month. Settings come
+from :class:`ClvConfig`.
+
+Intervals: expected purchases and CLV get a ``config.interval_level`` interval
+from the uncertainty of the fitted parameters (delta method on the log scale,
+with the parameters' covariance on the log scale; the two models are fitted on
+separate likelihoods, so their parameters are independent). They say how well
+the population model is known for that customer's history, not how much the
+customer's actual purchases will scatter around the expectation.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
-from crm_warehouse.analytics.clv.bgnbd import BetaGeoModel, check_rfm, fit_bgnbd
+from crm_warehouse.analytics.clv.bgnbd import check_rfm
 from crm_warehouse.analytics.clv.config import ClvConfig, FitOptions
 from crm_warehouse.analytics.clv.gamma_gamma import GammaGammaModel, fit_gamma_gamma
-from crm_warehouse.analytics.clv.mle import collapse_rows
+from crm_warehouse.analytics.clv.mle import FloatArray, ModelFitError, collapse_rows
+from crm_warehouse.analytics.clv.selection import ModelSelection, PurchaseModel, choose_purchase_model, fit_chosen_model
 from crm_warehouse.analytics.clv.summary import SUMMARY_COLUMNS
 
 __all__ = ["CLV_COLUMNS", "ClvConfig", "ClvResult", "customer_lifetime_value", "fit_and_score"]
@@ -29,23 +42,70 @@ CLV_COLUMNS = (
     *SUMMARY_COLUMNS,
     "p_alive",
     "expected_purchases",
+    "expected_purchases_low",
+    "expected_purchases_high",
     "expected_avg_spend",
     "expected_spend",
     "clv",
+    "clv_low",
+    "clv_high",
+    "churn_probability",
 )
+#: Relative step in the log-parameters of the numerical derivatives of the delta method.
+_LOG_STEP = 1e-4
+
+
+def _period_ends(config: ClvConfig) -> tuple[FloatArray, FloatArray]:
+    """Ends of the discounting periods in model units (0 first) and the discount factor of each period."""
+    months = config.horizon_units / config.units_per_month
+    n_periods = max(1, int(np.ceil(months - 1e-9)))
+    ends = np.minimum(np.arange(n_periods + 1) * config.units_per_month, config.horizon_units)
+    discount = (1.0 + config.monthly_discount_rate) ** -np.arange(1, n_periods + 1)
+    return ends, discount
+
+
+def _log_gradients(
+    evaluate: Callable[[FloatArray], tuple[FloatArray, ...]], theta: FloatArray
+) -> list[list[FloatArray]]:
+    """Central-difference derivatives of the logs of ``evaluate``'s outputs in ``log(theta)``, per parameter."""
+    gradients = []
+    for i in range(theta.size):
+        shift = np.zeros_like(theta)
+        shift[i] = _LOG_STEP
+        up, down = evaluate(theta * np.exp(shift)), evaluate(theta * np.exp(-shift))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # A value that underflows to 0 (a customer certainly gone) has no relative uncertainty to report.
+            slopes = [np.nan_to_num((np.log(u) - np.log(d)) / (2.0 * _LOG_STEP)) for u, d in zip(up, down, strict=True)]
+        gradients.append(slopes)
+    return gradients
+
+
+def _log_variance(gradients: list[FloatArray], theta: FloatArray, covariance: FloatArray) -> FloatArray:
+    """``g' Cov(log theta) g`` per row, for the per-parameter gradients ``gradients``."""
+    log_cov = covariance / np.outer(theta, theta)
+    variance = np.zeros_like(gradients[0])
+    for i, gi in enumerate(gradients):
+        for j, gj in enumerate(gradients):
+            variance += log_cov[i, j] * gi * gj
+    return np.maximum(variance, 0.0)
+
+
+def _average_spend(theta: FloatArray, x: FloatArray, m: FloatArray) -> FloatArray:
+    p, q, gamma = theta
+    return p * (gamma + x * m) / (p * x + q - 1.0)
 
 
 def customer_lifetime_value(
-    transaction_model: BetaGeoModel,
+    transaction_model: PurchaseModel,
     spend_model: GammaGammaModel,
     summary: pd.DataFrame,
     config: ClvConfig | None = None,
 ) -> pd.DataFrame:
-    """Per-customer P(alive), expected purchases and spend over the horizon, and discounted CLV.
+    """Per-customer P(alive), expected purchases and spend over the horizon, discounted CLV, churn probability.
 
     Parameters
     ----------
-    transaction_model : BetaGeoModel
+    transaction_model : BetaGeoModel, ModifiedBetaGeoModel or ParetoNBDModel
         Fitted on data in ``config.time_unit``.
     spend_model : GammaGammaModel
         Fitted spend model.
@@ -60,30 +120,54 @@ def customer_lifetime_value(
     -------
     pandas.DataFrame
         Indexed like ``summary``, columns :data:`CLV_COLUMNS`: the summary,
-        ``p_alive`` (now), ``expected_purchases`` (over the horizon),
-        ``expected_avg_spend`` (per transaction), ``expected_spend``
-        (undiscounted: purchases x average spend) and ``clv`` (discounted, x margin).
+        ``p_alive`` (now), ``expected_purchases`` (over the horizon) with its
+        interval, ``expected_avg_spend`` (per transaction), ``expected_spend``
+        (undiscounted: purchases x average spend), ``clv`` (discounted, x
+        margin) with its interval, and ``churn_probability``: P(no purchase
+        within the horizon), defined for one-time buyers too.
     """
     config = config or ClvConfig()
     missing = [c for c in SUMMARY_COLUMNS if c not in summary.columns]
     if missing:
         raise ValueError(f"summary has no column {missing} (columns: {list(summary.columns)})")
     x, tx, t_obs = check_rfm(summary["frequency"], summary["recency"], summary["T"])
-    avg_spend = spend_model.conditional_expected_average_spend(x, summary["monetary_value"])
+    monetary = summary["monetary_value"].to_numpy(dtype=np.float64)
+    avg_spend = spend_model.conditional_expected_average_spend(x, monetary)
     # Predictions depend on (x, t_x, T) only: compute once per distinct triple.
     rows = collapse_rows((x, tx, t_obs), np.ones(x.size))
     ux, utx, ut = (c[:, None] for c in rows.columns)
-    month_ends = np.arange(config.horizon_months + 1) * config.units_per_month
-    cumulative = transaction_model.expected_purchases(month_ends[None, :], ux, utx, ut)
-    discount = (1.0 + config.monthly_discount_rate) ** -np.arange(1, config.horizon_months + 1)
-    discounted = np.einsum("ij,j->i", np.diff(cumulative, axis=1), discount)  # no BLAS threads, see wsum
-    expected = cumulative[:, -1][rows.inverse]
+    ends, discount = _period_ends(config)
+
+    def purchases(theta: FloatArray) -> tuple[FloatArray, FloatArray]:
+        cumulative = transaction_model.with_params(theta).expected_purchases(ends[None, :], ux, utx, ut)
+        # einsum: no BLAS threads, see mle.wsum
+        return cumulative[:, -1], np.einsum("ij,j->i", np.diff(cumulative, axis=1), discount)
+
+    theta = np.array(list(transaction_model.params.values()))
+    expected, discounted = purchases(theta)
+    grad_expected, grad_discounted = zip(*_log_gradients(purchases, theta), strict=True)
+    var_expected = _log_variance(list(grad_expected), theta, transaction_model.covariance)[rows.inverse]
+    var_discounted = _log_variance(list(grad_discounted), theta, transaction_model.covariance)[rows.inverse]
+    spend_theta = np.array(list(spend_model.params.values()))
+    grad_spend = [g[0] for g in _log_gradients(lambda t: (_average_spend(t, x, monetary),), spend_theta)]
+    var_spend = _log_variance(grad_spend, spend_theta, spend_model.covariance)
+    z = float(norm.ppf(0.5 + config.interval_level / 2.0))
+
+    expected, discounted = expected[rows.inverse], discounted[rows.inverse]
+    clv = config.margin * avg_spend * discounted
+    sd_expected, sd_clv = np.sqrt(var_expected), np.sqrt(var_discounted + var_spend)
     result = summary[list(SUMMARY_COLUMNS)].copy()
     result["p_alive"] = transaction_model.probability_alive(x, tx, t_obs)
     result["expected_purchases"] = expected
+    result["expected_purchases_low"] = expected * np.exp(-z * sd_expected)
+    result["expected_purchases_high"] = expected * np.exp(z * sd_expected)
     result["expected_avg_spend"] = avg_spend
     result["expected_spend"] = expected * avg_spend
-    result["clv"] = config.margin * avg_spend * discounted[rows.inverse]
+    result["clv"] = clv
+    result["clv_low"] = clv * np.exp(-z * sd_clv)
+    result["clv_high"] = clv * np.exp(z * sd_clv)
+    no_purchase = transaction_model.no_purchase(config.horizon_units, *rows.columns)
+    result["churn_probability"] = np.clip(no_purchase[rows.inverse], 0.0, 1.0)
     return result
 
 
@@ -95,26 +179,34 @@ class ClvResult:
     ----------
     scores : pandas.DataFrame
         Output of :func:`customer_lifetime_value`.
-    transaction_model : BetaGeoModel
-        Fitted on all customers.
+    transaction_model : BetaGeoModel, ModifiedBetaGeoModel or ParetoNBDModel
+        The chosen purchase model, fitted on all customers.
     spend_model : GammaGammaModel
         Fitted on the repeat buyers with positive repeat spend.
     n_zero_spend_excluded : int
         Repeat buyers left out of the spend fit because all their repeat
         purchases were free (the Gamma-Gamma likelihood needs positive spend);
         they are still scored.
+    selection : ModelSelection
+        Which purchase model was used and why.
     """
 
     scores: pd.DataFrame
-    transaction_model: BetaGeoModel
+    transaction_model: PurchaseModel
     spend_model: GammaGammaModel
     n_zero_spend_excluded: int
+    selection: ModelSelection
 
 
 def fit_and_score(
-    summary: pd.DataFrame, config: ClvConfig | None = None, options: FitOptions | None = None
+    summary: pd.DataFrame,
+    config: ClvConfig | None = None,
+    options: FitOptions | None = None,
+    *,
+    summarize: Callable[[date], pd.DataFrame] | None = None,
+    as_of: date | None = None,
 ) -> ClvResult:
-    """Fit BG/NBD and Gamma-Gamma on a customer summary and score every customer.
+    """Fit the purchase model and Gamma-Gamma on a customer summary and score every customer.
 
     Parameters
     ----------
@@ -125,6 +217,10 @@ def fit_and_score(
         CLV settings; defaults to ``ClvConfig()``.
     options : FitOptions, optional
         Numerical thresholds of the fits.
+    summarize, as_of : optional
+        With ``config.model == "auto"``: the as-of date of ``summary`` and a
+        function giving the summary at an earlier day, for the internal time
+        split. Without them ``auto`` falls back to the baseline BG/NBD.
 
     Raises
     ------
@@ -137,13 +233,23 @@ def fit_and_score(
     missing = [c for c in SUMMARY_COLUMNS if c not in summary.columns]
     if missing:
         raise ValueError(f"summary has no column {missing} (columns: {list(summary.columns)})")
-    transaction_model = fit_bgnbd(summary["frequency"], summary["recency"], summary["T"], options=options)
+    if config.model == "auto" and (summarize is None or as_of is None):
+        selection = ModelSelection(
+            chosen="bgnbd", reason="No transactions to split, so the baseline BG/NBD is used.", ranking=("bgnbd",)
+        )
+    else:
+        selection = choose_purchase_model(summarize, summary, as_of, config, options)
+    transaction_model, selection = fit_chosen_model(selection, summary, options)
     zero_spend = (summary["frequency"] > 0) & (summary["monetary_value"] == 0)
     fitted = summary[~zero_spend]
-    spend_model = fit_gamma_gamma(fitted["frequency"], fitted["monetary_value"], options=options)
+    try:
+        spend_model = fit_gamma_gamma(fitted["frequency"], fitted["monetary_value"], options=options)
+    except ModelFitError as exc:
+        raise ModelFitError(f"the Gamma-Gamma spend fit failed: {exc}", model="gamma_gamma") from exc
     return ClvResult(
         scores=customer_lifetime_value(transaction_model, spend_model, summary, config),
         transaction_model=transaction_model,
         spend_model=spend_model,
         n_zero_spend_excluded=int(zero_spend.sum()),
+        selection=selection,
     )

@@ -30,7 +30,15 @@ _Z_95 = 1.959963984540054
 
 
 class ModelFitError(ValueError):
-    """The data or the optimiser did not give a usable maximum-likelihood fit."""
+    """The data or the optimiser did not give a usable maximum-likelihood fit.
+
+    ``model`` names the model that failed when the caller knows it (e.g.
+    ``"pareto_nbd"`` or ``"gamma_gamma"``), so advice can be specific.
+    """
+
+    def __init__(self, message: str, model: str | None = None) -> None:
+        super().__init__(message)
+        self.model = model
 
 
 @dataclass(frozen=True)

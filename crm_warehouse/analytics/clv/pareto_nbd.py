@@ -47,7 +47,7 @@ PARAM_NAMES = ("r", "alpha", "s", "beta")
 #: The search starts at r = s = 1 and alpha = beta = max(T) / this.
 _START_SCALE_DIVISOR = 10.0
 #: Terms of the hypergeometric series before giving up (z = 0.99 needs about 4,000).
-_MAX_SERIES_TERMS = 200_000
+_MAX_SERIES_TERMS = 50_000
 
 
 @dataclass(frozen=True)
@@ -98,38 +98,46 @@ def _series(q: FloatArray, e: FloatArray, z: FloatArray) -> tuple[FloatArray, Fl
 
     Terms are added until every row's term is below 1e-17 of its sum and
     shrinking; the harmonic sums for d/de grow only like log k, so the same
-    stopping point serves the derivatives.
+    stopping point serves the derivatives. Rows that have converged leave the
+    working arrays, so a few customers with many purchases (slow series) do
+    not slow down the rest.
     """
     shape = q.shape
-    q, e, z = q.ravel(), e.ravel(), z.ravel()
+    out = np.empty((4, q.size))
+    index = np.arange(q.size)
+    q, e, z = q.ravel().copy(), e.ravel().copy(), z.ravel().copy()
     power = np.ones_like(q)  # (e)_k z^k / k!
     dz_power = np.zeros_like(q)  # (e)_k z^(k-1) / (k-1)!, the z-derivative of `power`
     harmonic = np.zeros_like(q)  # psi(e+k) - psi(e)
     total, by_q, by_e, by_z = np.ones_like(q), np.zeros_like(q), np.zeros_like(q), np.zeros_like(q)
-    active = np.arange(q.size)
     k = 0
-    while active.size:
+    while index.size:
         if k >= _MAX_SERIES_TERMS:
             raise ModelFitError(
-                f"the Pareto/NBD series did not converge in {_MAX_SERIES_TERMS} terms (z up to {z[active].max():.6f}): "
-                "alpha and beta are too far apart"
+                f"the Pareto/NBD likelihood series did not converge in {_MAX_SERIES_TERMS} terms (argument up to "
+                f"{z.max():.4g}, parameter up to {e.max():.4g}): the parameters left any plausible range"
             )
-        qa, ea, za = q[active], e[active], z[active]
-        dz_power[active] = power[active] * (ea + k) if k == 0 else dz_power[active] * (ea + k) * za / k
-        power[active] *= (ea + k) * za / (k + 1)
-        harmonic[active] += 1.0 / (ea + k)
+        dz_power = power * e if k == 0 else dz_power * (e + k) * z / k
+        power = power * (e + k) * z / (k + 1)
+        harmonic = harmonic + 1.0 / (e + k)
         k += 1
-        weight = qa / (qa + k)
-        term = power[active] * weight
-        total[active] += term
-        by_q[active] += term * k / (qa * (qa + k))
-        by_e[active] += term * harmonic[active]
-        by_z[active] += dz_power[active] * weight
-        done = (term < 1e-17 * total[active]) & ((ea + k) * za < k + 1)
-        active = active[~done]
+        weight = q / (q + k)
+        term = power * weight
+        total += term
+        by_q += term * k / (q * (q + k))
+        by_e += term * harmonic
+        by_z += dz_power * weight
+        done = (term < 1e-17 * total) & ((e + k) * z < k + 1)
+        if done.any():
+            out[:, index[done]] = total[done], by_q[done], by_e[done], by_z[done]
+            keep = ~done
+            index, q, e, z = index[keep], q[keep], e[keep], z[keep]
+            power, dz_power, harmonic = power[keep], dz_power[keep], harmonic[keep]
+            total, by_q, by_e, by_z = total[keep], by_q[keep], by_e[keep], by_z[keep]
+    total = out[0]
     if not np.isfinite(total).all():
-        raise ModelFitError("the Pareto/NBD series overflowed: alpha and beta are too far apart")
-    return tuple(v.reshape(shape) for v in (total, by_q / total, by_e / total, by_z / total))
+        raise ModelFitError("the Pareto/NBD likelihood series overflowed: the parameters left any plausible range")
+    return tuple(v.reshape(shape) for v in (total, out[1] / total, out[2] / total, out[3] / total))
 
 
 def _row_terms(theta: FloatArray, x: FloatArray, tx: FloatArray, t_obs: FloatArray) -> tuple[FloatArray, ...]:
