@@ -32,6 +32,7 @@ import dagster as dg
 from dbt_company import Company, build_company
 
 from benchmarks._harness import remove_dbt_targets, run_dbt_targets, warehouse_resource
+from crm_warehouse.warehouse.dbt_project import write_profile
 from orchestration.assets import dbt as dbt_assets_module
 
 RESULTS = Path(__file__).resolve().parent / "results" / "dbt_step_overhead.json"
@@ -68,8 +69,9 @@ def _time_dagster_step(paths: dict[str, Path], fetch: Any | None) -> float:
     """Seconds of the dbt_warehouse_models step; ``fetch`` replaces the pipeline's event handling."""
 
     def build(context, config, dbt, warehouse) -> Iterator[Any]:  # the arguments of the real _build
-        os.environ["CRM_WAREHOUSE_PATH"] = warehouse.warehouse_path
-        yield from fetch(dbt.cli(["build"], context=context).stream())
+        settings = warehouse.settings
+        profiles_dir = write_profile(settings.dbt_profiles_dir, settings.warehouse_path)
+        yield from fetch(dbt.cli(["build", "--profiles-dir", str(profiles_dir)], context=context).stream())
 
     real_build = dbt_assets_module._build
     if fetch is not None:

@@ -40,6 +40,7 @@ from crm_warehouse.contracts import (
     SourceContract,
     contract_for,
 )
+from crm_warehouse.warehouse.as_of import latest_order_date
 
 log = logging.getLogger(__name__)
 
@@ -688,22 +689,15 @@ def source_freshness(
 ) -> tuple[date | None, date | None]:
     """(newest record date of ``contract``'s table, the as-of date it is judged against).
 
-    The as-of date is ``as_of`` or, by default, the latest export date of any loaded
-    file: a source that stopped delivering while the others go on falls behind it.
+    The as-of date is ``as_of`` or, by default, the warehouse's
+    (:func:`crm_warehouse.warehouse.as_of.latest_order_date`); None before any order
+    is loaded. A source that stopped delivering while orders go on falls behind it.
     """
+    as_of = as_of or latest_order_date(con)
     field = contract.loaded_at_field
     if field is None:
         return None, as_of
     newest = con.execute(f"select max({_quote(field)})::date from {_raw(contract.table)}").fetchone()[0]
-    if as_of is None:
-        files = [
-            path
-            for (path,) in con.execute(
-                f"select file_path from {_raw(LEDGER_TABLE)} where superseded_at is null"
-            ).fetchall()
-        ]
-        dates = [d for d in map(export_date, files) if d is not None]
-        as_of = max(dates) if dates else None
     return newest, as_of
 
 

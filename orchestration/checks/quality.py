@@ -17,7 +17,8 @@ import dagster as dg
 
 from crm_warehouse.quality.results import ExpectationResult, SuiteResult, to_json
 from crm_warehouse.quality.suites import Suite, load_suites
-from crm_warehouse.settings import EXPECTATIONS_DIR, dbt_project_var
+from crm_warehouse.settings import EXPECTATIONS_DIR
+from crm_warehouse.warehouse.dbt_project import dbt_var_int
 from orchestration.resources import WarehouseResource, validates_recent_rows
 
 CHECK_NAME = "gx_suite"
@@ -117,7 +118,7 @@ def _quality_check(suite: Suite, docs_dir: Path | None) -> dg.AssetChecksDefinit
         # The daily run validates the rows its incremental tables were rewritten with,
         # the same days the dbt models re-read.
         recent_days = (
-            int(dbt_project_var("incremental_lookback_days"))
+            dbt_var_int("incremental_lookback_days")
             if suite.window_column and validates_recent_rows(context.run.tags)
             else None
         )

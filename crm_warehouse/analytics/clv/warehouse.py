@@ -54,14 +54,6 @@ CLV_SCORE_COLUMNS = (
 _ORDERS_VIEW = "clv_completed_orders"
 
 
-def latest_order_date(con: duckdb.DuckDBPyConnection) -> date:
-    """Date of the latest order in ``marts.fct_orders`` (the default as-of date)."""
-    row = con.execute("select max(order_date) from marts.fct_orders").fetchone()
-    if row is None or row[0] is None:
-        raise ValueError("marts.fct_orders has no orders: ingest data and build the dbt models first")
-    return row[0]
-
-
 def order_summary(con: duckdb.DuckDBPyConnection, as_of: date, config: ClvConfig) -> pd.DataFrame:
     """Frequency, recency, T and monetary value of every customer with a completed order by ``as_of``."""
     con.execute(
