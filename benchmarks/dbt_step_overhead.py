@@ -32,7 +32,6 @@ import dagster as dg
 from dbt_company import Company, build_company
 
 from benchmarks._harness import remove_dbt_targets, run_dbt_targets, warehouse_resource
-from crm_warehouse.warehouse.dbt_project import write_profile
 from orchestration.assets import dbt as dbt_assets_module
 
 RESULTS = Path(__file__).resolve().parent / "results" / "dbt_step_overhead.json"
@@ -69,10 +68,9 @@ def _time_dagster_step(paths: dict[str, Path], fetch: Any | None) -> float:
     """Seconds of the dbt_warehouse_models step; ``fetch`` replaces the pipeline's event handling."""
 
     def build(context, config, dbt, warehouse) -> Iterator[Any]:  # the arguments of the real _build
-        settings = warehouse.settings
-        profiles_dir = write_profile(settings.dbt_profiles_dir, settings.warehouse_path)
-        yield from fetch(dbt.cli(["build", "--profiles-dir", str(profiles_dir)], context=context).stream())
+        yield from fetch(dbt.cli(["build"], context=context).stream())
 
+    warehouse = warehouse_resource(paths)
     real_build = dbt_assets_module._build
     if fetch is not None:
         dbt_assets_module._build = build
@@ -80,7 +78,7 @@ def _time_dagster_step(paths: dict[str, Path], fetch: Any | None) -> float:
         start = time.perf_counter()
         result = dg.materialize(
             [dbt_assets_module.dbt_warehouse_models],
-            resources={"dbt": dbt_assets_module.dbt_resource(), "warehouse": warehouse_resource(paths)},
+            resources={"dbt": dbt_assets_module.dbt_resource(warehouse.settings), "warehouse": warehouse},
         )
         seconds = time.perf_counter() - start
     finally:

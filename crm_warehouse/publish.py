@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+
+from crm_warehouse.warehouse.sql import safe_identifier
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +42,10 @@ class PublishResult:
 
 
 def _identifier(name: str) -> str:
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-        raise PublishError(f"refusing to publish an unsafe table name: {name!r}")
-    return f'"{name}"'
+    try:
+        return safe_identifier(name)
+    except ValueError:
+        raise PublishError(f"refusing to publish an unsafe table name: {name!r}") from None
 
 
 def publishable_tables(

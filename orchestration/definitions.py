@@ -50,7 +50,7 @@ def build_definitions(warehouse: WarehouseResource, extra_assets: Sequence[dg.As
         jobs=[full_pipeline, daily_pipeline, retrain_models],
         schedules=schedules,
         sensors=sensors,
-        resources={"warehouse": warehouse, "dbt": dbt_resource()},
+        resources={"warehouse": warehouse, "dbt": dbt_resource(warehouse.settings)},
         # DuckDB allows one writer: the steps of a run execute one after another.
         executor=dg.in_process_executor,
     )

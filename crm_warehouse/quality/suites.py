@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from crm_warehouse.warehouse.sql import safe_identifier
+
 Severity = Literal["error", "warn"]
 SEVERITIES: tuple[Severity, ...] = ("error", "warn")
 
@@ -54,17 +56,16 @@ GX_COMPILED_TYPES = (REFERENCE, ROW_COUNT_RELATION)
 DRIFT_TYPES = (MEAN_DRIFT, SHARE_DRIFT)
 ROW_COUNT_RELATIONS = ("equal", "at_most")
 
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # A drift metric may be an arithmetic expression over columns (e.g. a line value);
 # no quotes or semicolons, so it cannot smuggle a statement or a string.
 _EXPRESSION = re.compile(r"[A-Za-z0-9_ .+\-*/(),]+")
 
 
 def identifier(name: str) -> str:
-    """``name`` double-quoted for SQL; ValueError unless it is a plain identifier."""
-    if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name):
+    """``name`` quoted for SQL; ValueError unless it is a plain identifier."""
+    if not isinstance(name, str):
         raise ValueError(f"not a safe SQL identifier: {name!r}")
-    return f'"{name}"'
+    return safe_identifier(name)
 
 
 def qualified(table: str) -> str:

@@ -2,8 +2,12 @@
     the date of the latest loaded order. The same rule as resolve_as_of() in
     crm_warehouse/warehouse/as_of.py; orchestrated runs pass the date resolved there
     as the var, so the default here serves dbt runs started by hand. Every model
-    keeps only events on or before it; int_calendar__as_of records it. -#}
-{% macro as_of_date() -%}
+    keeps only events on or before it; int_calendar__as_of records it.
+    orders: the relation to take the latest order from; staging filters on the raw
+    source before any model exists, int_calendar__as_of reads the staged orders (an
+    intermediate model reads no source). Staging keeps every order up to this date,
+    so both give the same day. -#}
+{% macro as_of_date(orders=none) -%}
     {%- set value = var('as_of_date') -%}
     {%- if value -%}
         {%- set text = value | string -%}
@@ -12,7 +16,7 @@
         {%- endif -%}
         cast('{{ text }}' as date)
     {%- else -%}
-        (select cast(max(ordered_at) as date) from {{ source('orders', 'orders_orders') }})
+        (select cast(max(ordered_at) as date) from {{ orders or source('orders', 'orders_orders') }})
     {%- endif -%}
 {%- endmacro %}
 

@@ -21,6 +21,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from crm_warehouse.settings import Settings
 from crm_warehouse.warehouse.dbt_project import DBT_PROJECT_DIR, run_vars, write_profile
 from crm_warehouse.warehouse.sql import qualified_name
 from orchestration.resources import TRANSIENT_RETRY, WAREHOUSE_POOL, WarehouseResource, validates_recent_rows
@@ -59,9 +60,17 @@ class CrmDbtTranslator(DagsterDbtTranslator):
         return [owner] if owner else ["team:analytics-engineering"]
 
 
-def dbt_resource() -> DbtCliResource:
-    """The dbt CLI of this environment (found beside the interpreter, activated or not)."""
-    return DbtCliResource(project_dir=dbt_project, dbt_executable=str(Path(sys.executable).parent / "dbt"))
+def dbt_resource(settings: Settings) -> DbtCliResource:
+    """The dbt CLI of this environment (found beside the interpreter), with the profile of ``settings``.
+
+    The configuration reaches dbt as a written profile (the project's, with this
+    configuration's warehouse path) and run-time vars, never through os.environ.
+    """
+    return DbtCliResource(
+        project_dir=dbt_project,
+        dbt_executable=str(Path(sys.executable).parent / "dbt"),
+        profiles_dir=str(write_profile(settings.dbt_profiles_dir, settings.warehouse_path)),
+    )
 
 
 dbt_translator = CrmDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
@@ -119,13 +128,9 @@ def dbt_build_args(config: DbtBuildConfig, variables: Mapping[str, str], run_tag
 def _build(
     context: dg.AssetExecutionContext, config: DbtBuildConfig, dbt: DbtCliResource, warehouse: WarehouseResource
 ) -> Iterator[Any]:
-    settings = warehouse.settings
     with warehouse.connect() as con:
         as_of = warehouse.resolve_as_of(con)
-    # The configuration reaches dbt as a written profile and vars, never through os.environ.
-    profiles_dir = write_profile(settings.dbt_profiles_dir, settings.warehouse_path)
-    args = dbt_build_args(config, run_vars(as_of), context.run.tags)
-    invocation = dbt.cli([*args, "--profiles-dir", str(profiles_dir)], context=context)
+    invocation = dbt.cli(dbt_build_args(config, run_vars(as_of), context.run.tags), context=context)
     # dbt holds the DuckDB file until it exits, so the events are collected first
     # (dbt's log lines still reach the step's stdout as they come) and the row counts
     # are read afterwards in one query. dagster-dbt's fetch_row_counts() does the same

@@ -13,6 +13,7 @@ import pytest
 from dbt_company import Company
 
 from crm_warehouse.settings import DBT_PROJECT_DIR
+from crm_warehouse.warehouse.as_of import resolve_as_of
 
 pytestmark = pytest.mark.slow
 
@@ -61,6 +62,14 @@ def test_dbt_build_passes_with_unit_and_data_tests(company: Company) -> None:
     print(f"dbt build: {len(models)} models, {len(data_tests)} data tests, {len(unit_tests)} unit tests passed")
     assert len(unit_tests) >= 15
     assert len(data_tests) >= 500
+
+
+def test_dbt_as_of_default_is_the_python_resolvers(company: Company) -> None:
+    """Built without the as_of_date var, dbt's default as-of date is resolve_as_of's."""
+    with duckdb.connect(str(company.warehouse), read_only=True) as con:
+        (built,) = con.execute("select as_of_date from intermediate.int_calendar__as_of").fetchone()
+        assert built == resolve_as_of(con, None)
+        assert built == con.execute("select max(order_date) from staging.stg_orders__orders").fetchone()[0]
 
 
 def test_stage_rule_agrees_with_simulated_truth(company: Company) -> None:

@@ -1,7 +1,7 @@
 with
 
 as_of as (
-    select {{ as_of_date() }} as as_of_date
+    select {{ as_of_date(ref('stg_orders__orders')) }} as as_of_date
 ),
 
 final as (
