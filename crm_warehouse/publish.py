@@ -161,14 +161,3 @@ def _write_publish_log(
         f"insert into publish_target.main.{PUBLISH_LOG} values ($1, now(), $2, $3, $4)",
         [(run_id, table, rows, checks_passed) for table, rows in row_counts.items()],
     )
-
-
-def latest_publish(serving_path: Path) -> dict[str, int]:
-    """Row counts of the latest publish recorded in a serving file's ``publish_log``."""
-    with duckdb.connect(str(serving_path), read_only=True) as con:
-        return dict(
-            con.execute(
-                f"""select table_name, row_count from {PUBLISH_LOG}
-                    where run_id = (select run_id from {PUBLISH_LOG} order by published_at desc limit 1)"""
-            ).fetchall()
-        )

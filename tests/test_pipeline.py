@@ -14,10 +14,10 @@ import duckdb
 import pandas as pd
 import pytest
 from pipeline_support import PROJECT_ROOT, clone_pipeline, deliver, pipeline_definitions, pipeline_instance, run_job
+from serving import latest_publish
 
 from crm_warehouse.contracts import CONTRACTS, ORDERS_ORDER_LINES
 from crm_warehouse.ingest import export_date
-from crm_warehouse.publish import latest_publish
 from orchestration.assets.dbt import DbtBuildConfig, dbt_build_args
 from orchestration.checks.quality import CHECK_NAME
 from orchestration.resources import RECENT_ROWS, VALIDATED_ROWS_TAG
