@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from crm_warehouse.settings import Settings, load_settings
+from crm_warehouse.settings import Settings
 from crm_warehouse.warehouse.as_of import AsOfError, resolve_as_of
 
 # Every step that writes the warehouse joins this Dagster concurrency pool; the
@@ -121,7 +121,3 @@ class WarehouseResource(dg.ConfigurableResource):
                 dg.get_dagster_logger().info(f"warehouse {path} is locked by another run; retrying in {delay:.1f} s")
                 time.sleep(delay)
                 delay = min(delay * 2, 15.0)
-
-
-def warehouse_from_settings() -> WarehouseResource:
-    return WarehouseResource.from_settings(load_settings())
