@@ -40,9 +40,9 @@ PROBE = (
 def load_once(checkout: Path, env: dict[str, str]) -> dict:
     """Import the definitions in a fresh interpreter whose working directory is ``checkout``."""
     wall = time.perf_counter()
-    process = subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=checkout, env=env, capture_output=True, text=True, check=True
-    )
+    process = subprocess.run([sys.executable, "-c", PROBE], cwd=checkout, env=env, capture_output=True, text=True)
+    if process.returncode != 0:
+        raise RuntimeError(f"importing the definitions of {checkout} failed:\n{process.stderr[-3000:]}")
     result = json.loads(process.stdout.strip().splitlines()[-1])
     if not result["package"].startswith(str(checkout)):
         raise RuntimeError(f"{checkout} imported the package from {result['package']}")
