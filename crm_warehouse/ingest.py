@@ -40,6 +40,8 @@ from crm_warehouse.contracts import (
     SourceContract,
     contract_for,
 )
+from crm_warehouse.warehouse.as_of import latest_order_date
+from crm_warehouse.warehouse.sql import safe_identifier
 
 log = logging.getLogger(__name__)
 
@@ -92,25 +94,19 @@ class TableResult:
         return sum(f.rows_quarantined for f in self.files)
 
 
-def _quote(identifier: str) -> str:
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", identifier):
-        raise ValueError(f"not a safe SQL identifier: {identifier!r}")
-    return f'"{identifier}"'
-
-
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
 def _raw(table: str) -> str:
-    return f"{_quote(RAW_SCHEMA)}.{_quote(table)}"
+    return f"{safe_identifier(RAW_SCHEMA)}.{safe_identifier(table)}"
 
 
 def create_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create the ``raw`` schema, one table per contract, the quarantine and the ledger."""
-    con.execute(f"create schema if not exists {_quote(RAW_SCHEMA)}")
+    con.execute(f"create schema if not exists {safe_identifier(RAW_SCHEMA)}")
     for contract in CONTRACTS:
-        columns = ",\n".join(f"{_quote(c.name)} {c.type}" for c in contract.columns)
+        columns = ",\n".join(f"{safe_identifier(c.name)} {c.type}" for c in contract.columns)
         con.execute(
             f"""create table if not exists {_raw(contract.table)} (
                 {columns},
@@ -316,12 +312,12 @@ def _parse_text_lines(contract: SourceContract) -> str:
 
 
 def _parse_parquet(contract: SourceContract) -> str:
-    fields = ",\n".join(f"cast({_quote(c)} as varchar) as f_{c}" for c in contract.column_names)
+    fields = ",\n".join(f"cast({safe_identifier(c)} as varchar) as f_{c}" for c in contract.column_names)
     return f"""
         select filename as _source_file, file_row_number + 1 as _source_line,
                to_json(columns_only) as raw_record, null::varchar as parse_error, {fields}
         from (
-            select *, struct_pack({", ".join(f"{_quote(c)} := {_quote(c)}" for c in contract.column_names)})
+            select *, struct_pack({", ".join(f"{safe_identifier(c)} := {safe_identifier(c)}" for c in contract.column_names)})
                    as columns_only
             from read_parquet($files, filename = true, file_row_number = true, union_by_name = true)
         )"""
@@ -337,7 +333,7 @@ def _judge_sql(contract: SourceContract) -> str:
     type_checks: list[str] = []
     for column in contract.columns:
         expression, misfit = _typed_expression(column)
-        typed.append(f"{expression} as {_quote(column.name)}")
+        typed.append(f"{expression} as {safe_identifier(column.name)}")
         type_checks.append(
             f"case when {misfit} then 'bad type: {column.name}=' || f_{column.name} || ' is not {column.type}' end"
         )
@@ -348,14 +344,14 @@ def _judge_sql(contract: SourceContract) -> str:
     ]
     rules = [f"case when not coalesce({r.predicate}, true) then {_literal(r.reason)} end" for r in contract.rules]
     foreign = [
-        f"""case when {_quote(fk.column)} is not null and {_quote(fk.column)} not in (
-                select {_quote(fk.references_column)} from {_raw(fk.references_table)}
+        f"""case when {safe_identifier(fk.column)} is not null and {safe_identifier(fk.column)} not in (
+                select {safe_identifier(fk.references_column)} from {_raw(fk.references_table)}
             ) then {_literal(f"orphan {fk.column}: not in {fk.references_table}")} end"""
         for fk in contract.foreign_keys
     ]
-    key = ", ".join(_quote(c) for c in contract.unique_key)
-    key_null = " or ".join(f"{_quote(c)} is null" for c in contract.unique_key)
-    key_matches = " and ".join(f"loaded.{_quote(c)} = keyed.{_quote(c)}" for c in contract.unique_key)
+    key = ", ".join(safe_identifier(c) for c in contract.unique_key)
+    key_null = " or ".join(f"{safe_identifier(c)} is null" for c in contract.unique_key)
+    key_matches = " and ".join(f"loaded.{safe_identifier(c)} = keyed.{safe_identifier(c)}" for c in contract.unique_key)
     contract_reasons = ", ".join(required + type_checks)
     return f"""
         with typed as (
@@ -498,7 +494,7 @@ def _load_batch(
     replaced: set[str],
     landing_dir: Path,
 ) -> list[FileResult]:
-    columns = ", ".join(_quote(c) for c in contract.column_names)
+    columns = ", ".join(safe_identifier(c) for c in contract.column_names)
     table = _raw(contract.table)
     con.execute("begin transaction")
     try:
@@ -688,22 +684,15 @@ def source_freshness(
 ) -> tuple[date | None, date | None]:
     """(newest record date of ``contract``'s table, the as-of date it is judged against).
 
-    The as-of date is ``as_of`` or, by default, the latest export date of any loaded
-    file: a source that stopped delivering while the others go on falls behind it.
+    The as-of date is ``as_of`` or, by default, the warehouse's
+    (:func:`crm_warehouse.warehouse.as_of.latest_order_date`); None before any order
+    is loaded. A source that stopped delivering while orders go on falls behind it.
     """
+    as_of = as_of or latest_order_date(con)
     field = contract.loaded_at_field
     if field is None:
         return None, as_of
-    newest = con.execute(f"select max({_quote(field)})::date from {_raw(contract.table)}").fetchone()[0]
-    if as_of is None:
-        files = [
-            path
-            for (path,) in con.execute(
-                f"select file_path from {_raw(LEDGER_TABLE)} where superseded_at is null"
-            ).fetchall()
-        ]
-        dates = [d for d in map(export_date, files) if d is not None]
-        as_of = max(dates) if dates else None
+    newest = con.execute(f"select max({safe_identifier(field)})::date from {_raw(contract.table)}").fetchone()[0]
     return newest, as_of
 
 

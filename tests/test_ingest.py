@@ -439,9 +439,11 @@ def test_freshness_compares_the_newest_record_with_the_latest_export(con, landin
         day="2024-03-05",
     )
     load(con, landing, CATALOG_PRODUCTS, CRM_CUSTOMERS, ORDERS_ORDERS)
-    # Orders stopped on 03-01 while the CRM exported on 03-05: four days behind.
-    assert source_freshness(con, ORDERS_ORDERS) == (date(2024, 3, 1), date(2024, 3, 5))
-    assert source_freshness(con, ORDERS_ORDERS, as_of=date(2024, 3, 2)) == (date(2024, 3, 1), date(2024, 3, 2))
+    # By default every source is judged against the warehouse's as-of date, the latest order's.
+    assert source_freshness(con, ORDERS_ORDERS) == (date(2024, 3, 1), date(2024, 3, 1))
+    assert source_freshness(con, CRM_CUSTOMERS) == (date(2024, 3, 5), date(2024, 3, 1))
+    # With CRM_AS_OF_DATE at the CRM's export day, orders that stopped on 03-01 are four days behind.
+    assert source_freshness(con, ORDERS_ORDERS, as_of=date(2024, 3, 5)) == (date(2024, 3, 1), date(2024, 3, 5))
     assert CATALOG_PRODUCTS.max_lag_days is None and ORDERS_ORDERS.max_lag_days == 2
 
 
