@@ -117,7 +117,9 @@ def test_models_are_saved_by_id_and_registered(materialised) -> None:
         assert name in meta
     assert meta["calibration_plot"].startswith("![churn calibration](data:image/png;base64,iVBORw0KGgo")
     clv_meta = _metadata(result, CLV_MODEL_KEY)
-    assert set(clv_meta["bgnbd_parameters"]) == {"r", "alpha", "a", "b"}
+    assert clv_meta["purchase_model"] in {"BG/NBD", "MBG/NBD", "Pareto/NBD"}
+    assert "on the internal split" in clv_meta["model_choice"]
+    assert len(clv_meta["purchase_model_parameters"]) == 4
     assert set(clv_meta["gamma_gamma_standard_errors"]) == {"p", "q", "gamma"}
 
 
@@ -139,6 +141,13 @@ def test_customer_clv_has_one_row_per_crm_customer(materialised) -> None:
     assert (clv.loc[closed, "clv"] == 0).all()
     assert (clv.loc[~closed & clv["customer_id"].isin(buyers), "clv"] > 0).all()
     assert clv["p_alive"].dropna().between(0, 1).all()
+    # Intervals hold the estimate; churn probability: 1 for closed accounts, missing for prospects only.
+    for column in ("expected_purchases", "clv"):
+        assert (clv[f"{column}_low"] <= clv[column]).all() and (clv[column] <= clv[f"{column}_high"]).all()
+    assert (clv.loc[closed, "churn_probability"] == 1).all()
+    assert clv["churn_probability"].isna().eq(~clv["customer_id"].isin(buyers)).all()
+    assert clv["churn_probability"].dropna().between(0, 1).all()
+    assert clv["purchase_model"].nunique() == 1
     assert clv["model_id"].nunique() == 1 and clv["horizon_months"].eq(12).all()
     meta = _metadata(result, CUSTOMER_CLV_KEY)
     assert meta["dagster/row_count"] == len(customers)

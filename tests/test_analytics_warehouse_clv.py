@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -21,7 +21,6 @@ from crm_warehouse.analytics.clv.warehouse import (
     spend_scales,
 )
 from crm_warehouse.analytics.model_store import latest_model_path, load_model, new_model_id, save_model
-from crm_warehouse.warehouse.as_of import resolve_as_of
 
 START = date(2024, 1, 1)
 KEY_ACCOUNT_FACTOR = 1000.0
@@ -92,10 +91,14 @@ def test_spend_scales_are_type_medians() -> None:
 
 
 def test_type_scaled_clv(warehouse: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
-    as_of = resolve_as_of(warehouse, None)
+    # This hand-made warehouse has no raw layer for resolve_as_of: the latest order is the as-of date.
+    as_of = warehouse.execute("select max(order_date) from marts.fct_orders").fetchone()[0]
     config = ClvConfig()
     fit = fit_clv(warehouse, as_of, config)
     assert fit.spend_scale["key_account"] == pytest.approx(KEY_ACCOUNT_FACTOR * fit.spend_scale["consumer"])
+    # The purchase model was chosen on the last 133 days (a third of the 399 days of history) held back.
+    assert fit.selection.validation_days == 133 and fit.selection.cut == as_of - timedelta(days=133)
+    assert fit.transaction_model.name == fit.selection.chosen
     # Saved and loaded, the model scores the same.
     model_id = new_model_id("clv", datetime(2025, 1, 1, tzinfo=UTC))
     loaded, loaded_config = clv_models(load_model(save_model(tmp_path, model_id, clv_payload(fit, config, as_of))))
@@ -105,18 +108,24 @@ def test_type_scaled_clv(warehouse: duckdb.DuckDBPyConnection, tmp_path: Path) -
     # Twins: same purchase days, 1000x the spend -> the same model on the scaled spend, 1000x the value.
     consumers = [i for i in scores.index if i.startswith("A") and i != "A0007"]
     twins = [i.replace("A", "K") for i in consumers]
-    for column in ("p_alive", "expected_purchases", "frequency", "t"):
+    purchase_columns = ("p_alive", "expected_purchases", "expected_purchases_low", "expected_purchases_high")
+    for column in (*purchase_columns, "churn_probability", "frequency", "t"):
         np.testing.assert_allclose(scores.loc[twins, column], scores.loc[consumers, column])
-    for column in ("monetary_value", "expected_avg_spend", "clv"):
+    for column in ("monetary_value", "expected_avg_spend", "clv", "clv_low", "clv_high"):
         np.testing.assert_allclose(scores.loc[twins, column], KEY_ACCOUNT_FACTOR * scores.loc[consumers, column])
+    buyers = scores[scores["frequency"].notna() & (scores.index != "P0001")]
+    assert (buyers["clv_low"] <= buyers["clv"]).all() and (buyers["clv"] <= buyers["clv_high"]).all()
+    assert (scores["purchase_model"] == fit.transaction_model.name).all()
     # The consumers alone, fitted without scaling, have the same CLV: the spend model is scale-free.
     summary = order_summary(warehouse, as_of, config)
-    plain = fit_and_score(summary.loc[summary.index.str.startswith("A")], config).scores
+    same_model = ClvConfig(model=fit.transaction_model.name)
+    plain = fit_and_score(summary.loc[summary.index.str.startswith("A")], same_model).scores
     np.testing.assert_allclose(scores.loc[consumers, "clv"], plain.loc[consumers, "clv"], rtol=1e-4)
     # The prospect and the account closed on 2024-06-01.
     assert scores.loc["P0001", ["frequency", "clv", "expected_purchases"]].tolist() == [0.0, 0.0, 0.0]
-    assert np.isnan(scores.loc["P0001", "p_alive"])
-    assert scores.loc["A0007", ["p_alive", "clv"]].tolist() == [0.0, 0.0]
+    assert np.isnan(scores.loc["P0001", "p_alive"]) and np.isnan(scores.loc["P0001", "churn_probability"])
+    assert scores.loc["A0007", ["p_alive", "clv", "clv_high", "churn_probability"]].tolist() == [0.0, 0.0, 0.0, 1.0]
+    assert scores.drop(index=["P0001", "A0007"])["churn_probability"].between(0, 1).all()
     assert scores.loc["A0007", "frequency"] == scores.loc["K0007", "frequency"] > 0
 
 
@@ -134,3 +143,18 @@ def test_model_store_keeps_the_newest(tmp_path: Path) -> None:
         new_model_id("rfm", datetime(2025, 1, 1, tzinfo=UTC))
     with pytest.raises(ValueError, match="has no timezone"):
         new_model_id("clv", datetime(2025, 1, 1))
+
+
+def test_models_saved_before_the_model_choice_still_load(warehouse: duckdb.DuckDBPyConnection, tmp_path: Path):
+    """Saved payloads had BG/NBD under "bgnbd" and the horizon as horizon_months."""
+    as_of = warehouse.execute("select max(order_date) from marts.fct_orders").fetchone()[0]
+    config = ClvConfig(model="bgnbd", horizon=6)
+    payload = clv_payload(fit_clv(warehouse, as_of, config), config, as_of)
+    legacy = {key: value for key, value in payload.items() if key not in ("purchase_model", "selection")}
+    legacy["bgnbd"] = {k: v for k, v in payload["purchase_model"].items() if k != "name"}
+    legacy["config"] = {"horizon_months": 6, "monthly_discount_rate": 0.01, "margin": 1.0, "time_unit": "weeks"}
+    fit, loaded_config = clv_models(legacy)
+    assert fit.transaction_model.name == "bgnbd" and fit.selection.chosen == "bgnbd"
+    assert (loaded_config.horizon, loaded_config.horizon_unit) == (6, "months")
+    new_fit, _ = clv_models(payload)
+    assert new_fit.transaction_model.params == fit.transaction_model.params

@@ -64,7 +64,7 @@ def _run_row(**values: Any) -> pd.DataFrame:
 def retrain_clv(
     con: duckdb.DuckDBPyConnection, models_dir: Path, as_of: date, fitted_at: datetime, config: ClvConfig | None = None
 ) -> Retrained:
-    """Fit BG/NBD + Gamma-Gamma on the orders up to ``as_of``, save the model, describe the run."""
+    """Choose and fit the purchase model + Gamma-Gamma on the orders up to ``as_of``, save the model, describe the run."""
     config = config or ClvConfig()
     fit = fit_clv(con, as_of, config)
     model_id = new_model_id("clv", fitted_at)
@@ -76,16 +76,19 @@ def retrain_clv(
         as_of_date=as_of,
         model_path=str(path),
         parameters={
-            "bgnbd": fit.transaction_model.params,
+            "purchase_model": fit.transaction_model.name,
+            fit.transaction_model.name: fit.transaction_model.params,
             "gamma_gamma": fit.spend_model.params,
+            "model_choice": fit.selection.as_dict(),
             "spend_scale": fit.spend_scale,
             "time_unit": config.time_unit,
-            "horizon_months": config.horizon_months,
+            "horizon": config.horizon,
+            "horizon_unit": config.horizon_unit,
             "monthly_discount_rate": config.monthly_discount_rate,
             "margin": config.margin,
         },
         standard_errors={
-            "bgnbd": fit.transaction_model.standard_errors,
+            fit.transaction_model.name: fit.transaction_model.standard_errors,
             "gamma_gamma": fit.spend_model.standard_errors,
         },
         training_start=fit.first_purchase_date,

@@ -64,7 +64,7 @@ def _rounded(values: dict[str, float]) -> dict[str, float]:
     retry_policy=TRANSIENT_RETRY,
 )
 def clv_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Fit BG/NBD and Gamma-Gamma on the completed orders and save the CLV model (weekly retraining)."""
+    """Choose and fit the purchase model and Gamma-Gamma on the completed orders; save the CLV model (weekly)."""
     # The model libraries load when a step runs, not when the code location loads.
     from crm_warehouse.analytics.model_runs import retrain_clv
     from crm_warehouse.warehouse.analytics_tables import append_rows
@@ -86,8 +86,10 @@ def clv_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
             "model_id": retrained.model_id,
             "model_path": dg.MetadataValue.path(str(retrained.path)),
             "as_of_date": as_of.isoformat(),
-            "bgnbd_parameters": dg.MetadataValue.json(_rounded(fit.transaction_model.params)),
-            "bgnbd_standard_errors": dg.MetadataValue.json(_rounded(fit.transaction_model.standard_errors)),
+            "purchase_model": fit.transaction_model.label,
+            "model_choice": fit.selection.reason,
+            "purchase_model_parameters": dg.MetadataValue.json(_rounded(fit.transaction_model.params)),
+            "purchase_model_standard_errors": dg.MetadataValue.json(_rounded(fit.transaction_model.standard_errors)),
             "gamma_gamma_parameters": dg.MetadataValue.json(_rounded(fit.spend_model.params)),
             "gamma_gamma_standard_errors": dg.MetadataValue.json(_rounded(fit.spend_model.standard_errors)),
             "spend_scale_by_customer_type": dg.MetadataValue.json(_rounded(fit.spend_scale)),
@@ -198,7 +200,7 @@ def customer_clv(context: dg.AssetExecutionContext, warehouse: WarehouseResource
             "mean_p_alive": float(np.nanmean(scored.rows["p_alive"])),
             "parameters": dg.MetadataValue.json(
                 {
-                    "bgnbd": _rounded(scored.payload["bgnbd"]["params"]),
+                    scored.payload["purchase_model"]["name"]: _rounded(scored.payload["purchase_model"]["params"]),
                     "gamma_gamma": _rounded(scored.payload["gamma_gamma"]["params"]),
                 }
             ),

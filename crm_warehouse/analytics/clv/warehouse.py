@@ -1,4 +1,4 @@
-"""CLV on the warehouse: fit BG/NBD + Gamma-Gamma on completed orders, score every CRM customer.
+"""CLV on the warehouse: fit a purchase model + Gamma-Gamma on completed orders, score every CRM customer.
 
 Reads ``marts.fct_orders`` (completed orders) and ``staging.stg_crm__customers``
 (who is a customer, its type, whether its account is closed).
@@ -8,17 +8,27 @@ hundreds per order and a key account hundreds of thousands: one Gamma prior over
 such a mixture has q <= 1 (infinite mean spend) and the fit is unusable. Dividing
 each customer's mean spend by the median repeat spend of its type (``spend_scale``)
 gives one fit of p and q with a gamma per type of ``gamma * spend_scale``; figures
-are multiplied back. BG/NBD is fitted on all customers as they are.
+are multiplied back. The purchase model (BG/NBD, MBG/NBD or Pareto/NBD, chosen
+on a time split inside the calibration period unless ``ClvConfig.model`` names
+one; see :mod:`crm_warehouse.analytics.clv.selection`) is fitted on all customers
+as they are.
 
 Every CRM customer gets a row:
 
-* customers with a completed order by the as-of date: the model's figures;
+* customers with a completed order by the as-of date: the model's figures,
+  intervals of expected purchases and CLV, and ``churn_probability``, the
+  purchase model's probability of no completed order within the horizon;
 * prospects (no completed order yet): frequency, recency, T, monetary value,
-  expected purchases, expected spend and CLV 0; ``p_alive`` and
-  ``expected_avg_spend`` missing (the models describe buyers only);
+  expected purchases, expected spend, CLV and their intervals 0; ``p_alive``,
+  ``expected_avg_spend`` and ``churn_probability`` missing (the models describe
+  buyers only, and a prospect has no purchase to stop);
 * accounts closed by the as-of date: their history, with ``p_alive``, expected
-  purchases, expected spend and CLV 0 (a closure is an observed dropout, which
-  the purchase model cannot see).
+  purchases, expected spend, CLV and intervals 0 and ``churn_probability`` 1 (a
+  closure is an observed dropout, which the purchase model cannot see).
+
+The warehouse's main churn score stays the LightGBM churn model
+(``analytics.customer_churn_scores``); this ``churn_probability`` is the
+transactions-only estimate beside the CLV.
 """
 
 from __future__ import annotations
@@ -35,6 +45,9 @@ from crm_warehouse.analytics.clv.bgnbd import BetaGeoModel
 from crm_warehouse.analytics.clv.config import DAYS_PER_UNIT, ClvConfig, FitOptions
 from crm_warehouse.analytics.clv.gamma_gamma import GammaGammaModel
 from crm_warehouse.analytics.clv.lifetime_value import customer_lifetime_value, fit_and_score
+from crm_warehouse.analytics.clv.mbgnbd import ModifiedBetaGeoModel
+from crm_warehouse.analytics.clv.pareto_nbd import ParetoNBDModel
+from crm_warehouse.analytics.clv.selection import ModelSelection, PurchaseModel
 from crm_warehouse.analytics.clv.summary import summarize_transactions_sql
 from crm_warehouse.warehouse.relations import FCT_ORDERS, STG_CRM_CUSTOMERS
 
@@ -47,10 +60,31 @@ CLV_SCORE_COLUMNS = (
     "monetary_value",
     "p_alive",
     "expected_purchases",
+    "expected_purchases_low",
+    "expected_purchases_high",
     "expected_avg_spend",
     "expected_spend",
     "clv",
+    "clv_low",
+    "clv_high",
+    "churn_probability",
+    "purchase_model",
     "horizon_months",
+)
+_MODEL_CLASSES: dict[str, type] = {
+    "bgnbd": BetaGeoModel,
+    "mbgnbd": ModifiedBetaGeoModel,
+    "pareto_nbd": ParetoNBDModel,
+}
+#: Columns set to 0 for prospects (no purchase yet) and for closed accounts (an observed dropout).
+_ZERO_WITHOUT_PURCHASES = (
+    "expected_purchases",
+    "expected_purchases_low",
+    "expected_purchases_high",
+    "expected_spend",
+    "clv",
+    "clv_low",
+    "clv_high",
 )
 _ORDERS_VIEW = "clv_completed_orders"
 
@@ -103,26 +137,27 @@ def _scale_of(summary: pd.DataFrame, types: pd.Series, scales: dict[str, float])
 
 @dataclass(frozen=True)
 class ClvFit:
-    """The two fitted models and the spend scale per customer type."""
+    """The two fitted models, why the purchase model was chosen, and the spend scale per customer type."""
 
-    transaction_model: BetaGeoModel
+    transaction_model: PurchaseModel
     spend_model: GammaGammaModel
     spend_scale: dict[str, float]
     n_customers: int
     n_zero_spend_excluded: int
     first_purchase_date: date
+    selection: ModelSelection
 
 
 def fit_clv(
     con: duckdb.DuckDBPyConnection, as_of: date, config: ClvConfig | None = None, options: FitOptions | None = None
 ) -> ClvFit:
-    """Fit BG/NBD and the type-scaled Gamma-Gamma on the completed orders up to ``as_of``."""
+    """Choose and fit the purchase model and fit the type-scaled Gamma-Gamma on the completed orders up to ``as_of``."""
     config = config or ClvConfig()
     summary = order_summary(con, as_of, config)
     types = customer_types(con)
     scales = spend_scales(summary, types)
     scaled = summary.assign(monetary_value=summary["monetary_value"] / _scale_of(summary, types, scales))
-    result = fit_and_score(scaled, config, options)
+    result = fit_and_score(scaled, config, options, summarize=lambda day: order_summary(con, day, config), as_of=as_of)
     return ClvFit(
         transaction_model=result.transaction_model,
         spend_model=result.spend_model,
@@ -130,6 +165,7 @@ def fit_clv(
         n_customers=len(summary),
         n_zero_spend_excluded=result.n_zero_spend_excluded,
         first_purchase_date=as_of - timedelta(days=round(float(summary["T"].max()) * DAYS_PER_UNIT[config.time_unit])),
+        selection=result.selection,
     )
 
 
@@ -141,7 +177,9 @@ def clv_payload(fit: ClvFit, config: ClvConfig, as_of: date) -> dict[str, Any]:
         "as_of_date": as_of.isoformat(),
         "config": asdict(config),
         "spend_scale": fit.spend_scale,
-        "bgnbd": {
+        "selection": fit.selection.as_dict(),
+        "purchase_model": {
+            "name": transaction.name,
             "params": transaction.params,
             "covariance": transaction.covariance.tolist(),
             "log_likelihood": transaction.log_likelihood,
@@ -165,14 +203,20 @@ def clv_payload(fit: ClvFit, config: ClvConfig, as_of: date) -> dict[str, Any]:
 def clv_models(payload: dict[str, Any]) -> tuple[ClvFit, ClvConfig]:
     """The fit and settings saved by :func:`clv_payload`."""
     try:
-        bgnbd, spend = payload["bgnbd"], payload["gamma_gamma"]
-        transaction_model = BetaGeoModel(
-            **bgnbd["params"],
-            covariance=np.asarray(bgnbd["covariance"], dtype=np.float64),
-            log_likelihood=float(bgnbd["log_likelihood"]),
-            n_customers=float(bgnbd["n_customers"]),
-            n_distinct=int(bgnbd["n_distinct"]),
+        # Models saved before the choice of purchase model hold BG/NBD under "bgnbd".
+        purchases = payload["purchase_model"] if "purchase_model" in payload else {**payload["bgnbd"], "name": "bgnbd"}
+        spend = payload["gamma_gamma"]
+        transaction_model = _MODEL_CLASSES[purchases["name"]](
+            **purchases["params"],
+            covariance=np.asarray(purchases["covariance"], dtype=np.float64),
+            log_likelihood=float(purchases["log_likelihood"]),
+            n_customers=float(purchases["n_customers"]),
+            n_distinct=int(purchases["n_distinct"]),
         )
+        saved_selection = payload.get("selection") or {
+            "chosen": purchases["name"],
+            "reason": "saved before model choice",
+        }
         spend_model = GammaGammaModel(
             **spend["params"],
             covariance=np.asarray(spend["covariance"], dtype=np.float64),
@@ -188,8 +232,13 @@ def clv_models(payload: dict[str, Any]) -> tuple[ClvFit, ClvConfig]:
             n_customers=int(payload["n_customers"]),
             n_zero_spend_excluded=int(payload["n_zero_spend_excluded"]),
             first_purchase_date=date.fromisoformat(payload["first_purchase_date"]),
+            selection=ModelSelection(
+                chosen=saved_selection["chosen"],
+                reason=saved_selection["reason"],
+                ranking=tuple(saved_selection.get("ranking", (saved_selection["chosen"],))),
+            ),
         )
-        config = ClvConfig(**payload["config"])
+        config = ClvConfig.from_dict(payload["config"])
     except (KeyError, TypeError) as exc:
         raise ValueError(f"not a saved CLV model: {exc!r} missing or malformed") from exc
     return fit, config
@@ -208,7 +257,7 @@ def score_clv(con: duckdb.DuckDBPyConnection, fit: ClvFit, config: ClvConfig, as
     scale = _scale_of(summary, customer_types(con), fit.spend_scale)
     scaled = summary.assign(monetary_value=summary["monetary_value"] / scale)
     scores = customer_lifetime_value(fit.transaction_model, fit.spend_model, scaled, config)
-    for column in ("monetary_value", "expected_avg_spend", "expected_spend", "clv"):
+    for column in ("monetary_value", "expected_avg_spend", "expected_spend", "clv", "clv_low", "clv_high"):
         scores[column] = scores[column] * scale
     scores = scores.rename(columns={"T": "t"}).rename_axis("customer_id").reset_index()
     customers = con.execute(
@@ -221,9 +270,12 @@ def score_clv(con: duckdb.DuckDBPyConnection, fit: ClvFit, config: ClvConfig, as
     ).df()
     result = customers.merge(scores, on="customer_id", how="left", validate="one_to_one")
     prospect = result["frequency"].isna().to_numpy()
-    for column in ("frequency", "recency", "t", "monetary_value", "expected_purchases", "expected_spend", "clv"):
+    for column in ("frequency", "recency", "t", "monetary_value", *_ZERO_WITHOUT_PURCHASES):
         result[column] = result[column].astype(np.float64).fillna(0.0)
     closed = result["is_closed"].to_numpy(dtype=bool) & ~prospect
-    result.loc[closed, ["p_alive", "expected_purchases", "expected_spend", "clv"]] = 0.0
-    result["horizon_months"] = np.int32(config.horizon_months)
+    result.loc[closed, ["p_alive", *_ZERO_WITHOUT_PURCHASES]] = 0.0
+    result.loc[closed, "churn_probability"] = 1.0
+    result["purchase_model"] = fit.transaction_model.name
+    # The column is whole months; a horizon in days or weeks is rounded (the model run records it exactly).
+    result["horizon_months"] = np.int32(round(config.horizon_months))
     return result[list(CLV_SCORE_COLUMNS)]
