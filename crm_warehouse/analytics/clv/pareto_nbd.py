@@ -47,7 +47,10 @@ PARAM_NAMES = ("r", "alpha", "s", "beta")
 #: The search starts at r = s = 1 and alpha = beta = max(T) / this.
 _START_SCALE_DIVISOR = 10.0
 #: Terms of the hypergeometric series before giving up (z = 0.99 needs about 4,000).
-_MAX_SERIES_TERMS = 50_000
+_MAX_SERIES_TERMS = 5_000
+#: Largest series argument accepted: z = |alpha - beta| / (max(alpha, beta) + y) above it means one rate
+#: scale is over 100 times the other: the series would need thousands of terms, and such fits are implausible.
+_MAX_SERIES_ARGUMENT = 0.99
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,14 @@ def tail_integral(alpha: float, beta: float, m: FloatArray, c: FloatArray, y: Fl
     scale = (alpha if alpha_larger else beta) + y
     e = c if alpha_larger else m
     z = abs(alpha - beta) / scale
-    total, d_q, d_e, d_z = _series(q, e, z)
+    if z.max(initial=0.0) > _MAX_SERIES_ARGUMENT:
+        raise ModelFitError(
+            f"alpha = {alpha:.4g} and beta = {beta:.4g} are over 100 times apart: the parameters left any "
+            "plausible range"
+        )
+    # Customers share (q, e, z) triples (all one-time buyers at y = 0 do): sum each series once.
+    triples, inverse = np.unique(np.stack([q.ravel(), e.ravel(), z.ravel()]), axis=1, return_inverse=True)
+    total, d_q, d_e, d_z = (v[inverse.ravel()].reshape(q.shape) for v in _series(*triples))
     log_value = -q * np.log(scale) - np.log(q) + np.log(total)
     # d log J / d q with z fixed: from the prefactor and from the series weights q / (q+k).
     by_q = -np.log(scale) - 1.0 / q + d_q
