@@ -15,7 +15,9 @@ weeks. Figures per model:
 * activity AUC: how well the expected purchases rank "buys again in the holdout";
 * churn AUC: how well the churn probability ranks "no purchase in the holdout".
   Ours is P(no purchase in the 39 weeks); for lifetimes' BG/NBD it is the old
-  ``1 - P(alive)``, the score the command used to write.
+  ``1 - P(alive)``, the score the command used to write;
+* churn ECE: expected calibration error of that probability (10 bins), with its
+  mean beside the observed share of customers without a purchase.
 
 The "command" row is ``python -m crm_warehouse.analytics.clv.byod`` as a user
 calls it (``--as-of 1997-09-30 --horizon-months 9 --time-unit weeks``, model
@@ -40,7 +42,7 @@ from lifetimes import BetaGeoFitter
 from crm_warehouse.analytics.clv import calibration_and_holdout, fit_purchase_model
 from crm_warehouse.analytics.clv.byod import main as byod_main
 from crm_warehouse.analytics.clv.selection import LABELS
-from crm_warehouse.analytics.metrics import auc
+from crm_warehouse.analytics.metrics import auc, expected_calibration_error
 
 CDNOW = Path(__file__).resolve().parent.parent / "tests" / "data" / "cdnow"
 CALIBRATION_END = "1997-09-30"
@@ -65,6 +67,9 @@ def _figures(label: str, predicted: np.ndarray, churn: np.ndarray, actual: np.nd
         "actual": int(actual.sum()),
         "activity_auc": auc(actual > 0, predicted / predicted.max()),
         "churn_auc": auc(actual == 0, np.clip(churn, 0.0, 1.0)),
+        "churn_mean": float(np.mean(churn)),
+        "no_purchase_rate": float(np.mean(actual == 0)),
+        "churn_calibration_error": expected_calibration_error(actual == 0, np.clip(churn, 0.0, 1.0)),
         "seconds": round(seconds, 2),
     }
 
@@ -137,11 +142,15 @@ def main() -> int:
     }
     for dataset in results["datasets"]:
         print(f"\nCDNOW {dataset['data']} ({dataset['customers']:,} customers)")
-        print(f"{'model':<40} {'MAE':>7} {'predicted':>10} {'actual':>7} {'act. AUC':>8} {'churn AUC':>9}")
+        print(
+            f"{'model':<40} {'MAE':>7} {'predicted':>10} {'actual':>7} {'act. AUC':>8} {'churn AUC':>9} "
+            f"{'churn ECE':>9} {'mean':>6} {'rate':>6}"
+        )
         for row in dataset["rows"]:
             print(
                 f"{row['model']:<40} {row['mae']:7.4f} {row['predicted']:10,.1f} {row['actual']:7,} "
-                f"{row['activity_auc']:8.4f} {row['churn_auc']:9.4f}"
+                f"{row['activity_auc']:8.4f} {row['churn_auc']:9.4f} {row['churn_calibration_error']:9.4f} "
+                f"{row['churn_mean']:6.3f} {row['no_purchase_rate']:6.3f}"
             )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
