@@ -72,7 +72,6 @@ SCORE_COLUMNS = (
     *(f"driver_{i + 1}" for i in range(N_DRIVERS)),
     "top_drivers",
 )
-#: Purchase days (one row per customer and day with a completed order) the baseline is fitted on.
 
 
 def booster_params(config: ChurnConfig) -> dict[str, Any]:
