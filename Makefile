@@ -46,10 +46,13 @@ help:
 	@echo "make screenshots  refresh docs/screenshots from a real Dagster UI in headless Chromium"
 	@echo "make lock   re-resolve requirements.lock from pyproject.toml"
 
+# Bytecode is compiled at install: where PYTHONDONTWRITEBYTECODE is set (as on CI
+# machines), Python would otherwise compile every imported module from source in every
+# process, doubling the code location's load time (docs/performance.md).
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip sync --quiet --compile-bytecode --python $(BIN)/python requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
 

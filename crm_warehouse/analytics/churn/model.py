@@ -63,6 +63,7 @@ from crm_warehouse.analytics.clv.bgnbd import BetaGeoModel, check_rfm, fit_bgnbd
 from crm_warehouse.analytics.clv.config import DAYS_PER_UNIT, ClvConfig
 from crm_warehouse.analytics.clv.summary import summarize_transactions_sql
 from crm_warehouse.analytics.metrics import ClassifierScores, score_classifier
+from crm_warehouse.warehouse.relations import INT_ORDER_DAYS_SEQUENCED
 
 SCORE_COLUMNS = (
     "customer_id",
@@ -71,8 +72,6 @@ SCORE_COLUMNS = (
     *(f"driver_{i + 1}" for i in range(N_DRIVERS)),
     "top_drivers",
 )
-#: Purchase days (one row per customer and day with a completed order) the baseline is fitted on.
-PURCHASE_DAYS_RELATION = "intermediate.int_order_days__sequenced"
 
 
 def booster_params(config: ChurnConfig) -> dict[str, Any]:
@@ -326,12 +325,12 @@ def bgnbd_no_purchase_probability(
     """BG/NBD forecast that each customer makes no purchase in the ``horizon_days`` after ``cutoff``.
 
     BG/NBD is fitted on every customer's purchase days up to the cutoff
-    (:data:`PURCHASE_DAYS_RELATION`); each of ``customer_ids`` must have one.
+    (``int_order_days__sequenced``); each of ``customer_ids`` must have one.
     """
     clv_config = clv_config or ClvConfig()
     summary = summarize_transactions_sql(
         con,
-        PURCHASE_DAYS_RELATION,
+        str(INT_ORDER_DAYS_SEQUENCED),
         as_of=cutoff,
         time_unit=clv_config.time_unit,
         date_col="order_date",
