@@ -11,7 +11,7 @@ frequency; the fit measures their correlation and warns when it is large.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -174,6 +174,10 @@ class GammaGammaModel:
     def standard_errors(self) -> dict[str, float]:
         """Standard errors by name (square roots of the covariance diagonal)."""
         return dict(zip(PARAM_NAMES, np.sqrt(np.diag(self.covariance)).tolist(), strict=True))
+
+    def with_params(self, values: ArrayLike) -> GammaGammaModel:
+        """The same model with other parameter values (in ``PARAM_NAMES`` order), e.g. for the delta method."""
+        return replace(self, **dict(zip(PARAM_NAMES, np.asarray(values, dtype=np.float64).tolist(), strict=True)))
 
     @property
     def population_mean_spend(self) -> float:

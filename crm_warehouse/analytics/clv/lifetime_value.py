@@ -90,11 +90,6 @@ def _log_variance(gradients: list[FloatArray], theta: FloatArray, covariance: Fl
     return np.maximum(variance, 0.0)
 
 
-def _average_spend(theta: FloatArray, x: FloatArray, m: FloatArray) -> FloatArray:
-    p, q, gamma = theta
-    return p * (gamma + x * m) / (p * x + q - 1.0)
-
-
 def customer_lifetime_value(
     transaction_model: PurchaseModel,
     spend_model: GammaGammaModel,
@@ -149,7 +144,12 @@ def customer_lifetime_value(
     var_expected = _log_variance(list(grad_expected), theta, transaction_model.covariance)[rows.inverse]
     var_discounted = _log_variance(list(grad_discounted), theta, transaction_model.covariance)[rows.inverse]
     spend_theta = np.array(list(spend_model.params.values()))
-    grad_spend = [g[0] for g in _log_gradients(lambda t: (_average_spend(t, x, monetary),), spend_theta)]
+    grad_spend = [
+        g[0]
+        for g in _log_gradients(
+            lambda t: (spend_model.with_params(t).conditional_expected_average_spend(x, monetary),), spend_theta
+        )
+    ]
     var_spend = _log_variance(grad_spend, spend_theta, spend_model.covariance)
     z = float(norm.ppf(0.5 + config.interval_level / 2.0))
 
