@@ -344,3 +344,37 @@ def test_clv_config_horizon_units():
     assert (legacy.horizon, legacy.horizon_unit, legacy.time_unit) == (6, "months", "days")
     with pytest.raises(TypeError, match=r"unknown CLV settings \['colour'\]"):
         ClvConfig.from_dict({"colour": "red"})
+
+
+# --- model choice ------------------------------------------------------------------------------
+
+
+def test_selection_cut_holds_back_a_share_of_the_history_at_most_the_horizon():
+    from datetime import date
+
+    from crm_warehouse.analytics.clv.selection import selection_cut
+
+    as_of = date(2024, 12, 31)
+    # 300 days of history: a third is 100 days, but a 30-day horizon caps it.
+    assert selection_cut(date(2024, 3, 6), as_of, ClvConfig()) == date(2024, 9, 22)
+    assert selection_cut(date(2024, 3, 6), as_of, ClvConfig(horizon=30, horizon_unit="days")) == date(2024, 12, 1)
+    # Under a week on either side: no split.
+    assert selection_cut(date(2024, 12, 12), as_of, ClvConfig()) is None
+    assert selection_cut(date(2024, 3, 6), as_of, ClvConfig(horizon=5, horizon_unit="days")) is None
+
+
+def test_model_choice_falls_back_and_fails_with_every_model_named():
+    from crm_warehouse.analytics.clv.selection import ModelSelection, fit_chosen_model
+
+    # Customers buying on a fixed weekly rhythm with no sign of dropout: no model identifies its parameters.
+    weeks = np.arange(1, 21, dtype=float)
+    summary = pd.DataFrame({"frequency": weeks, "recency": weeks, "T": weeks + 0.5})
+    summary = pd.concat([summary] * 5, ignore_index=True)
+    selection = ModelSelection(chosen="mbgnbd", reason="test", ranking=("mbgnbd", "bgnbd"))
+    with pytest.raises(ModelFitError, match=r"the MBG/NBD fit failed: .*; BG/NBD failed too \(") as failure:
+        fit_chosen_model(selection, summary)
+    assert failure.value.model == "mbgnbd"
+    # When the first choice fits, the selection is returned unchanged (the fallback itself: test_analytics_byod).
+    good = simulate_customers(3000, CDNOW_BGNBD, CDNOW_GAMMA_GAMMA, max_T_days=273, time_unit="weeks", seed=11)
+    model, used = fit_chosen_model(ModelSelection(chosen="mbgnbd", reason="Chosen.", ranking=("mbgnbd",)), good)
+    assert model.name == "mbgnbd" and used.reason == "Chosen."
