@@ -65,17 +65,22 @@ def _period_ends(config: ClvConfig) -> tuple[FloatArray, FloatArray]:
 
 
 def _log_gradients(
-    evaluate: Callable[[FloatArray], tuple[FloatArray, ...]], theta: FloatArray
+    evaluate: Callable[[FloatArray], tuple[FloatArray, ...]], theta: FloatArray, at_theta: tuple[FloatArray, ...]
 ) -> list[list[FloatArray]]:
-    """Central-difference derivatives of the logs of ``evaluate``'s outputs in ``log(theta)``, per parameter."""
+    """Forward-difference derivatives of the logs of ``evaluate``'s outputs in ``log(theta)``, per parameter.
+
+    ``at_theta`` is ``evaluate(theta)``. Forward differences (one evaluation per
+    parameter) are accurate to about 1e-4 of the derivative, far below the
+    uncertainty the interval describes.
+    """
     gradients = []
     for i in range(theta.size):
         shift = np.zeros_like(theta)
         shift[i] = _LOG_STEP
-        up, down = evaluate(theta * np.exp(shift)), evaluate(theta * np.exp(-shift))
+        moved = evaluate(theta * np.exp(shift))
         with np.errstate(divide="ignore", invalid="ignore"):
             # A value that underflows to 0 (a customer certainly gone) has no relative uncertainty to report.
-            slopes = [np.nan_to_num((np.log(u) - np.log(d)) / (2.0 * _LOG_STEP)) for u, d in zip(up, down, strict=True)]
+            slopes = [np.nan_to_num((np.log(u) - np.log(d)) / _LOG_STEP) for u, d in zip(moved, at_theta, strict=True)]
         gradients.append(slopes)
     return gradients
 
@@ -140,16 +145,15 @@ def customer_lifetime_value(
 
     theta = np.array(list(transaction_model.params.values()))
     expected, discounted = purchases(theta)
-    grad_expected, grad_discounted = zip(*_log_gradients(purchases, theta), strict=True)
+    grad_expected, grad_discounted = zip(*_log_gradients(purchases, theta, (expected, discounted)), strict=True)
     var_expected = _log_variance(list(grad_expected), theta, transaction_model.covariance)[rows.inverse]
     var_discounted = _log_variance(list(grad_discounted), theta, transaction_model.covariance)[rows.inverse]
     spend_theta = np.array(list(spend_model.params.values()))
-    grad_spend = [
-        g[0]
-        for g in _log_gradients(
-            lambda t: (spend_model.with_params(t).conditional_expected_average_spend(x, monetary),), spend_theta
-        )
-    ]
+
+    def spend(values: FloatArray) -> tuple[FloatArray]:
+        return (spend_model.with_params(values).conditional_expected_average_spend(x, monetary),)
+
+    grad_spend = [g[0] for g in _log_gradients(spend, spend_theta, (avg_spend,))]
     var_spend = _log_variance(grad_spend, spend_theta, spend_model.covariance)
     z = float(norm.ppf(0.5 + config.interval_level / 2.0))
 

@@ -87,8 +87,8 @@ def tail_integral(alpha: float, beta: float, m: FloatArray, c: FloatArray, y: Fl
             "plausible range"
         )
     # Customers share (q, e, z) triples (all one-time buyers at y = 0 do): sum each series once.
-    triples, inverse = np.unique(np.stack([q.ravel(), e.ravel(), z.ravel()]), axis=1, return_inverse=True)
-    total, d_q, d_e, d_z = (v[inverse.ravel()].reshape(q.shape) for v in _series(*triples))
+    triples = collapse_rows((q.ravel(), e.ravel(), z.ravel()), np.ones(q.size))
+    total, d_q, d_e, d_z = (v[triples.inverse].reshape(q.shape) for v in _series(*triples.columns))
     log_value = -q * np.log(scale) - np.log(q) + np.log(total)
     # d log J / d q with z fixed: from the prefactor and from the series weights q / (q+k).
     by_q = -np.log(scale) - 1.0 / q + d_q
