@@ -690,7 +690,8 @@ def _one_line(error: BaseException, replacements: dict[str, str] | None = None) 
     text = " ".join(kept) or type(error).__name__
     for old, new in (replacements or {}).items():
         text = text.replace(old, new)
-    return text[:500]
+    # Bytes of a broken file can end up in the message: show them escaped.
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:500])
 
 
 @dataclass(frozen=True)
@@ -808,7 +809,7 @@ def _read_batch(
                 try:
                     con.execute(f"insert into _parsed {sql}", {"files": [p.read_path]})
                 except duckdb.Error as exc:
-                    refuse(p.file, _one_line(exc, {p.read_path: p.file.relative}))
+                    refuse(p.file, "DuckDB cannot read it: " + _one_line(exc, {p.read_path: p.file.relative}))
     refused_paths = {r.path for r in refused}
     read = [p for p in prepared if p.file.relative not in refused_paths]
     # Lineage keeps the path relative to the landing root, so it survives a move.

@@ -50,6 +50,8 @@ class WarehouseResource(dg.ConfigurableResource):
     as_of_date: str | None = None
     lock_timeout_seconds: int = 600
     max_quarantine_rate: float = 0.05
+    min_quarantine_rows: int = 20
+    max_quarantine_rate_per_source: dict[str, float] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WarehouseResource:
@@ -62,7 +64,13 @@ class WarehouseResource(dg.ConfigurableResource):
             as_of_date=settings.as_of_date.isoformat() if settings.as_of_date else None,
             lock_timeout_seconds=settings.lock_timeout_seconds,
             max_quarantine_rate=settings.max_quarantine_rate,
+            min_quarantine_rows=settings.min_quarantine_rows,
+            max_quarantine_rate_per_source=dict(settings.max_quarantine_rate_per_source),
         )
+
+    def quarantine_rate_for(self, table: str) -> float:
+        """The quarantine-rate limit of raw table ``table``: its own, else the general one."""
+        return self.max_quarantine_rate_per_source.get(table, self.max_quarantine_rate)
 
     @property
     def as_of(self) -> date | None:
