@@ -273,3 +273,10 @@ def test_ingestion_checks_report_unloaded_files_and_small_batches_pass(tmp_path,
     assert "quarantined in this run:\n    surveys_responses: 1 rows\n             1  csat outside 1-5" in summary
     assert "refused: surveys/2024-03-02.parquet: cannot be read as Parquet" in summary
     assert "not recognised: crm/customers_2024-03-02.csv: name does not match crm/YYYY-MM-DD.csv" in summary
+
+
+def test_the_landing_sensor_sees_upper_case_extensions_too(landing):
+    from crm_warehouse.landing_watch import scan_landing
+
+    (landing / "crm" / "2024-03-02.CSV").write_text(csv_text(CRM_CUSTOMERS, [customer("C10")]))
+    assert "crm/2024-03-02.CSV" in {f.path for f in scan_landing(landing).files}
