@@ -38,7 +38,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path, PurePosixPath
 
@@ -753,6 +753,10 @@ def _prepare(
         converted.write_text(text, encoding="utf-8", newline="")
         read_path = str(converted)
         first_line = re.split(rb"\r\n|\n|\r", text.encode("utf-8").removeprefix(codecs.BOM_UTF8), maxsplit=1)[0]
+        # Count the line ends of the decoded text: in another encoding a byte 0x0A need not be one.
+        lf, cr = text.count("\n"), text.count("\r")
+        newlines, terminator = (lf, "\n") if lf or not cr else (cr, "\r")
+        f = replace(f, newlines=newlines, ends_with_newline=text.endswith(terminator))
     if contract.format == "jsonl":
         return _Prepared(f, read_path)
     if f.size == 0:

@@ -356,6 +356,14 @@ KINDS: list[Kind] = [
     Kind("latin1_text", C, REFUSED, LATIN1_CUSTOMERS.encode("latin-1"), text="looks like Latin-1 (ISO-8859-1/cp1252)"),
     Kind("utf16_text", C, REFUSED, CUSTOMERS_2.encode("utf-16"), text="looks like UTF-16"),
     Kind(
+        "utf16_converted_by_contract",
+        C,
+        LOADS,
+        (CUSTOMERS_2 + csv_text(C, [customer("C12", name_zh="\u010a\u0a0a")]).split("\n", 1)[1]).encode("utf-16"),
+        loaded=3,
+        contract_changes={"encoding": "utf-16"},
+    ),
+    Kind(
         "gbk_json_lines",
         SUPPORT_TICKETS,
         REFUSED,
@@ -680,8 +688,11 @@ def test_bad_input_kind(kind: Kind, baseline, tmp_path):
     bad.parent.mkdir(parents=True, exist_ok=True)
     bad.write_bytes(kind.data())
     companion_path, companion_bytes = COMPANIONS[kind.contract.table if kind.contract.table in COMPANIONS else C.table]
-    (landing / companion_path).write_bytes(companion_bytes)
     contract = replace(kind.contract, **kind.contract_changes)
+    if contract.encoding != "utf-8":
+        # The companion is written in the encoding the contract declares, as the source would.
+        companion_bytes = companion_bytes.decode("utf-8").encode(contract.encoding)
+    (landing / companion_path).write_bytes(companion_bytes)
 
     with duckdb.connect(str(warehouse)) as con:
         results = {
