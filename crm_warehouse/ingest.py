@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import hashlib
 import logging
 import os
@@ -291,7 +292,7 @@ def _scan_file(path: Path, landing_dir: Path) -> _LandingFile:
 
 def is_ignored(relative_path: str) -> bool:
     """True for landing files ingestion ignores by rule: hidden, partial or temporary, or the _SUCCESS marker."""
-    parts = PurePosixPath(relative_path).parts
+    parts = relative_path.split("/")
     name = parts[-1]
     return any(p.startswith(".") for p in parts) or name.lower().endswith(IGNORED_SUFFIXES) or name == SUCCESS_MARKER
 
@@ -304,6 +305,7 @@ def _date_problem(text: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=65536)
 def recognise(relative_path: str) -> tuple[SourceContract | None, str | None]:
     """(the contract whose file this is, or None; why not, or why it is refused by its name).
 
@@ -339,53 +341,63 @@ def recognise(relative_path: str) -> tuple[SourceContract | None, str | None]:
 
 @dataclass
 class LandingInventory:
-    """Every file under the landing folder, classified."""
+    """Every file under the landing folder, classified (paths relative to the landing root)."""
 
-    files: dict[str, list[Path]] = field(default_factory=dict)
+    landing_dir: Path
+    relative_files: dict[str, list[str]] = field(default_factory=dict)
     refused_by_name: list[UnloadedFile] = field(default_factory=list)
     unrecognised: list[UnloadedFile] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
 
+    def files(self, table: str) -> list[Path]:
+        """The files of raw table ``table``, in export-date order."""
+        return [self.landing_dir / relative for relative in self.relative_files[table]]
+
     def unrecognised_for(self, contract: SourceContract) -> list[UnloadedFile]:
         """Not-recognised files a source reports: those in its system folder and those outside every system folder."""
-        return [
-            f
-            for f in self.unrecognised
-            if PurePosixPath(f.path).parts[0] == contract.system or PurePosixPath(f.path).parts[0] not in SYSTEMS
-        ]
+        return [f for f in self.unrecognised if _system_folder(f.path) in (contract.system, None)]
+
+
+def _system_folder(relative_path: str) -> str | None:
+    """The source-system folder a landing path lies in, or None."""
+    first, slash, _ = relative_path.partition("/")
+    return first if slash and first in SYSTEMS else None
 
 
 def landing_inventory(landing_dir: Path) -> LandingInventory:
-    """Walk the whole landing folder once and classify every file."""
+    """Walk the whole landing folder once and classify every file (string work only: a sensor-fast scan)."""
     landing_dir = Path(landing_dir)
-    inventory = LandingInventory(files={c.table: [] for c in CONTRACTS})
-    for folder, dirs, names in os.walk(landing_dir):
+    inventory = LandingInventory(landing_dir, relative_files={c.table: [] for c in CONTRACTS})
+    root = str(landing_dir)
+    for folder, dirs, names in os.walk(root):
         dirs.sort()
+        prefix = os.path.relpath(folder, root).replace(os.sep, "/")
+        prefix = "" if prefix == "." else prefix + "/"
         for name in sorted(names):
-            path = Path(folder) / name
-            relative = path.relative_to(landing_dir).as_posix()
+            relative = prefix + name
             if is_ignored(relative):
                 inventory.ignored.append(relative)
                 continue
+            contract, problem = recognise(relative)
+            if contract is not None and not problem:
+                inventory.relative_files[contract.table].append(relative)
+                continue
             try:
-                size = path.stat().st_size
+                size = os.stat(os.path.join(folder, name)).st_size
             except FileNotFoundError:
                 continue  # removed between listing and stat
-            contract, problem = recognise(relative)
             if contract is None:
                 inventory.unrecognised.append(UnloadedFile(relative, size, NOT_RECOGNISED, problem or ""))
-            elif problem:
-                inventory.refused_by_name.append(UnloadedFile(relative, size, REFUSED, problem, contract.table))
             else:
-                inventory.files[contract.table].append(path)
-    for paths in inventory.files.values():
-        paths.sort(key=lambda p: p.relative_to(landing_dir).as_posix())
+                inventory.refused_by_name.append(UnloadedFile(relative, size, REFUSED, problem, contract.table))
+    for paths in inventory.relative_files.values():
+        paths.sort()
     return inventory
 
 
 def discover_files(landing_dir: Path, contract: SourceContract) -> list[Path]:
     """Landing files of ``contract``, in export-date order (upper-case extensions included)."""
-    return landing_inventory(landing_dir).files[contract.table]
+    return landing_inventory(landing_dir).files(contract.table)
 
 
 @dataclass(frozen=True)
@@ -723,16 +735,53 @@ def _drift_problem(contract: SourceContract, columns: Sequence[str]) -> str | No
     return "; ".join(problems) or None
 
 
+def _parquet_columns(con: duckdb.DuckDBPyConnection, batch: list[_LandingFile]) -> dict[str, list[str]]:
+    """Top-level column names of each Parquet file (by relative path), from one read of the footers.
+
+    Empty when some footer cannot be read: each file is then checked on its own.
+    """
+    try:
+        rows = con.execute(
+            "select file_name, name, num_children from parquet_schema($files)", {"files": [str(f.path) for f in batch]}
+        ).fetchall()
+    except duckdb.Error:
+        return {}
+    by_file: dict[str, list[tuple[str, int]]] = {}
+    for file_name, name, children in rows:
+        by_file.setdefault(file_name, []).append((name, children or 0))
+    columns: dict[str, list[str]] = {}
+    for f in batch:
+        elements = by_file.get(str(f.path), [])
+        names, i = [], 1  # element 0 is the schema's root; its children are the columns, each with its subtree
+        while i < len(elements):
+            names.append(elements[i][0])
+            pending = elements[i][1]
+            i += 1
+            while pending:
+                pending += elements[i][1] - 1
+                i += 1
+        columns[f.relative] = names
+    return columns
+
+
 def _prepare(
-    con: duckdb.DuckDBPyConnection, contract: SourceContract, f: _LandingFile, workdir: Path
+    con: duckdb.DuckDBPyConnection,
+    contract: SourceContract,
+    f: _LandingFile,
+    workdir: Path,
+    parquet_columns: list[str] | None = None,
 ) -> _Prepared | str:
     """File-level checks before reading: encoding, header or schema. The file to read, or why it is refused."""
     if contract.format == "parquet":
-        try:
-            description = con.execute("select * from read_parquet($file) limit 0", {"file": str(f.path)}).description
-        except duckdb.Error as exc:
-            return "cannot be read as Parquet: " + _one_line(exc)
-        problem = _drift_problem(contract, [d[0] for d in description])
+        if parquet_columns is None:
+            try:
+                description = con.execute(
+                    "select * from read_parquet($file) limit 0", {"file": str(f.path)}
+                ).description
+            except duckdb.Error as exc:
+                return "cannot be read as Parquet: " + _one_line(exc)
+            parquet_columns = [d[0] for d in description]
+        problem = _drift_problem(contract, parquet_columns)
         return problem or _Prepared(f, str(f.path))
     read_path = str(f.path)
     first_line = f.first_line
@@ -789,8 +838,9 @@ def _read_batch(
         refused.append(UnloadedFile(f.relative, f.size, REFUSED, reason, contract.table))
 
     prepared: list[_Prepared] = []
+    schemas = _parquet_columns(con, batch) if contract.format == "parquet" else {}
     for f in batch:
-        outcome = _prepare(con, contract, f, workdir)
+        outcome = _prepare(con, contract, f, workdir, schemas.get(f.relative))
         if isinstance(outcome, str):
             refuse(f, outcome)
         else:
@@ -1106,9 +1156,8 @@ def _record_unloaded(
         con.execute(
             f"""delete from {_raw(UNLOADED_FILES_TABLE)}
                 where source_table = $table
-                   or (source_table is null and list_contains($paths, file_path))
-                   or (source_table is null and source_system = $system)""",
-            {"table": contract.table, "system": contract.system, "paths": [f.path for f in unrecognised]},
+                   or (source_table is null and (source_system = $system or source_system is null))""",
+            {"table": contract.table, "system": contract.system},
         )
         if rows:
             con.execute(
@@ -1121,9 +1170,7 @@ def _record_unloaded(
                     "outcomes": [f.outcome for f in rows],
                     "reasons": [f.reason for f in rows],
                     "tables": [f.table for f in rows],
-                    "systems": [
-                        PurePosixPath(f.path).parts[0] if len(PurePosixPath(f.path).parts) > 1 else None for f in rows
-                    ],
+                    "systems": [_system_folder(f.path) for f in rows],
                     "run_id": run_id,
                 },
             )
@@ -1178,8 +1225,8 @@ def ingest_table(
     new: list[_LandingFile] = []
     touched: list[_LandingFile] = []
     skipped = 0
-    for path in inventory.files[contract.table]:
-        relative = path.relative_to(landing_dir).as_posix()
+    for relative in inventory.relative_files[contract.table]:
+        path = landing_dir / relative
         loaded = known.get(relative)
         if _in_range(relative, reload_dates):
             new.append(_scan_file(path, landing_dir))

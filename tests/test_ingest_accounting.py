@@ -198,7 +198,7 @@ def test_every_file_under_the_landing_folder_is_classified(landing):
         (landing / relative).write_text("x")
     (landing / "crm" / "_SUCCESS").write_text("")
     inventory = landing_inventory(landing)
-    listed = sum(len(paths) for paths in inventory.files.values())
+    listed = sum(len(paths) for paths in inventory.relative_files.values())
     every = [p for p in landing.rglob("*") if p.is_file()]
     assert listed + len(inventory.unrecognised) + len(inventory.refused_by_name) + len(inventory.ignored) == len(every)
     assert sorted(inventory.ignored) == ["crm/.hidden", "crm/_SUCCESS", "crm/a.csv.part"]
@@ -280,3 +280,18 @@ def test_the_landing_sensor_sees_upper_case_extensions_too(landing):
 
     (landing / "crm" / "2024-03-02.CSV").write_text(csv_text(CRM_CUSTOMERS, [customer("C10")]))
     assert "crm/2024-03-02.CSV" in {f.path for f in scan_landing(landing).files}
+
+
+def test_unloaded_files_show_the_latest_state(con, landing):
+    stray = [landing / "2024-03-02.csv", landing / "crm" / "notes.txt"]
+    for path in stray:
+        path.write_text("x")
+    load_all(con, landing)
+    assert con.execute("select distinct file_path, outcome from raw.unloaded_files order by 1").fetchall() == [
+        ("2024-03-02.csv", "not_recognised"),
+        ("crm/notes.txt", "not_recognised"),
+    ]
+    for path in stray:
+        path.unlink()
+    load_all(con, landing, "later")
+    assert con.execute("select count(*) from raw.unloaded_files").fetchone() == (0,)
