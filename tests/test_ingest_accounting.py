@@ -295,3 +295,29 @@ def test_unloaded_files_show_the_latest_state(con, landing):
         path.unlink()
     load_all(con, landing, "later")
     assert con.execute("select count(*) from raw.unloaded_files").fetchone() == (0,)
+
+
+def test_a_refused_redelivery_leaves_the_loaded_version_in_place(con, landing):
+    load_all(con, landing)
+    before = con.execute("select * exclude (_loaded_at, _run_id) from raw.crm_customers order by all").fetchall()
+    (landing / CRM_CUSTOMERS.file_name("2024-03-01")).write_bytes(GBK_CUSTOMERS.encode("gbk"))
+    result = ingest_table(con, CRM_CUSTOMERS, landing, run_id="redelivered")
+    assert [f.path for f in result.refused] == ["crm/2024-03-01.csv"]
+    assert (
+        con.execute("select * exclude (_loaded_at, _run_id) from raw.crm_customers order by all").fetchall() == before
+    )
+    assert con.execute(
+        "select rows_loaded from raw.ingestion_ledger where file_path = 'crm/2024-03-01.csv' and superseded_at is null"
+    ).fetchall() == [(3,)]
+
+
+def test_the_command_line_exits_1_when_a_file_is_refused_and_lists_it(tmp_path, landing, capsys):
+    from crm_warehouse.ingest import main
+
+    (landing / "crm" / "2024-02-30.csv").write_text(csv_text(CRM_CUSTOMERS, [customer("C9")]))
+    assert main(["--landing", str(landing), "--warehouse", str(tmp_path / "cli.duckdb")]) == 1
+    out = capsys.readouterr().out
+    assert "crm_customers: refused crm/2024-02-30.csv" in out
+    assert main(["--landing", str(landing), "--warehouse", str(tmp_path / "cli.duckdb")]) == 1
+    (landing / "crm" / "2024-02-30.csv").unlink()
+    assert main(["--landing", str(landing), "--warehouse", str(tmp_path / "cli.duckdb")]) == 0
