@@ -237,9 +237,9 @@ class _LandingFile:
     newlines: int
     ends_with_newline: bool
     first_line: bytes
-    # Not valid UTF-8: where the first bad byte is (None: valid).
+    # Not valid UTF-8: what and where the first bad byte is (None: valid).
     utf8_error: str | None = None
-    head: bytes = b""
+    utf8_error_at: int = 0
 
 
 def _scan_file(path: Path, landing_dir: Path) -> _LandingFile:
@@ -251,11 +251,11 @@ def _scan_file(path: Path, landing_dir: Path) -> _LandingFile:
     head = b""
     decoder = codecs.getincrementaldecoder("utf-8")()
     utf8_error = None
-    offset = 0
+    utf8_error_at = offset = 0
     with path.open("rb") as handle:
         while chunk := handle.read(8 * 1024 * 1024):
             if not head:
-                head = chunk[:65536]
+                head = chunk[:65536]  # the header line is taken from it
             digest.update(chunk)
             lf += chunk.count(b"\n")
             cr += chunk.count(b"\r")
@@ -264,7 +264,8 @@ def _scan_file(path: Path, landing_dir: Path) -> _LandingFile:
                 try:
                     decoder.decode(chunk)
                 except UnicodeDecodeError as exc:
-                    utf8_error = f"invalid byte 0x{chunk[exc.start]:02x} at byte {offset + exc.start}"
+                    utf8_error_at = offset + exc.start
+                    utf8_error = f"invalid byte 0x{chunk[exc.start]:02x} at byte {utf8_error_at}"
             offset += len(chunk)
     if utf8_error is None:
         try:
@@ -286,7 +287,7 @@ def _scan_file(path: Path, landing_dir: Path) -> _LandingFile:
         ends_with_newline=last == terminator,
         first_line=re.split(rb"\r\n|\n|\r", head.removeprefix(codecs.BOM_UTF8), maxsplit=1)[0],
         utf8_error=utf8_error,
-        head=head,
+        utf8_error_at=utf8_error_at,
     )
 
 
@@ -788,7 +789,9 @@ def _prepare(
     if contract.encoding.replace("_", "-").lower() in ("utf-8", "utf8"):
         if f.utf8_error:
             with f.path.open("rb") as handle:
-                sample = handle.read(1 << 20)
+                # Judge the encoding from the text around the first bad byte, not from an ASCII header.
+                handle.seek(max(f.utf8_error_at - 1024, 0))
+                sample = handle.read(1 << 16)
             return (
                 f"not UTF-8 ({f.utf8_error}); looks like {guess_encoding(sample)}: "
                 "export it as UTF-8, or set the contract's encoding"

@@ -321,3 +321,13 @@ def test_the_command_line_exits_1_when_a_file_is_refused_and_lists_it(tmp_path, 
     assert main(["--landing", str(landing), "--warehouse", str(tmp_path / "cli.duckdb")]) == 1
     (landing / "crm" / "2024-02-30.csv").unlink()
     assert main(["--landing", str(landing), "--warehouse", str(tmp_path / "cli.duckdb")]) == 0
+
+
+def test_the_encoding_is_guessed_from_the_text_around_the_first_bad_byte(con, landing):
+    ascii_rows = [customer(f"C{n}", name_zh="", city="Beijing") for n in range(100, 1200)]
+    gbk_row = customer("C99", name_zh="王芳", city="上海")
+    text = csv_text(CRM_CUSTOMERS, [*ascii_rows, gbk_row])
+    assert len(text) > 1 << 17
+    (landing / CRM_CUSTOMERS.file_name("2024-03-02")).write_bytes(text.encode("gbk"))
+    (refused,) = ingest_table(con, CRM_CUSTOMERS, landing, run_id="r").refused
+    assert "looks like GBK" in refused.reason
