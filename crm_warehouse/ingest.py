@@ -56,7 +56,7 @@ from crm_warehouse.contracts import (
     SourceContract,
     contract_for,
 )
-from crm_warehouse.warehouse.as_of import latest_order_date
+from crm_warehouse.warehouse.as_of import AsOfError, resolve_as_of
 from crm_warehouse.warehouse.sql import safe_identifier
 
 log = logging.getLogger(__name__)
@@ -1317,7 +1317,10 @@ def source_freshness(
     if field is None:
         return None, as_of
     newest = con.execute(f"select max({_quote(field)})::date from {_raw(contract.table)}").fetchone()[0]
-    return newest, as_of if as_of is not None else latest_order_date(con)
+    try:
+        return newest, resolve_as_of(con, as_of)
+    except AsOfError:
+        return newest, None
 
 
 def ingest_all(

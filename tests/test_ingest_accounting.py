@@ -331,3 +331,8 @@ def test_the_encoding_is_guessed_from_the_text_around_the_first_bad_byte(con, la
     (landing / CRM_CUSTOMERS.file_name("2024-03-02")).write_bytes(text.encode("gbk"))
     (refused,) = ingest_table(con, CRM_CUSTOMERS, landing, run_id="r").refused
     assert "looks like GBK" in refused.reason
+
+
+def test_freshness_has_no_as_of_date_before_any_order_is_loaded(con, landing):
+    ingest_table(con, CRM_CUSTOMERS, landing, run_id="r")
+    assert source_freshness(con, CRM_CUSTOMERS) == (date(2024, 3, 1), None)

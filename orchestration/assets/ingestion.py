@@ -81,6 +81,17 @@ def _freshness_results(contract: SourceContract, newest: date | None, as_of: dat
     if contract.max_lag_days is None:
         return []
     lag = (as_of - newest).days if newest and as_of else None
+    if newest and as_of is None:
+        # Before the first order is loaded there is no as-of date (resolve_as_of): nothing to judge against.
+        return [
+            dg.AssetCheckResult(
+                check_name=FRESHNESS_CHECK,
+                passed=True,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"newest_record": str(newest), "as_of_date": "None", "max_lag_days": contract.max_lag_days},
+                description="not judged: no as-of date yet (no order loaded and CRM_AS_OF_DATE unset)",
+            )
+        ]
     return [
         dg.AssetCheckResult(
             check_name=FRESHNESS_CHECK,
