@@ -893,8 +893,11 @@ def _file_content_problems(
     if contract.format == "jsonl" and files:
         keys = con.execute(
             """select _source_file, list(distinct key order by key) from (
-                   select _source_file, unnest(json_keys(raw_record)) as key from _parsed
-                   where parse_error is null) group by 1"""
+                   select _source_file, unnest(keys) as key from (
+                       -- Lines of one file share their keys, normally: unnest each distinct key list once.
+                       select distinct _source_file, json_keys(raw_record) as keys from _parsed
+                       where parse_error is null))
+               group by 1"""
         ).fetchall()
         seen = {path: names for path, names in keys}
         for path, f in by_path.items():
