@@ -20,14 +20,14 @@ export OPENBLAS_NUM_THREADS ?= 1
 # once when it loads, so it belongs in the environment, not in the code.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-# One configuration (crm_warehouse/settings.py reads these; defaults live there too).
-CRM_DATA_DIR ?= $(CURDIR)/data
-HOME_DIR := $${DAGSTER_HOME:-$(CRM_DATA_DIR)/dagster_home}
-RUN_ENV := CRM_DATA_DIR=$(CRM_DATA_DIR) DAGSTER_HOME=$(HOME_DIR) \
-	CRM_WAREHOUSE_PATH=$${CRM_WAREHOUSE_PATH:-$(CRM_DATA_DIR)/warehouse/crm.duckdb}
+# One configuration: crm_warehouse/settings.py reads the CRM_* variables and holds every
+# default, the folder layout included; recipes ask it for resolved values.
+SETTING := $(CURDIR)/$(BIN)/python -m crm_warehouse.settings
+HOME_DIR := $$($(SETTING) dagster_home)
+RUN_ENV := DAGSTER_HOME=$(HOME_DIR) CRM_WAREHOUSE_PATH=$$($(SETTING) warehouse_path)
 # The Dagster instance settings (concurrency pool of the one warehouse writer) come from the repo.
 PREPARE_HOME := mkdir -p $(HOME_DIR) && cp config/dagster.yaml $(HOME_DIR)/dagster.yaml
-LANDING := $${CRM_LANDING_DIR:-$(CRM_DATA_DIR)/landing}
+LANDING := $$($(SETTING) landing_dir)
 MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -path dbt_project/logs -prune -o \
 	-type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' -o -name '*.md' \) -print 2>/dev/null)
@@ -46,10 +46,13 @@ help:
 	@echo "make screenshots  refresh docs/screenshots from a real Dagster UI in headless Chromium"
 	@echo "make lock   re-resolve requirements.lock from pyproject.toml"
 
+# Bytecode is compiled at install: where PYTHONDONTWRITEBYTECODE is set (as on CI
+# machines), Python would otherwise compile every imported module from source in every
+# process, doubling the code location's load time (docs/performance.md).
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip sync --quiet --compile-bytecode --python $(BIN)/python requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
 

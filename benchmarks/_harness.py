@@ -18,7 +18,7 @@ from typing import Any
 
 import duckdb
 
-from crm_warehouse.settings import DBT_PROJECT_DIR
+from crm_warehouse.settings import DBT_PROJECT_DIR, load_settings
 
 SAMPLE_SECONDS = 0.05
 #: dagster-dbt writes each invocation into ``target/<asset>-<hash>-<hash>``.
@@ -193,25 +193,19 @@ def _suffixed(statement: str) -> str | None:
 @contextmanager
 def pipeline_environment(work: Path) -> Iterator[dict[str, Path]]:
     """Point every ``CRM_*`` path and ``DAGSTER_HOME`` into ``work`` for this process."""
+    settings = load_settings({"CRM_DATA_DIR": str(work)})
     paths = {
-        "landing": work / "landing",
-        "truth": work / "truth",
-        "warehouse": work / "warehouse" / "crm.duckdb",
-        "serving": work / "serving" / "crm_serving.duckdb",
-        "models": work / "models",
-        "dq_docs": work / "dq_docs",
-        "dagster_home": work / "dagster_home",
+        "data_dir": settings.data_dir,
+        "landing": settings.landing_dir,
+        "truth": settings.truth_dir,
+        "warehouse": settings.warehouse_path,
+        "serving": settings.serving_path,
+        "models": settings.models_dir,
+        "dq_docs": settings.dq_docs_dir,
+        "dagster_home": settings.dagster_home,
     }
-    env = {
-        "CRM_DATA_DIR": work,
-        "CRM_LANDING_DIR": paths["landing"],
-        "CRM_TRUTH_DIR": paths["truth"],
-        "CRM_WAREHOUSE_PATH": paths["warehouse"],
-        "CRM_SERVING_PATH": paths["serving"],
-        "CRM_MODELS_DIR": paths["models"],
-        "CRM_DQ_DOCS_DIR": paths["dq_docs"],
-        "DAGSTER_HOME": paths["dagster_home"],
-    }
+    # The Dagster instance of this process, and dbt run by hand for the floors, read these.
+    env = {"CRM_DATA_DIR": work, "CRM_WAREHOUSE_PATH": paths["warehouse"], "DAGSTER_HOME": paths["dagster_home"]}
     os.environ.update({k: str(v) for k, v in env.items()})
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     paths["dagster_home"].mkdir(parents=True, exist_ok=True)
@@ -221,13 +215,7 @@ def pipeline_environment(work: Path) -> Iterator[dict[str, Path]]:
 def warehouse_resource(paths: dict[str, Path]) -> Any:
     from orchestration.resources import WarehouseResource
 
-    return WarehouseResource(
-        warehouse_path=str(paths["warehouse"]),
-        landing_dir=str(paths["landing"]),
-        serving_path=str(paths["serving"]),
-        models_dir=str(paths["models"]),
-        dq_docs_dir=str(paths["dq_docs"]),
-    )
+    return WarehouseResource.from_settings(load_settings({"CRM_DATA_DIR": str(paths["data_dir"])}))
 
 
 def run_job(job_name: str, paths: dict[str, Path], run_config: dict | None = None) -> dict[str, Any]:

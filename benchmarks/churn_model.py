@@ -25,8 +25,9 @@ import duckdb
 import pandas as pd
 
 from crm_simulator.config import SimulationConfig
+from crm_warehouse.analytics.churn.config import ChurnConfig
+from crm_warehouse.analytics.churn.features import warehouse_as_of
 from crm_warehouse.analytics.churn.model import train_churn_model
-from crm_warehouse.analytics.clv.config import ChurnConfig
 from crm_warehouse.analytics.metrics import auc
 from crm_warehouse.settings import PROJECT_ROOT
 
@@ -58,7 +59,7 @@ def main() -> int:
             built = time.perf_counter() - started
             with duckdb.connect(str(company.warehouse_path), read_only=True) as con:
                 started = time.perf_counter()
-                fit = train_churn_model(con, config)
+                fit = train_churn_model(con, warehouse_as_of(con), config)
                 fitted = time.perf_counter() - started
             validation = fit.validation
             cases = validation.cases.set_index("customer_id")

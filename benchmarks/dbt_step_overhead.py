@@ -68,9 +68,9 @@ def _time_dagster_step(paths: dict[str, Path], fetch: Any | None) -> float:
     """Seconds of the dbt_warehouse_models step; ``fetch`` replaces the pipeline's event handling."""
 
     def build(context, config, dbt, warehouse) -> Iterator[Any]:  # the arguments of the real _build
-        os.environ["CRM_WAREHOUSE_PATH"] = warehouse.warehouse_path
         yield from fetch(dbt.cli(["build"], context=context).stream())
 
+    warehouse = warehouse_resource(paths)
     real_build = dbt_assets_module._build
     if fetch is not None:
         dbt_assets_module._build = build
@@ -78,7 +78,7 @@ def _time_dagster_step(paths: dict[str, Path], fetch: Any | None) -> float:
         start = time.perf_counter()
         result = dg.materialize(
             [dbt_assets_module.dbt_warehouse_models],
-            resources={"dbt": dbt_assets_module.dbt_resource(), "warehouse": warehouse_resource(paths)},
+            resources={"dbt": dbt_assets_module.dbt_resource(warehouse.settings), "warehouse": warehouse},
         )
         seconds = time.perf_counter() - start
     finally:

@@ -12,7 +12,7 @@ first order:
 - churned: the account is closed (most churners), or, for a silent lapser, a year has passed
   since the last completed order.
 
-The pattern (domain.md I-IV) says in which stage the relationship ends: I in exploration
+The pattern (domain.md section 2, patterns I-IV) says in which stage the relationship ends: I in exploration
 (no decline phase: the customer simply leaves), II during formation, III after less than a
 year of stability, IV after a year or more. Lower satisfaction and a lower purchase rate make
 an early end more likely; the close reason follows satisfaction, price sensitivity and value.

@@ -13,7 +13,7 @@ several (orders: headers and lines). The date in the name is the export day.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 FileFormat = Literal["csv", "jsonl", "parquet"]
@@ -415,17 +415,3 @@ def contract_for(table: str) -> SourceContract:
             return contract
     known = ", ".join(c.table for c in CONTRACTS)
     raise KeyError(f"no source contract for table {table!r}; known tables: {known}")
-
-
-@dataclass(frozen=True)
-class IngestionColumns:
-    """Lineage columns ingestion adds to every raw table."""
-
-    source_file: str = "_source_file"
-    source_line: str = "_source_line"
-    loaded_at: str = "_loaded_at"
-    run_id: str = "_run_id"
-    names: tuple[str, ...] = field(default=("_source_file", "_source_line", "_loaded_at", "_run_id"))
-
-
-INGESTION_COLUMNS = IngestionColumns()

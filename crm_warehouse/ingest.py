@@ -56,7 +56,7 @@ from crm_warehouse.contracts import (
     SourceContract,
     contract_for,
 )
-from crm_warehouse.warehouse.as_of import AsOfError, resolve_as_of
+from crm_warehouse.warehouse.as_of import latest_order_date
 from crm_warehouse.warehouse.sql import safe_identifier
 
 log = logging.getLogger(__name__)
@@ -154,23 +154,19 @@ def quarantine_blocks(rows_read: int, rows_quarantined: int, max_rate: float, mi
     return rows_quarantined >= min_rows and rows_quarantined > max_rate * rows_read
 
 
-def _quote(identifier: str) -> str:
-    return safe_identifier(identifier)
-
-
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
 def _raw(table: str) -> str:
-    return f"{_quote(RAW_SCHEMA)}.{_quote(table)}"
+    return f"{safe_identifier(RAW_SCHEMA)}.{safe_identifier(table)}"
 
 
 def create_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create the ``raw`` schema, one table per contract, the quarantine, the ledger and unloaded files."""
-    con.execute(f"create schema if not exists {_quote(RAW_SCHEMA)}")
+    con.execute(f"create schema if not exists {safe_identifier(RAW_SCHEMA)}")
     for contract in CONTRACTS:
-        columns = ",\n".join(f"{_quote(c.name)} {c.type}" for c in contract.columns)
+        columns = ",\n".join(f"{safe_identifier(c.name)} {c.type}" for c in contract.columns)
         con.execute(
             f"""create table if not exists {_raw(contract.table)} (
                 {columns},
@@ -551,12 +547,12 @@ def _parse_text_lines(
 
 
 def _parse_parquet(contract: SourceContract) -> str:
-    fields = ",\n".join(f"cast({_quote(c)} as varchar) as f_{c}" for c in contract.column_names)
+    fields = ",\n".join(f"cast({safe_identifier(c)} as varchar) as f_{c}" for c in contract.column_names)
     return f"""
         select filename as _source_file, file_row_number + 1 as _source_line,
                to_json(columns_only)::varchar as raw_record, null::varchar as parse_error, {fields}
         from (
-            select *, struct_pack({", ".join(f"{_quote(c)} := {_quote(c)}" for c in contract.column_names)})
+            select *, struct_pack({", ".join(f"{safe_identifier(c)} := {safe_identifier(c)}" for c in contract.column_names)})
                    as columns_only
             from read_parquet($files, filename = true, file_row_number = true, union_by_name = true)
         )"""
@@ -572,7 +568,7 @@ def _judge_sql(contract: SourceContract) -> str:
     type_checks: list[str] = []
     for column in contract.columns:
         expression, misfit = _typed_expression(column)
-        typed.append(f"{expression} as {_quote(column.name)}")
+        typed.append(f"{expression} as {safe_identifier(column.name)}")
         type_checks.append(
             f"case when {misfit} then 'bad type: {column.name}=' || _crm_show(f_{column.name}) "
             f"|| ' is not {column.type}' end"
@@ -595,14 +591,14 @@ def _judge_sql(contract: SourceContract) -> str:
     ]
     rules = [f"case when not coalesce({r.predicate}, true) then {_literal(r.reason)} end" for r in contract.rules]
     foreign = [
-        f"""case when {_quote(fk.column)} is not null and {_quote(fk.column)} not in (
-                select {_quote(fk.references_column)} from {_raw(fk.references_table)}
+        f"""case when {safe_identifier(fk.column)} is not null and {safe_identifier(fk.column)} not in (
+                select {safe_identifier(fk.references_column)} from {_raw(fk.references_table)}
             ) then {_literal(f"orphan {fk.column}: not in {fk.references_table}")} end"""
         for fk in contract.foreign_keys
     ]
-    key = ", ".join(_quote(c) for c in contract.unique_key)
-    key_null = " or ".join(f"{_quote(c)} is null" for c in contract.unique_key)
-    key_matches = " and ".join(f"loaded.{_quote(c)} = keyed.{_quote(c)}" for c in contract.unique_key)
+    key = ", ".join(safe_identifier(c) for c in contract.unique_key)
+    key_null = " or ".join(f"{safe_identifier(c)} is null" for c in contract.unique_key)
+    key_matches = " and ".join(f"loaded.{safe_identifier(c)} = keyed.{safe_identifier(c)}" for c in contract.unique_key)
     contract_reasons = ", ".join(invisible + padded + required + type_checks)
     if contract.trim_values:
         texts = ", ".join(
@@ -969,7 +965,7 @@ def _load_batch(
         return [], refused
     # A corrected file replaces everything its earlier version loaded (a refused one replaces nothing).
     replaced = sorted(f.relative for f in read if f.relative in known)
-    columns = ", ".join(_quote(c) for c in contract.column_names)
+    columns = ", ".join(safe_identifier(c) for c in contract.column_names)
     table = _raw(contract.table)
     with _transaction(con):
         if replaced:
@@ -1062,7 +1058,7 @@ def _move_to_quarantine(
     ``rows read = loaded + quarantined`` still holds per file. Call inside a transaction.
     """
     table = _raw(contract.table)
-    record = ", ".join(f"{_quote(c)} := {_quote(c)}" for c in contract.column_names)
+    record = ", ".join(f"{safe_identifier(c)} := {safe_identifier(c)}" for c in contract.column_names)
     con.execute(
         f"""create or replace temp table _moved as
             select _source_file, _source_line, to_json(struct_pack({record}))::varchar as raw_record,
@@ -1100,12 +1096,12 @@ def _quarantine_orphaned_children(con: duckdb.DuckDBPyConnection, parent: Source
             for fk in child.foreign_keys:
                 if fk.references_table != parent.table:
                     continue
-                column = _quote(fk.column)
+                column = safe_identifier(fk.column)
                 moved += _move_to_quarantine(
                     con,
                     child,
                     f"{column} is not null and {column} not in "
-                    f"(select {_quote(fk.references_column)} from {_raw(parent.table)})",
+                    f"(select {safe_identifier(fk.references_column)} from {_raw(parent.table)})",
                     _literal(
                         f"orphan {fk.column}: not in {parent.table} any more "
                         f"(its row was dropped by a re-delivered {parent.table} file)"
@@ -1312,18 +1308,16 @@ def source_freshness(
 ) -> tuple[date | None, date | None]:
     """(newest record date of ``contract``'s table, the as-of date it is judged against).
 
-    The as-of date is ``as_of`` or, by default, the warehouse's as-of date
-    (:func:`crm_warehouse.warehouse.as_of.resolve_as_of`: the latest loaded order's
-    date); None while no order is loaded.
+    The as-of date is ``as_of`` or, by default, the warehouse's
+    (:func:`crm_warehouse.warehouse.as_of.latest_order_date`); None before any order
+    is loaded. A source that stopped delivering while orders go on falls behind it.
     """
+    as_of = as_of or latest_order_date(con)
     field = contract.loaded_at_field
     if field is None:
         return None, as_of
-    newest = con.execute(f"select max({_quote(field)})::date from {_raw(contract.table)}").fetchone()[0]
-    try:
-        return newest, resolve_as_of(con, as_of)
-    except AsOfError:
-        return newest, None
+    newest = con.execute(f"select max({safe_identifier(field)})::date from {_raw(contract.table)}").fetchone()[0]
+    return newest, as_of
 
 
 def ingest_all(

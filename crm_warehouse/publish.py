@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+
+from crm_warehouse.warehouse.sql import safe_identifier
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +42,10 @@ class PublishResult:
 
 
 def _identifier(name: str) -> str:
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-        raise PublishError(f"refusing to publish an unsafe table name: {name!r}")
-    return f'"{name}"'
+    try:
+        return safe_identifier(name)
+    except ValueError:
+        raise PublishError(f"refusing to publish an unsafe table name: {name!r}") from None
 
 
 def publishable_tables(
@@ -159,14 +161,3 @@ def _write_publish_log(
         f"insert into publish_target.main.{PUBLISH_LOG} values ($1, now(), $2, $3, $4)",
         [(run_id, table, rows, checks_passed) for table, rows in row_counts.items()],
     )
-
-
-def latest_publish(serving_path: Path) -> dict[str, int]:
-    """Row counts of the latest publish recorded in a serving file's ``publish_log``."""
-    with duckdb.connect(str(serving_path), read_only=True) as con:
-        return dict(
-            con.execute(
-                f"""select table_name, row_count from {PUBLISH_LOG}
-                    where run_id = (select run_id from {PUBLISH_LOG} order by published_at desc limit 1)"""
-            ).fetchall()
-        )

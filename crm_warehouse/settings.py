@@ -1,32 +1,34 @@
-"""One configuration for the whole warehouse: paths, dates and secrets.
+"""One configuration for the whole warehouse: paths, dates, schedules, model settings.
 
 Values come from environment variables (``CRM_*``), which ``make``, ``dagster dev``
 and the tests all use, with defaults under the project's ``data/`` folder so a fresh
-clone runs with no setup. Business thresholds are not here: they are dbt ``vars``
-in ``dbt_project/dbt_project.yml`` and model settings in the analytics package.
+clone runs with no setup. :func:`load_settings` builds one :class:`Settings`; the
+Dagster resource carries it (as JSON) to every step, and nothing else reads the
+environment. The stage and segment thresholds are dbt ``vars`` in
+``dbt_project/dbt_project.yml`` (read from Python through
+:mod:`crm_warehouse.warehouse.dbt_project`).
+
+``python -m crm_warehouse.settings NAME`` prints one resolved setting (the Makefile
+asks it for the default folders, so the layout is written only here).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
+import sys
+import typing
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
+from crm_warehouse.analytics.churn.config import ChurnConfig
+from crm_warehouse.analytics.clv.config import ClvConfig
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
-
-# Used only when CRM_PII_SALT is unset, so the demo runs out of the box; a
-# deployment sets its own secret salt (the README says so).
-DEMO_PII_SALT = "demo-salt-change-me"
-
-
-def dbt_project_var(name: str) -> object:
-    """A var of ``dbt_project.yml``, for Python code that must agree with the dbt models."""
-    import yaml  # a dependency of dbt and Dagster; imported only when a var is read
-
-    return yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))["vars"][name]
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,8 @@ class Settings:
     models_dir: Path
     dq_docs_dir: Path
     dagster_home: Path
+    dbt_profiles_dir: Path
     as_of_date: date | None
-    pii_salt: str
     daily_cron: str = "0 6 * * *"
     retrain_cron: str = "0 3 * * 0"
     timezone: str = "UTC"
@@ -55,10 +57,41 @@ class Settings:
     max_quarantine_rate_per_source: dict[str, float] = field(default_factory=dict)
     postgres_dsn: str | None = None
     postgres_bi_password: str | None = None
+    clv: ClvConfig = field(default_factory=ClvConfig)
+    churn: ChurnConfig = field(default_factory=ChurnConfig)
 
     def with_data_dir(self, data_dir: Path) -> Settings:
         """The same settings with every path moved under ``data_dir`` (used by tests)."""
         return replace(self, **_paths_under(data_dir))
+
+    def to_json(self) -> str:
+        """Every setting as JSON (the Dagster resource carries the configuration so)."""
+        return json.dumps(dataclasses.asdict(self), default=str, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Settings:
+        """The settings :meth:`to_json` wrote."""
+        return _from_dict(cls, json.loads(text))
+
+
+def _from_dict(kind: type, values: dict[str, typing.Any]) -> typing.Any:
+    hints = typing.get_type_hints(kind)
+    converted = {}
+    for name, value in values.items():
+        hint = hints[name]
+        if value is None:
+            converted[name] = None
+        elif dataclasses.is_dataclass(hint):
+            converted[name] = _from_dict(hint, value)
+        elif Path in typing.get_args(hint) or hint is Path:
+            converted[name] = Path(value)
+        elif date in typing.get_args(hint) or hint is date:
+            converted[name] = date.fromisoformat(value)
+        elif isinstance(value, list):
+            converted[name] = tuple(value)
+        else:
+            converted[name] = value
+    return kind(**converted)
 
 
 def _paths_under(data_dir: Path) -> dict[str, Path]:
@@ -71,6 +104,7 @@ def _paths_under(data_dir: Path) -> dict[str, Path]:
         "models_dir": data_dir / "models",
         "dq_docs_dir": data_dir / "dq_docs",
         "dagster_home": data_dir / "dagster_home",
+        "dbt_profiles_dir": data_dir / "dbt",
     }
 
 
@@ -93,8 +127,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
 
     Variables: ``CRM_DATA_DIR`` (root of all defaults, default ``<project>/data``),
     ``CRM_LANDING_DIR``, ``CRM_TRUTH_DIR``, ``CRM_WAREHOUSE_PATH``, ``CRM_SERVING_PATH``,
-    ``CRM_MODELS_DIR``, ``CRM_DQ_DOCS_DIR`` (Great Expectations Data Docs), ``DAGSTER_HOME``, ``CRM_AS_OF_DATE`` (YYYY-MM-DD; default the
-    latest data date), ``CRM_PII_SALT`` (secret salt for hashing personal data),
+    ``CRM_MODELS_DIR``, ``CRM_DQ_DOCS_DIR`` (Great Expectations Data Docs), ``DAGSTER_HOME``,
+    ``CRM_DBT_PROFILES_DIR`` (where the dbt profile of this configuration is written),
+    ``CRM_AS_OF_DATE`` (YYYY-MM-DD; default the latest loaded order's date),
     ``CRM_DAILY_CRON`` / ``CRM_RETRAIN_CRON`` / ``CRM_TIMEZONE`` (schedules),
     ``CRM_ALERT_WEBHOOK`` / ``CRM_ALERT_COMMAND`` (where failure alerts go),
     ``CRM_LANDING_SETTLE_SECONDS`` (a landing file must be unchanged this long before
@@ -105,7 +140,13 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     of one source on; default 20), ``CRM_MAX_QUARANTINE_RATE_<TABLE>`` (the rate for one raw
     table, e.g. ``CRM_MAX_QUARANTINE_RATE_SURVEYS_RESPONSES``),
     ``CRM_POSTGRES_DSN`` (loader DSN of the optional PostgreSQL serving target; unset: no
-    PostgreSQL publish), ``CRM_POSTGRES_BI_PASSWORD`` (password of its read-only ``bi_reader``).
+    PostgreSQL publish), ``CRM_POSTGRES_BI_PASSWORD`` (password of its read-only ``bi_reader``),
+    ``CRM_CLV_<FIELD>`` and ``CRM_CHURN_<FIELD>`` (any field of
+    :class:`~crm_warehouse.analytics.clv.config.ClvConfig` or
+    :class:`~crm_warehouse.analytics.churn.config.ChurnConfig`, e.g.
+    ``CRM_CLV_HORIZON_MONTHS=24``, ``CRM_CLV_MARGIN=0.3``, ``CRM_CHURN_HORIZON_DAYS=60``).
+    The salt for hashing personal data, ``CRM_PII_SALT``, is read by dbt itself
+    (``dbt_project/macros/pii.sql``), so the secret never enters dbt's artifacts.
     """
     env = dict(os.environ if environ is None else environ)
     data_dir = _env_path(env, "CRM_DATA_DIR", PROJECT_ROOT / "data")
@@ -119,8 +160,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         models_dir=_env_path(env, "CRM_MODELS_DIR", defaults["models_dir"]),
         dq_docs_dir=_env_path(env, "CRM_DQ_DOCS_DIR", defaults["dq_docs_dir"]),
         dagster_home=_env_path(env, "DAGSTER_HOME", defaults["dagster_home"]),
+        dbt_profiles_dir=_env_path(env, "CRM_DBT_PROFILES_DIR", defaults["dbt_profiles_dir"]),
         as_of_date=_parse_date("CRM_AS_OF_DATE", env.get("CRM_AS_OF_DATE")),
-        pii_salt=env.get("CRM_PII_SALT") or DEMO_PII_SALT,
         daily_cron=env.get("CRM_DAILY_CRON") or "0 6 * * *",
         retrain_cron=env.get("CRM_RETRAIN_CRON") or "0 3 * * 0",
         timezone=env.get("CRM_TIMEZONE") or "UTC",
@@ -133,7 +174,28 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         max_quarantine_rate_per_source=_parse_source_rates(env, "CRM_MAX_QUARANTINE_RATE_"),
         postgres_dsn=env.get("CRM_POSTGRES_DSN") or None,
         postgres_bi_password=env.get("CRM_POSTGRES_BI_PASSWORD") or None,
+        clv=_dataclass_from_env(ClvConfig, env, "CRM_CLV_"),
+        churn=_dataclass_from_env(ChurnConfig, env, "CRM_CHURN_"),
     )
+
+
+def _dataclass_from_env(kind: type, environ: dict[str, str], prefix: str) -> typing.Any:
+    """``kind()`` with each field ``f`` taken from ``<prefix><F>`` when set (typed as the field's default)."""
+    values: dict[str, typing.Any] = {}
+    for item in dataclasses.fields(kind):
+        name = prefix + item.name.upper()
+        text = environ.get(name)
+        if not text:
+            continue
+        default = item.default
+        try:
+            values[item.name] = type(default)(text) if not isinstance(default, bool) else text.lower() == "true"
+        except ValueError as exc:
+            raise ValueError(f"{name}={text!r} is not a {type(default).__name__}") from exc
+    try:
+        return kind(**values)
+    except ValueError as exc:
+        raise ValueError(f"{prefix}*: {exc}") from exc
 
 
 def _parse_rate(environ: dict[str, str], name: str, default: float) -> float:
@@ -173,3 +235,18 @@ def _parse_source_rates(environ: dict[str, str], prefix: str) -> dict[str, float
             raise ValueError(f"{name}: no raw table {table!r}; known tables: {', '.join(sorted(tables))}")
         rates[table] = _parse_rate(environ, name, 0.0)
     return rates
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print one resolved setting: ``python -m crm_warehouse.settings landing_dir``."""
+    args = sys.argv[1:] if argv is None else argv
+    names = [f.name for f in dataclasses.fields(Settings)]
+    if len(args) != 1 or args[0] not in names:
+        print(f"usage: python -m crm_warehouse.settings NAME   (NAME: {', '.join(names)})", file=sys.stderr)
+        return 2
+    print(getattr(load_settings(), args[0]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -12,7 +12,7 @@ from orchestration.assets.postgres import postgres_assets
 from orchestration.assets.publish import SERVING_KEY, build_publish_asset
 from orchestration.checks.quality import quality_checks
 from orchestration.ops import build_ops_definitions
-from orchestration.resources import RECENT_ROWS, VALIDATED_ROWS_TAG, WarehouseResource, warehouse_from_settings
+from orchestration.resources import RECENT_ROWS, VALIDATED_ROWS_TAG, WarehouseResource
 
 MODEL_FITTING = dg.AssetSelection.assets(*model_assets)
 
@@ -43,17 +43,19 @@ def build_definitions(warehouse: WarehouseResource, extra_assets: Sequence[dg.As
     ``extra_assets``: optional publish targets (PostgreSQL when configured).
     """
     built_assets = [*ingestion_assets, dbt_warehouse_models, *analytics_assets, dbt_scored_models]
-    schedules, sensors = build_ops_definitions(daily_pipeline, retrain_models)
+    schedules, sensors = build_ops_definitions(daily_pipeline, retrain_models, warehouse.settings)
     return dg.Definitions(
         assets=[*built_assets, build_publish_asset(built_assets), *extra_assets, *exposure_specs([SERVING_KEY])],
         asset_checks=quality_checks,
         jobs=[full_pipeline, daily_pipeline, retrain_models],
         schedules=schedules,
         sensors=sensors,
-        resources={"warehouse": warehouse, "dbt": dbt_resource()},
+        resources={"warehouse": warehouse, "dbt": dbt_resource(warehouse.settings)},
         # DuckDB allows one writer: the steps of a run execute one after another.
         executor=dg.in_process_executor,
     )
 
 
-defs = build_definitions(warehouse_from_settings(), extra_assets=postgres_assets(load_settings()))
+# The configuration is read once, here; everything below receives it.
+_settings = load_settings()
+defs = build_definitions(WarehouseResource.from_settings(_settings), extra_assets=postgres_assets(_settings))

@@ -11,7 +11,8 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from crm_warehouse.settings import Settings, load_settings
+from crm_warehouse.settings import Settings
+from crm_warehouse.warehouse.as_of import AsOfError, resolve_as_of
 
 # Every step that writes the warehouse joins this Dagster concurrency pool; the
 # instance limits it to one slot (dagster.yaml), so runs started together queue.
@@ -36,45 +37,68 @@ def validates_recent_rows(run_tags: Mapping[str, str]) -> bool:
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """Where the run reads and writes: landing, working warehouse, serving file, models, Data Docs.
+    """The one configuration (:class:`~crm_warehouse.settings.Settings`), carried to every step.
 
     Built from :func:`crm_warehouse.settings.load_settings`, so ``make run``,
     ``dagster dev`` and schedules share one configuration; tests build their own.
+    The settings travel as JSON (Dagster resource config is plain values) and every
+    step reads them through :attr:`settings`; the shortcuts below are the ones most
+    steps use.
     """
 
-    warehouse_path: str
-    landing_dir: str
-    serving_path: str
-    models_dir: str
-    dq_docs_dir: str
-    as_of_date: str | None = None
-    lock_timeout_seconds: int = 600
-    max_quarantine_rate: float = 0.05
-    min_quarantine_rows: int = 20
-    max_quarantine_rate_per_source: dict[str, float] = {}
+    settings_json: str
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WarehouseResource:
-        return cls(
-            warehouse_path=str(settings.warehouse_path),
-            landing_dir=str(settings.landing_dir),
-            serving_path=str(settings.serving_path),
-            models_dir=str(settings.models_dir),
-            dq_docs_dir=str(settings.dq_docs_dir),
-            as_of_date=settings.as_of_date.isoformat() if settings.as_of_date else None,
-            lock_timeout_seconds=settings.lock_timeout_seconds,
-            max_quarantine_rate=settings.max_quarantine_rate,
-            min_quarantine_rows=settings.min_quarantine_rows,
-            max_quarantine_rate_per_source=dict(settings.max_quarantine_rate_per_source),
-        )
+        return cls(settings_json=settings.to_json())
 
-    def quarantine_rate_for(self, table: str) -> float:
-        """The quarantine-rate limit of raw table ``table``: its own, else the general one."""
-        return self.max_quarantine_rate_per_source.get(table, self.max_quarantine_rate)
+    @property
+    def settings(self) -> Settings:
+        return Settings.from_json(self.settings_json)
+
+    @property
+    def warehouse_path(self) -> str:
+        return str(self.settings.warehouse_path)
+
+    @property
+    def landing_dir(self) -> str:
+        return str(self.settings.landing_dir)
+
+    @property
+    def serving_path(self) -> str:
+        return str(self.settings.serving_path)
+
+    @property
+    def models_dir(self) -> str:
+        return str(self.settings.models_dir)
+
+    @property
+    def dq_docs_dir(self) -> str:
+        return str(self.settings.dq_docs_dir)
 
     @property
     def as_of(self) -> date | None:
-        return date.fromisoformat(self.as_of_date) if self.as_of_date else None
+        """The configured as-of date (None: the latest loaded order's, see :meth:`resolve_as_of`)."""
+        return self.settings.as_of_date
+
+    @property
+    def max_quarantine_rate(self) -> float:
+        return self.settings.max_quarantine_rate
+
+    @property
+    def min_quarantine_rows(self) -> int:
+        return self.settings.min_quarantine_rows
+
+    def quarantine_rate_for(self, table: str) -> float:
+        """The quarantine-rate limit of raw table ``table``: its own, else the general one."""
+        return self.settings.max_quarantine_rate_per_source.get(table, self.settings.max_quarantine_rate)
+
+    def resolve_as_of(self, con: duckdb.DuckDBPyConnection) -> date:
+        """The warehouse's as-of date for this run (:func:`crm_warehouse.warehouse.as_of.resolve_as_of`)."""
+        try:
+            return resolve_as_of(con, self.as_of)
+        except AsOfError as exc:
+            raise dg.Failure(str(exc), allow_retries=False) from exc
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -94,7 +118,7 @@ class WarehouseResource(dg.ConfigurableResource):
     def _connect_waiting_for_lock(self, path: Path) -> duckdb.DuckDBPyConnection:
         # DuckDB allows one writing process; another run holding the file makes this
         # run wait (with backoff) instead of failing.
-        deadline = time.monotonic() + self.lock_timeout_seconds
+        deadline = time.monotonic() + self.settings.lock_timeout_seconds
         delay = 0.5
         while True:
             try:
@@ -105,7 +129,3 @@ class WarehouseResource(dg.ConfigurableResource):
                 dg.get_dagster_logger().info(f"warehouse {path} is locked by another run; retrying in {delay:.1f} s")
                 time.sleep(delay)
                 delay = min(delay * 2, 15.0)
-
-
-def warehouse_from_settings() -> WarehouseResource:
-    return WarehouseResource.from_settings(load_settings())

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from analytics_warehouse import SimulatedWarehouse, simulated_warehouse
 
+from crm_warehouse.analytics.churn.config import ChurnConfig
 from crm_warehouse.analytics.churn.drivers import top_drivers
 from crm_warehouse.analytics.churn.features import (
     CATEGORICAL_LEVELS,
@@ -32,7 +33,6 @@ from crm_warehouse.analytics.churn.model import (
     train_churn_model,
 )
 from crm_warehouse.analytics.clv.bgnbd import BetaGeoModel
-from crm_warehouse.analytics.clv.config import ChurnConfig
 from crm_warehouse.analytics.metrics import (
     auc,
     auc_standard_error,
@@ -484,7 +484,7 @@ def warehouse(company: SimulatedWarehouse) -> duckdb.DuckDBPyConnection:
 
 @pytest.fixture(scope="module")
 def fitted(warehouse: duckdb.DuckDBPyConnection):
-    return train_churn_model(warehouse, ChurnConfig())
+    return train_churn_model(warehouse, warehouse_as_of(warehouse), ChurnConfig())
 
 
 def true_churn(truth_dir: Path, cutoff: date, horizon_days: int) -> pd.Series:

@@ -16,12 +16,12 @@ from crm_warehouse.analytics.clv.warehouse import (
     clv_models,
     clv_payload,
     fit_clv,
-    latest_order_date,
     order_summary,
     score_clv,
     spend_scales,
 )
 from crm_warehouse.analytics.model_store import latest_model_path, load_model, new_model_id, save_model
+from crm_warehouse.warehouse.as_of import resolve_as_of
 
 START = date(2024, 1, 1)
 KEY_ACCOUNT_FACTOR = 1000.0
@@ -92,7 +92,7 @@ def test_spend_scales_are_type_medians() -> None:
 
 
 def test_type_scaled_clv(warehouse: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
-    as_of = latest_order_date(warehouse)
+    as_of = resolve_as_of(warehouse, None)
     config = ClvConfig()
     fit = fit_clv(warehouse, as_of, config)
     assert fit.spend_scale["key_account"] == pytest.approx(KEY_ACCOUNT_FACTOR * fit.spend_scale["consumer"])

@@ -425,17 +425,30 @@ def test_reloading_a_date_range_twice_gives_identical_tables(con, landing):
         assert snapshot() == before
 
 
-def test_freshness_compares_the_newest_record_with_the_warehouse_as_of_date(con, landing):
+def test_freshness_compares_the_newest_record_with_the_latest_export(con, landing):
+    write_csv(landing, ORDERS_ORDERS, [csv_line(ORDERS_ORDERS, ORDER)])
     write_csv(
         landing,
-        ORDERS_ORDERS,
-        [csv_line(ORDERS_ORDERS, {**ORDER, "ordered_at": "2024-03-05 09:00:00"})],
+        CRM_CUSTOMERS,
+        [
+            csv_line(
+                CRM_CUSTOMERS,
+                {
+                    **CUSTOMER,
+                    "customer_id": "C2",
+                    "signup_at": "2024-03-05 09:00:00",
+                    "updated_at": "2024-03-05 09:00:00",
+                },
+            )
+        ],
         day="2024-03-05",
     )
     load(con, landing, CATALOG_PRODUCTS, CRM_CUSTOMERS, ORDERS_ORDERS)
-    # The default as-of date is resolve_as_of's: the latest loaded order (03-05); the CRM stopped on 03-01.
-    assert source_freshness(con, CRM_CUSTOMERS) == (date(2024, 3, 1), date(2024, 3, 5))
-    assert source_freshness(con, ORDERS_ORDERS, as_of=date(2024, 3, 6)) == (date(2024, 3, 5), date(2024, 3, 6))
+    # By default every source is judged against the warehouse's as-of date, the latest order's.
+    assert source_freshness(con, ORDERS_ORDERS) == (date(2024, 3, 1), date(2024, 3, 1))
+    assert source_freshness(con, CRM_CUSTOMERS) == (date(2024, 3, 5), date(2024, 3, 1))
+    # With CRM_AS_OF_DATE at the CRM's export day, orders that stopped on 03-01 are four days behind.
+    assert source_freshness(con, ORDERS_ORDERS, as_of=date(2024, 3, 5)) == (date(2024, 3, 1), date(2024, 3, 5))
     assert CATALOG_PRODUCTS.max_lag_days is None and ORDERS_ORDERS.max_lag_days == 2
 
 

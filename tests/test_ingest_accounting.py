@@ -242,14 +242,10 @@ def test_ingestion_checks_report_unloaded_files_and_small_batches_pass(tmp_path,
     # One bad survey out of two rows: 50 %, but a single row is below the minimum count.
     bad = {**survey_columns(["S10", "S11"]), "csat": pa.array([5, 9], pa.int32())}
     pq.write_table(pa.table(bad), landing / "surveys" / "2024-03-03.parquet")
-    warehouse = WarehouseResource(
-        warehouse_path=str(tmp_path / "warehouse.duckdb"),
-        landing_dir=str(landing),
-        serving_path=str(tmp_path / "serving.duckdb"),
-        models_dir=str(tmp_path / "models"),
-        dq_docs_dir=str(tmp_path / "dq_docs"),
-        as_of_date="2024-03-03",
+    settings = load_settings(
+        {"CRM_DATA_DIR": str(tmp_path), "CRM_LANDING_DIR": str(landing), "CRM_AS_OF_DATE": "2024-03-03"}
     )
+    warehouse = WarehouseResource.from_settings(settings)
     result = dg.materialize(ingestion_assets, resources={"warehouse": warehouse}, raise_on_error=False)
     assert result.success
     checks = {
@@ -269,7 +265,7 @@ def test_ingestion_checks_report_unloaded_files_and_small_batches_pass(tmp_path,
     assert checks[("orders_orders", LANDING_FILES_CHECK)].passed
     rate = checks[("surveys_responses", QUARANTINE_CHECK)]
     assert rate.passed and rate.metadata["rows_quarantined"].value == 1
-    summary = summarise(tmp_path / "warehouse.duckdb", result.run_id)
+    summary = summarise(settings.warehouse_path, result.run_id)
     assert "quarantined in this run:\n    surveys_responses: 1 rows\n             1  csat outside 1-5" in summary
     assert "refused: surveys/2024-03-02.parquet: cannot be read as Parquet" in summary
     assert "not recognised: crm/customers_2024-03-02.csv: name does not match crm/YYYY-MM-DD.csv" in summary

@@ -14,10 +14,10 @@ import duckdb
 import pandas as pd
 import pytest
 from pipeline_support import PROJECT_ROOT, clone_pipeline, deliver, pipeline_definitions, pipeline_instance, run_job
+from serving import latest_publish
 
 from crm_warehouse.contracts import CONTRACTS, ORDERS_ORDER_LINES
 from crm_warehouse.ingest import export_date
-from crm_warehouse.publish import latest_publish
 from orchestration.assets.dbt import DbtBuildConfig, dbt_build_args
 from orchestration.checks.quality import CHECK_NAME
 from orchestration.resources import RECENT_ROWS, VALIDATED_ROWS_TAG
@@ -46,8 +46,8 @@ def failed_checks(result: dg.ExecuteInProcessResult) -> set[str]:
     }
 
 
-def test_definitions_load_with_every_asset_described_grouped_and_kinded():
-    defs = pipeline_definitions(Path("/nonexistent-data-dir"))
+def test_definitions_load_with_every_asset_described_grouped_and_kinded(tmp_path: Path):
+    defs = pipeline_definitions(tmp_path)
     graph = defs.resolve_asset_graph()
     groups = {graph.get(key).group_name for key in graph.materializable_asset_keys}
     assert {"ingestion", "staging", "intermediate", "marts", "reference", "analytics", "publish"} <= groups
@@ -66,8 +66,8 @@ def test_definitions_load_with_every_asset_described_grouped_and_kinded():
     assert {"full_pipeline", "daily_pipeline", "retrain_models"} <= {j.name for j in defs.jobs}
 
 
-def test_only_the_daily_job_tests_recent_rows_and_never_on_a_full_refresh():
-    daily = pipeline_definitions(Path("/nonexistent-data-dir")).resolve_job_def("daily_pipeline")
+def test_only_the_daily_job_tests_recent_rows_and_never_on_a_full_refresh(tmp_path: Path):
+    daily = pipeline_definitions(tmp_path).resolve_job_def("daily_pipeline")
     assert daily.tags[VALIDATED_ROWS_TAG] == RECENT_ROWS
     as_of = {"as_of_date": "2025-06-30"}
     assert dbt_build_args(DbtBuildConfig(), as_of, daily.tags) == [

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from serving import latest_publish
 
-from crm_warehouse.publish import PublishError, latest_publish, publish
+from crm_warehouse.publish import PublishError, publish
 
 
 @pytest.fixture

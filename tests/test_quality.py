@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from crm_warehouse.quality.run import validate_and_record, validate_suite
 from crm_warehouse.quality.suites import Suite, load_suites, parse_suite
 from crm_warehouse.settings import DBT_PROJECT_DIR, EXPECTATIONS_DIR, load_settings
 from crm_warehouse.warehouse.analytics_tables import ensure_table
+from crm_warehouse.warehouse.recent_rows import RecentWindow, recent_window
 from orchestration.checks.quality import CHECK_NAME, build_quality_checks
 from orchestration.resources import RECENT_ROWS, VALIDATED_ROWS_TAG, WarehouseResource
 
@@ -488,13 +490,37 @@ def test_dagster_check_blocks_downstream_only_on_error(tmp_path, rows, severity,
     assert (tmp_path / "dq_docs" / "index.html").exists()
 
 
+def record_window(con: duckdb.DuckDBPyConnection, table: str, column: str, start: str) -> None:
+    """What dbt's on-run-end hook (record_recent_windows) writes for a table with a window column."""
+    con.execute("create schema if not exists audit")
+    con.execute(
+        "create table if not exists audit.recent_windows"
+        " (relation_name varchar, window_column varchar, window_start date, recorded_at timestamp)"
+    )
+    con.execute(
+        "insert into audit.recent_windows values ($table, $column, cast($start as date), now())",
+        {"table": table, "column": column, "start": start},
+    )
+
+
+def test_recent_window_is_what_dbt_recorded_for_the_table(con):
+    assert recent_window(con, "marts.fct_orders") is None, "nothing recorded yet"
+    record_window(con, "marts.fct_orders", "order_date", "2025-06-28")
+    assert recent_window(con, "marts.fct_orders") == RecentWindow("order_date", date(2025, 6, 28))
+    assert recent_window(con, "marts.fct_order_lines") is None
+    assert RecentWindow("order_date", date(2025, 6, 28)).rows_sql("marts.fct_orders") == (
+        """select * from "marts"."fct_orders" where "order_date" >= cast('2025-06-28' as date)"""
+    )
+
+
 def test_dagster_check_of_a_daily_run_validates_the_recent_rows(tmp_path):
-    suite = {**ITEMS_SUITE, "meta": {**ITEMS_SUITE["meta"], "window_column": "sold_on"}}
     # I1 was sold twice long ago: a whole-table check blocks, the daily run's check does not
     rows = "('I1', 5.0, date '2025-01-01'), ('I1', 6.0, date '2025-01-02'), ('I2', 7.0, date '2025-06-30')"
-    definitions, warehouse = _pipeline(tmp_path, rows, suite, columns="item_id, price, sold_on")
+    definitions, warehouse = _pipeline(tmp_path, rows, ITEMS_SUITE, columns="item_id, price, sold_on")
+    with warehouse.connect() as con:
+        record_window(con, "raw.items", "sold_on", "2025-06-27")
     daily = {VALIDATED_ROWS_TAG: RECENT_ROWS}
-    for tags, passed, scope in ((daily, True, "latest 3 days by sold_on"), ({}, False, "whole table")):
+    for tags, passed, scope in ((daily, True, "rows with sold_on >= 2025-06-27"), ({}, False, "whole table")):
         result = dg.materialize(definitions, resources={"warehouse": warehouse}, raise_on_error=False, tags=tags)
         (evaluation,) = result.get_asset_check_evaluations()
         assert evaluation.passed == passed
@@ -520,7 +546,7 @@ def test_recent_rows_validate_the_latest_days_and_table_level_expectations_the_w
     suite = parse_suite(
         {
             "name": "marts.fct_orders",
-            "meta": {"key_columns": ["order_id"], "window_column": "order_date"},
+            "meta": {"key_columns": ["order_id"]},
             "expectations": [
                 expect("expect_column_values_to_not_be_null", column="customer_id"),
                 expect(
@@ -533,16 +559,16 @@ def test_recent_rows_validate_the_latest_days_and_table_level_expectations_the_w
             ],
         }
     )
-    assert suite.window_column == "order_date"
+    window = RecentWindow("order_date", date(2025, 6, 28))
     whole = validate_suite(con, suite, "run-1")
     assert set(failures(whole)) == {"expect_column_values_to_not_be_null(customer_id)"}
-    recent = validate_suite(con, suite, "run-2", recent_days=3)
+    recent = validate_suite(con, suite, "run-2", recent=window)
     assert recent.passed, failures(recent)
     not_null, _, row_count = recent.results
     assert not_null.observed_value["element_count"] == 2, "rows of 2025-06-28 to 06-30 only"
     assert row_count.observed_value == 4, "the row count is the whole table's"
     con.execute("insert into marts.fct_orders values ('O5', 'C9', date '2025-06-30')")
-    late = validate_suite(con, suite, "run-3", recent_days=3)
+    late = validate_suite(con, suite, "run-3", recent=window)
     broken = failures(late)["expect_column_values_to_exist_in_table(customer_id)"]
     assert broken.unexpected_sample == [{"customer_id": "C9"}]
     assert set(failures(late)) == {
@@ -553,4 +579,4 @@ def test_recent_rows_validate_the_latest_days_and_table_level_expectations_the_w
 
 def test_a_window_column_must_be_an_identifier():
     with pytest.raises(ValueError, match="identifier"):
-        parse_suite({**ORDERS, "meta": {"window_column": "order_date; drop table x"}})
+        RecentWindow("order_date; drop table x", date(2025, 6, 28)).rows_sql("marts.fct_orders")

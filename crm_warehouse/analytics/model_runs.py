@@ -17,8 +17,9 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from crm_warehouse.analytics.churn.config import ChurnConfig
 from crm_warehouse.analytics.churn.model import ChurnFit, ChurnModel, score_churn, train_churn_model
-from crm_warehouse.analytics.clv.config import ChurnConfig, ClvConfig
+from crm_warehouse.analytics.clv.config import ClvConfig
 from crm_warehouse.analytics.clv.warehouse import ClvFit, clv_models, clv_payload, fit_clv, score_clv
 from crm_warehouse.analytics.model_store import latest_model_path, load_model, new_model_id, save_model
 from crm_warehouse.warehouse.analytics_tables import TABLE_COLUMNS
@@ -97,13 +98,13 @@ def retrain_clv(
 def retrain_churn(
     con: duckdb.DuckDBPyConnection,
     models_dir: Path,
-    as_of: date | None,
+    as_of: date,
     fitted_at: datetime,
     config: ChurnConfig | None = None,
 ) -> Retrained:
     """Validate the churn recipe on a time split, refit it on the latest cutoffs, save it, describe the run."""
     config = config or ChurnConfig()
-    fit = train_churn_model(con, config, as_of)
+    fit = train_churn_model(con, as_of, config)
     model_id = new_model_id("churn", fitted_at)
     validation = fit.validation
     payload = {

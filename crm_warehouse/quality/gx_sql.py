@@ -46,6 +46,7 @@ from great_expectations.expectations.metadata_types import FailureSeverity
 from crm_warehouse.quality.results import SAMPLE_SIZE, ExpectationResult
 from crm_warehouse.quality.sql_checks import unexpected_rows_query, unexpected_rows_sample
 from crm_warehouse.quality.suites import GX_COMPILED_TYPES, UNEXPECTED_ROWS, ExpectationSpec, Suite, identifier
+from crm_warehouse.warehouse.recent_rows import RecentWindow
 
 DOCS_SITE = "crm_data_quality"
 # GX suite (and Data Docs) name of the expectations validated on a table's recent rows.
@@ -212,13 +213,13 @@ def validate_with_gx(
     suite: Suite,
     run_id: str,
     docs_dir: Path | None = None,
-    recent_days: int | None = None,
+    recent: RecentWindow | None = None,
 ) -> tuple[list[ExpectationResult], str | None]:
     """Run the GX part of ``suite`` on its table through ``con``.
 
-    With ``recent_days`` and a suite ``window_column``, the row-level expectations
-    validate only the rows of the latest ``recent_days`` days (a GX query asset, GX
-    suite ``<name>.recent_rows``); table-level ones still validate the whole table.
+    With ``recent`` (the window dbt recorded for the table), the row-level
+    expectations validate only the recent rows (a GX query asset, GX suite
+    ``<name>.recent_rows``); table-level ones still validate the whole table.
 
     Returns the results in suite order and the Data Docs index URL (None without
     ``docs_dir``). ``con`` stays usable; nothing of the table is loaded into Python
@@ -227,7 +228,7 @@ def validate_with_gx(
     specs = {i: spec for i, spec in enumerate(suite.expectations) if spec.runs_in_gx}
     if not specs:
         return [], None
-    recent_sql = suite.recent_rows_sql(recent_days) if recent_days and suite.window_column else None
+    recent_sql = recent.rows_sql(suite.name) if recent else None
     on_recent = {i for i, spec in specs.items() if recent_sql and not spec.is_table_level}
     context = _context(docs_dir)
     with _sql_datasource(context, con, suite) as datasource:

@@ -19,6 +19,7 @@ from crm_warehouse.quality.results import SuiteResult, record_results
 from crm_warehouse.quality.sql_checks import run_sql_check
 from crm_warehouse.quality.suites import Suite, load_suites
 from crm_warehouse.settings import EXPECTATIONS_DIR, load_settings
+from crm_warehouse.warehouse.recent_rows import RecentWindow
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, suite: Suite) -> bool:
@@ -35,12 +36,12 @@ def validate_suite(
     suite: Suite,
     run_id: str,
     docs_dir: Path | None = None,
-    recent_days: int | None = None,
+    recent: RecentWindow | None = None,
 ) -> SuiteResult:
     """Run every expectation of ``suite`` on its table; results come back in suite order.
 
-    ``recent_days``: row-level GX expectations of a suite with a ``window_column``
-    validate only the rows of the latest days (:meth:`Suite.recent_rows_sql`).
+    ``recent``: row-level GX expectations validate only the rows of this window (the
+    rows the latest incremental dbt run rewrote, :mod:`crm_warehouse.warehouse.recent_rows`).
 
     Raises ValueError when the table does not exist (a suite for a table that is never
     built has rotted, which is a configuration error, not a data failure).
@@ -48,7 +49,7 @@ def validate_suite(
     if not table_exists(con, suite):
         raise ValueError(f"suite {suite.name}: table {suite.name} does not exist in the warehouse")
     validated_at = datetime.now(UTC).replace(tzinfo=None)
-    gx_results, docs_index = validate_with_gx(con, suite, run_id, docs_dir, recent_days)
+    gx_results, docs_index = validate_with_gx(con, suite, run_id, docs_dir, recent)
     from_gx = iter(gx_results)
     results = tuple(
         next(from_gx) if spec.runs_in_gx else run_sql_check(con, suite, spec, run_id) for spec in suite.expectations
@@ -65,10 +66,10 @@ def validate_and_record(
     asset: str,
     check_name: str,
     docs_dir: Path | None = None,
-    recent_days: int | None = None,
+    recent: RecentWindow | None = None,
 ) -> SuiteResult:
     """:func:`validate_suite`, then append the results to ``audit.dq_results``."""
-    result = validate_suite(con, suite, run_id, docs_dir, recent_days)
+    result = validate_suite(con, suite, run_id, docs_dir, recent)
     record_results(con, result, asset=asset, check_name=check_name)
     return result
 

@@ -12,9 +12,9 @@ A suite file is a Great Expectations ``ExpectationSuite`` JSON (``name``, ``meta
   successful run, which are computed in DuckDB SQL.
 
 ``meta.key_columns`` (optional) names the columns that identify a row; failing
-samples then show them next to the bad value. ``meta.window_column`` (optional, a
-date column) lets a daily run validate the rows of the latest days only (see
-:meth:`Suite.recent_rows_sql`); table-level expectations still see the whole table.
+samples then show them next to the bad value. A daily run validates the recent rows
+of a table for which dbt recorded a window (:mod:`crm_warehouse.warehouse.recent_rows`);
+table-level expectations still see the whole table.
 
 Loading a suite imports no Great Expectations (it is slow to import), so Dagster can
 build its checks from the files cheaply; GX type names are resolved when the suite
@@ -29,6 +29,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from crm_warehouse.warehouse.sql import safe_identifier
 
 Severity = Literal["error", "warn"]
 SEVERITIES: tuple[Severity, ...] = ("error", "warn")
@@ -54,17 +56,16 @@ GX_COMPILED_TYPES = (REFERENCE, ROW_COUNT_RELATION)
 DRIFT_TYPES = (MEAN_DRIFT, SHARE_DRIFT)
 ROW_COUNT_RELATIONS = ("equal", "at_most")
 
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # A drift metric may be an arithmetic expression over columns (e.g. a line value);
 # no quotes or semicolons, so it cannot smuggle a statement or a string.
 _EXPRESSION = re.compile(r"[A-Za-z0-9_ .+\-*/(),]+")
 
 
 def identifier(name: str) -> str:
-    """``name`` double-quoted for SQL; ValueError unless it is a plain identifier."""
-    if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name):
+    """``name`` quoted for SQL; ValueError unless it is a plain identifier."""
+    if not isinstance(name, str):
         raise ValueError(f"not a safe SQL identifier: {name!r}")
-    return f'"{name}"'
+    return safe_identifier(name)
 
 
 def qualified(table: str) -> str:
@@ -130,7 +131,6 @@ class Suite:
     key_columns: tuple[str, ...] = ()
     meta: Mapping[str, Any] = field(default_factory=dict)
     path: Path | None = None
-    window_column: str | None = None
 
     @property
     def schema(self) -> str:
@@ -148,20 +148,6 @@ class Suite:
     @property
     def description(self) -> str:
         return self.meta.get("description", f"Data-quality suite of {self.name}.")
-
-    def recent_rows_sql(self, days: int) -> str:
-        """The table's rows whose window column lies within ``days`` days of its latest value.
-
-        What an incremental run wrote (it rewrites the latest days of the table), so a
-        daily run validates those and not the whole history again.
-        """
-        if self.window_column is None:
-            raise ValueError(f"suite {self.name} has no meta.window_column")
-        table, column = qualified(self.name), identifier(self.window_column)
-        return (
-            f"select * from {table} where {column} >= "
-            f"(select max({column}) - to_days(cast({int(days)} as integer)) from {table})"
-        )
 
 
 def _spec(raw: Mapping[str, Any], where: str) -> ExpectationSpec:
@@ -225,9 +211,6 @@ def parse_suite(document: Mapping[str, Any], path: Path | None = None) -> Suite:
     key_columns = tuple(meta.pop("key_columns", ()))
     for column in key_columns:
         identifier(column)
-    window_column = meta.pop("window_column", None)
-    if window_column is not None:
-        identifier(window_column)
     raw_expectations = document.get("expectations")
     if not raw_expectations:
         raise ValueError(f"{where}: suite {name} has no expectations")
@@ -236,9 +219,7 @@ def parse_suite(document: Mapping[str, Any], path: Path | None = None) -> Suite:
     drift = [(s.type, s.column) for s in specs if s.type in DRIFT_TYPES]
     if len(drift) != len(set(drift)):
         raise ValueError(f"{where}: two drift expectations share a type and column: {drift}")
-    return Suite(
-        name=name, expectations=specs, key_columns=key_columns, meta=meta, path=path, window_column=window_column
-    )
+    return Suite(name=name, expectations=specs, key_columns=key_columns, meta=meta, path=path)
 
 
 def load_suite(path: Path) -> Suite:

@@ -24,11 +24,7 @@ class AsOfError(ValueError):
 
 def latest_order_date(con: duckdb.DuckDBPyConnection) -> date | None:
     """Date of the latest loaded order, or None when no order is loaded (or the table does not exist)."""
-    exists = con.execute(
-        "select count(*) from information_schema.tables where table_schema = $schema and table_name = $name",
-        {"schema": RAW_ORDERS.schema, "name": RAW_ORDERS.name},
-    ).fetchone()[0]
-    if not exists:
+    if not RAW_ORDERS.exists(con):
         return None
     return con.execute(f"select cast(max(ordered_at) as date) from {RAW_ORDERS.sql()}").fetchone()[0]
 

@@ -11,6 +11,7 @@ Dagster; the orchestration layer turns them into ``AssetKey``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from crm_warehouse.warehouse.sql import qualified_name
 
@@ -29,6 +30,15 @@ class Relation:
     def sql(self, dialect: str = "duckdb") -> str:
         """The quoted name to put into SQL text."""
         return qualified_name(self.schema, self.name, dialect)
+
+    def exists(self, con: Any) -> bool:
+        """Whether the warehouse behind the DB-API connection ``con`` has this table or view."""
+        return bool(
+            con.execute(
+                "select count(*) from information_schema.tables where table_schema = $schema and table_name = $name",
+                {"schema": self.schema, "name": self.name},
+            ).fetchone()[0]
+        )
 
     def __str__(self) -> str:
         return f"{self.schema}.{self.name}"

@@ -1,8 +1,13 @@
 {#- The as-of date of the whole warehouse: var('as_of_date') or, when it is null,
-    the latest order date. Every model keeps only events on or before it. -#}
-
-{#- The var as a date literal, or a null date when the var is null. -#}
-{% macro as_of_date_var() -%}
+    the date of the latest loaded order. The same rule as resolve_as_of() in
+    crm_warehouse/warehouse/as_of.py; orchestrated runs pass the date resolved there
+    as the var, so the default here serves dbt runs started by hand. Every model
+    keeps only events on or before it; int_calendar__as_of records it.
+    orders: the relation to take the latest order from; staging filters on the raw
+    source before any model exists, int_calendar__as_of reads the staged orders (an
+    intermediate model reads no source). Staging keeps every order up to this date,
+    so both give the same day. -#}
+{% macro as_of_date(orders=none) -%}
     {%- set value = var('as_of_date') -%}
     {%- if value -%}
         {%- set text = value | string -%}
@@ -11,16 +16,7 @@
         {%- endif -%}
         cast('{{ text }}' as date)
     {%- else -%}
-        cast(null as date)
-    {%- endif -%}
-{%- endmacro %}
-
-{#- The as-of date as a SQL expression (staging filters on it before any model exists). -#}
-{% macro as_of_date() -%}
-    {%- if var('as_of_date') -%}
-        {{ as_of_date_var() }}
-    {%- else -%}
-        (select cast(max(ordered_at) as date) from {{ source('orders', 'orders_orders') }})
+        (select cast(max(ordered_at) as date) from {{ orders or source('orders', 'orders_orders') }})
     {%- endif -%}
 {%- endmacro %}
 

@@ -59,3 +59,34 @@
 {% macro in_month_order() -%}
     order by month_start, customer_id
 {%- endmacro %}
+
+{#- on-run-end: for every model built in this invocation whose meta names a
+    window_column, record where its recent rows start (incremental_start: the rows
+    an incremental run rewrites). A daily run's GX suites validate the rows from there
+    (crm_warehouse/warehouse/recent_rows.py), so the window is defined once, here. -#}
+{% macro record_recent_windows(results) -%}
+    {%- if execute -%}
+        {%- set windows = [] -%}
+        {%- for result in results
+            if result.node.resource_type == 'model' and result.status == 'success'
+            and result.node.config.meta.get('window_column') -%}
+            {%- do windows.append(result.node) -%}
+        {%- endfor -%}
+        {%- if windows -%}
+            {%- set table = 'audit.recent_windows' -%}
+            {%- do adapter.create_schema(api.Relation.create(database=target.database, schema='audit')) -%}
+            {%- do run_query(
+                'create table if not exists ' ~ table ~ ' (relation_name ' ~ dbt.type_string()
+                ~ ', window_column ' ~ dbt.type_string() ~ ', window_start date, recorded_at '
+                ~ dbt.type_timestamp() ~ ')') -%}
+            {%- for node in windows -%}
+                {%- set name = node.schema ~ '.' ~ node.alias -%}
+                {%- set relation = api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias) -%}
+                {%- do run_query("delete from " ~ table ~ " where relation_name = '" ~ name ~ "'") -%}
+                {%- do run_query(
+                    "insert into " ~ table ~ " select '" ~ name ~ "', '" ~ node.config.meta.window_column ~ "', "
+                    ~ incremental_start(node.config.meta.window_column, relation) ~ ", " ~ dbt.current_timestamp()) -%}
+            {%- endfor -%}
+        {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}

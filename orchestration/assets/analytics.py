@@ -8,25 +8,15 @@ fail with a clear message while none exists. The work is in
 call it, write the rows and report.
 """
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import duckdb
-import numpy as np
 
-from crm_warehouse.analytics.churn.features import warehouse_as_of
-from crm_warehouse.analytics.clv.warehouse import latest_order_date
-from crm_warehouse.analytics.model_runs import (
-    NoModelError,
-    retrain_churn,
-    retrain_clv,
-    score_with_latest_churn,
-    score_with_latest_clv,
-)
-from crm_warehouse.analytics.plots import calibration_plot_png, clv_distribution_png
-from crm_warehouse.warehouse.analytics_tables import append_rows, table_rows
+from crm_warehouse.warehouse.relations import CHURN_INPUTS as CHURN_RELATIONS
+from crm_warehouse.warehouse.relations import CLV_INPUTS as CLV_RELATIONS
+from crm_warehouse.warehouse.relations import Relation
 from orchestration.metadata import image_metadata
 from orchestration.resources import TRANSIENT_RETRY, WAREHOUSE_POOL, WarehouseResource
 
@@ -40,17 +30,15 @@ CHURN_MODEL_KEY = dg.AssetKey(["analytics", "churn_model"])
 CUSTOMER_CLV_KEY = dg.AssetKey(["analytics", "customer_clv"])
 CHURN_SCORES_KEY = dg.AssetKey(["analytics", "customer_churn_scores"])
 
+
+def _keys(relations: tuple[Relation, ...]) -> list[dg.AssetKey]:
+    return [dg.AssetKey(list(relation.asset_key_path)) for relation in relations]
+
+
 #: dbt models the CLV steps read.
-CLV_INPUTS = [dg.AssetKey(["marts", "fct_orders"]), dg.AssetKey(["staging", "stg_crm__customers"])]
+CLV_INPUTS = _keys(CLV_RELATIONS)
 #: dbt models the churn steps read.
-CHURN_INPUTS = [
-    dg.AssetKey(["intermediate", "int_customer_months__panel"]),
-    dg.AssetKey(["intermediate", "int_customer_months__staged"]),
-    dg.AssetKey(["intermediate", "int_customer_months__activity"]),
-    dg.AssetKey(["intermediate", "int_order_days__sequenced"]),
-    dg.AssetKey(["intermediate", "int_calendar__as_of"]),
-    dg.AssetKey(["staging", "stg_crm__customers"]),
-]
+CHURN_INPUTS = _keys(CHURN_RELATIONS)
 
 _NO_MODEL = (
     "No saved {kind} model in {folder}. Fit one first: run the retraining job (the weekly "
@@ -60,14 +48,6 @@ _NO_MODEL = (
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _clv_as_of(con: duckdb.DuckDBPyConnection, warehouse: WarehouseResource) -> date:
-    return warehouse.as_of or latest_order_date(con)
-
-
-def _churn_as_of(con: duckdb.DuckDBPyConnection, warehouse: WarehouseResource) -> date:
-    return warehouse.as_of or warehouse_as_of(con)
 
 
 def _rounded(values: dict[str, float]) -> dict[str, float]:
@@ -85,10 +65,14 @@ def _rounded(values: dict[str, float]) -> dict[str, float]:
 )
 def clv_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Fit BG/NBD and Gamma-Gamma on the completed orders and save the CLV model (weekly retraining)."""
+    # The model libraries load when a step runs, not when the code location loads.
+    from crm_warehouse.analytics.model_runs import retrain_clv
+    from crm_warehouse.warehouse.analytics_tables import append_rows
+
     with warehouse.connect() as con:
-        as_of = _clv_as_of(con, warehouse)
+        as_of = warehouse.resolve_as_of(con)
         try:
-            retrained = retrain_clv(con, Path(warehouse.models_dir), as_of, _now())
+            retrained = retrain_clv(con, Path(warehouse.models_dir), as_of, _now(), warehouse.settings.clv)
         except ValueError as exc:
             raise dg.Failure(
                 f"the CLV model could not be fitted on the orders up to {as_of}: {exc}", allow_retries=False
@@ -123,9 +107,16 @@ def clv_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
 )
 def churn_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Validate the churn model on a time split against BG/NBD, refit it on the latest months and save it."""
+    import numpy as np
+
+    from crm_warehouse.analytics.model_runs import retrain_churn
+    from crm_warehouse.analytics.plots import calibration_plot_png
+    from crm_warehouse.warehouse.analytics_tables import append_rows
+
     with warehouse.connect() as con:
+        as_of = warehouse.resolve_as_of(con)
         try:
-            retrained = retrain_churn(con, Path(warehouse.models_dir), warehouse.as_of, _now())
+            retrained = retrain_churn(con, Path(warehouse.models_dir), as_of, _now(), warehouse.settings.churn)
         except ValueError as exc:
             raise dg.Failure(f"the churn model could not be fitted: {exc}", allow_retries=False) from exc
         append_rows(con, "model_runs", retrained.run)
@@ -174,8 +165,14 @@ def churn_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
 )
 def customer_clv(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Score every CRM customer's lifetime value with the latest CLV model into analytics.customer_clv."""
+    import numpy as np
+
+    from crm_warehouse.analytics.model_runs import NoModelError, score_with_latest_clv
+    from crm_warehouse.analytics.plots import clv_distribution_png
+    from crm_warehouse.warehouse.analytics_tables import append_rows, table_rows
+
     with warehouse.connect() as con:
-        as_of = _clv_as_of(con, warehouse)
+        as_of = warehouse.resolve_as_of(con)
         try:
             scored = score_with_latest_clv(con, Path(warehouse.models_dir), as_of, _now())
         except NoModelError as exc:
@@ -221,8 +218,13 @@ def customer_clv(context: dg.AssetExecutionContext, warehouse: WarehouseResource
 )
 def customer_churn_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Score every open account's churn risk and top drivers with the latest churn model."""
+    import numpy as np
+
+    from crm_warehouse.analytics.model_runs import NoModelError, score_with_latest_churn
+    from crm_warehouse.warehouse.analytics_tables import append_rows, table_rows
+
     with warehouse.connect() as con:
-        cutoff = _churn_as_of(con, warehouse)
+        cutoff = warehouse.resolve_as_of(con)
         try:
             scored = score_with_latest_churn(con, Path(warehouse.models_dir), cutoff, _now())
         except NoModelError as exc:

@@ -7,7 +7,6 @@ The manifest is produced by ``make manifest`` (``dbt parse``), not at import tim
 """
 
 import json
-import os
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -22,7 +21,9 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from crm_warehouse.settings import DBT_PROJECT_DIR
+from crm_warehouse.settings import Settings
+from crm_warehouse.warehouse.dbt_project import DBT_PROJECT_DIR, run_vars, write_profile
+from crm_warehouse.warehouse.sql import qualified_name
 from orchestration.resources import TRANSIENT_RETRY, WAREHOUSE_POOL, WarehouseResource, validates_recent_rows
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
@@ -59,9 +60,17 @@ class CrmDbtTranslator(DagsterDbtTranslator):
         return [owner] if owner else ["team:analytics-engineering"]
 
 
-def dbt_resource() -> DbtCliResource:
-    """The dbt CLI of this environment (found beside the interpreter, activated or not)."""
-    return DbtCliResource(project_dir=dbt_project, dbt_executable=str(Path(sys.executable).parent / "dbt"))
+def dbt_resource(settings: Settings) -> DbtCliResource:
+    """The dbt CLI of this environment (found beside the interpreter), with the profile of ``settings``.
+
+    The configuration reaches dbt as a written profile (the project's, with this
+    configuration's warehouse path) and run-time vars, never through os.environ.
+    """
+    return DbtCliResource(
+        project_dir=dbt_project,
+        dbt_executable=str(Path(sys.executable).parent / "dbt"),
+        profiles_dir=str(write_profile(settings.dbt_profiles_dir, settings.warehouse_path)),
+    )
 
 
 dbt_translator = CrmDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
@@ -95,11 +104,6 @@ def exposure_specs(also_downstream_of: list[dg.AssetKey]) -> list[dg.AssetSpec]:
     return specs
 
 
-def dbt_vars(warehouse: WarehouseResource) -> dict[str, str]:
-    """Run-time dbt vars from the configuration (thresholds stay in dbt_project.yml)."""
-    return {"as_of_date": warehouse.as_of_date} if warehouse.as_of_date else {}
-
-
 # The Python analytics tables sit in the middle of the dbt graph (marts feed the
 # models, the models' scores feed the value segments), so dbt runs in two parts
 # split by graph selection: everything not downstream of the analytics sources,
@@ -124,10 +128,9 @@ def dbt_build_args(config: DbtBuildConfig, variables: Mapping[str, str], run_tag
 def _build(
     context: dg.AssetExecutionContext, config: DbtBuildConfig, dbt: DbtCliResource, warehouse: WarehouseResource
 ) -> Iterator[Any]:
-    # dbt's profile reads the warehouse path from the environment.
-    os.environ["CRM_WAREHOUSE_PATH"] = warehouse.warehouse_path
-    args = dbt_build_args(config, dbt_vars(warehouse), context.run.tags)
-    invocation = dbt.cli(args, context=context)
+    with warehouse.connect() as con:
+        as_of = warehouse.resolve_as_of(con)
+    invocation = dbt.cli(dbt_build_args(config, run_vars(as_of), context.run.tags), context=context)
     # dbt holds the DuckDB file until it exits, so the events are collected first
     # (dbt's log lines still reach the step's stdout as they come) and the row counts
     # are read afterwards in one query. dagster-dbt's fetch_row_counts() does the same
@@ -156,7 +159,7 @@ def _with_row_counts(events: list[Any], manifest: Mapping[str, Any], warehouse: 
     """The events, each materialised table's with its ``dagster/row_count`` (views are not counted)."""
     # Schema and name only: the catalog is whatever file this run's warehouse is.
     relations = {
-        node["unique_id"]: f'"{node["schema"]}"."{node["alias"]}"'
+        node["unique_id"]: qualified_name(node["schema"], node["alias"])
         for node in (manifest["nodes"][uid] for uid in map(_materialised_node, events) if uid)
         if node["config"]["materialized"] != "view"
     }

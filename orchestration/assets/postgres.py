@@ -8,7 +8,6 @@ from pathlib import Path
 import dagster as dg
 
 from crm_warehouse.publish import PublishError
-from crm_warehouse.publish_postgres import READER_ROLE, publish_to_postgres
 from crm_warehouse.settings import Settings
 from orchestration.assets.publish import SERVING_KEY
 from orchestration.resources import WarehouseResource
@@ -20,6 +19,9 @@ def postgres_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     """The PostgreSQL publish asset, or nothing when no DSN is configured."""
     if not settings.postgres_dsn:
         return []
+    # psycopg loads only where PostgreSQL serving is configured.
+    from crm_warehouse.publish_postgres import READER_ROLE, publish_to_postgres
+
     if not settings.postgres_bi_password:
         raise ValueError(
             f"CRM_POSTGRES_DSN is set but CRM_POSTGRES_BI_PASSWORD is not: set the password of {READER_ROLE}"

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import dagster as dg
 
-from crm_warehouse.mart_charts import stage_distribution_png, transitions_png, value_matrix_png
 from crm_warehouse.publish import PublishError, publish
 from orchestration.metadata import image_metadata
 from orchestration.resources import TRANSIENT_RETRY, WAREHOUSE_POOL, WarehouseResource
@@ -27,6 +26,9 @@ def _checks_passed_in_run(context: dg.AssetExecutionContext) -> int:
 
 def _mart_charts(context: dg.AssetExecutionContext, con) -> dict[str, dg.MetadataValue]:
     """Pictures of what was published; they illustrate and must not fail a done publish."""
+    # matplotlib loads when a publish draws, not when the code location loads.
+    from crm_warehouse.mart_charts import stage_distribution_png, transitions_png, value_matrix_png
+
     charts = {
         "stage_distribution": (stage_distribution_png, "Customers by lifecycle stage"),
         "lifecycle_transitions": (transitions_png, "Lifecycle transitions"),

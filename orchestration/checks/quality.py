@@ -17,7 +17,8 @@ import dagster as dg
 
 from crm_warehouse.quality.results import ExpectationResult, SuiteResult, to_json
 from crm_warehouse.quality.suites import Suite, load_suites
-from crm_warehouse.settings import EXPECTATIONS_DIR, dbt_project_var
+from crm_warehouse.settings import EXPECTATIONS_DIR
+from crm_warehouse.warehouse.recent_rows import recent_window
 from orchestration.resources import WarehouseResource, validates_recent_rows
 
 CHECK_NAME = "gx_suite"
@@ -114,14 +115,10 @@ def _quality_check(suite: Suite, docs_dir: Path | None) -> dg.AssetChecksDefinit
         from crm_warehouse.quality.run import validate_and_record
 
         docs = docs_dir or Path(warehouse.dq_docs_dir)
-        # The daily run validates the rows its incremental tables were rewritten with,
-        # the same days the dbt models re-read.
-        recent_days = (
-            int(dbt_project_var("incremental_lookback_days"))
-            if suite.window_column and validates_recent_rows(context.run.tags)
-            else None
-        )
         with warehouse.connect() as con:
+            # The daily run validates the rows its incremental tables were rewritten
+            # with: the window dbt recorded for the table, if it has one.
+            recent = recent_window(con, suite.name) if validates_recent_rows(context.run.tags) else None
             try:
                 result = validate_and_record(
                     con,
@@ -130,14 +127,14 @@ def _quality_check(suite: Suite, docs_dir: Path | None) -> dg.AssetChecksDefinit
                     asset=key.to_user_string(),
                     check_name=CHECK_NAME,
                     docs_dir=docs,
-                    recent_days=recent_days,
+                    recent=recent,
                 )
             except ValueError as exc:
                 raise dg.Failure(str(exc)) from exc
         scope = (
-            f"row-level expectations on the rows of the latest {recent_days} days by {suite.window_column}, "
+            f"row-level expectations on the rows with {recent.describe()} (the rows dbt rewrote), "
             "table-level ones on the whole table"
-            if recent_days
+            if recent
             else "whole table"
         )
         context.log.info(

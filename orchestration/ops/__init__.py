@@ -2,7 +2,7 @@
 
 ``definitions.py`` adds them to ``Definitions``::
 
-    schedules, sensors = build_ops_definitions(daily_pipeline, retrain_models)
+    schedules, sensors = build_ops_definitions(daily_pipeline, retrain_models, settings)
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import dagster as dg
 
-from crm_warehouse.settings import Settings, load_settings
+from crm_warehouse.settings import Settings
 from orchestration.ops.schedules import JobRef, build_schedules
 from orchestration.ops.sensors import build_landing_sensor, build_run_failure_sensor
 
@@ -21,13 +21,11 @@ class OpsDefinitions(NamedTuple):
     sensors: list[dg.SensorDefinition]
 
 
-def build_ops_definitions(daily_job: JobRef, retrain_job: JobRef, settings: Settings | None = None) -> OpsDefinitions:
+def build_ops_definitions(daily_job: JobRef, retrain_job: JobRef, settings: Settings) -> OpsDefinitions:
     """Schedules and sensors for the daily job and the retraining job (objects or names).
 
-    ``settings`` defaults to :func:`crm_warehouse.settings.load_settings`, the same
-    configuration the resources are built from.
+    ``settings``: the configuration the resources are built from.
     """
-    settings = settings or load_settings()
     return OpsDefinitions(
         schedules=build_schedules(daily_job, retrain_job, settings),
         sensors=[build_landing_sensor(daily_job, settings), build_run_failure_sensor(settings)],

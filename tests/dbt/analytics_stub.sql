@@ -1,10 +1,11 @@
--- Plausible stand-ins for the Python analytics tables, for local development and
--- the dbt tests while the analytics assets are not available. Run after the
--- marts exist: CLV from completed orders in marts.fct_orders, churn scores from
+-- Plausible stand-ins for the Python analytics scores, for local development and
+-- the dbt tests while the analytics assets are not available. Run after the marts
+-- exist, into the tables crm_warehouse/warehouse/analytics_tables.py creates (the
+-- one schema): CLV from completed orders in marts.fct_orders, churn scores from
 -- the latest month of intermediate.int_customer_months__panel.
-create schema if not exists analytics;
 
-create or replace table analytics.customer_clv as
+
+insert into analytics.customer_clv by name
 with
 completed as (
     select customer_id, cast(ordered_at as date) as order_day, order_revenue
@@ -51,7 +52,7 @@ select
     current_timestamp::timestamp as scored_at
 from scored;
 
-create or replace table analytics.customer_churn_scores as
+insert into analytics.customer_churn_scores by name
 with
 latest_month as (
     select *

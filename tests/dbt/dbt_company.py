@@ -22,6 +22,7 @@ from crm_simulator.company import simulate_company
 from crm_simulator.config import SimulationConfig
 from crm_warehouse.ingest import ingest_all
 from crm_warehouse.settings import DBT_PROJECT_DIR
+from crm_warehouse.warehouse.analytics_tables import TABLE_COLUMNS, ensure_table
 
 HERE = Path(__file__).parent
 CUSTOMERS = 1500
@@ -107,6 +108,8 @@ def build_company(root: Path, customers: int = CUSTOMERS) -> Company:
     built = Company(root=root, landing=landing, truth=truth, warehouse=warehouse, env=env)
     built.results += _build(["--exclude", "source:analytics+"], env)
     with duckdb.connect(str(warehouse)) as con:
+        for table in TABLE_COLUMNS:
+            ensure_table(con, table)
         con.execute((HERE / "analytics_stub.sql").read_text())
     built.results += _build(["--select", "source:analytics+"], env)
     return built

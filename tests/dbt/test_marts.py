@@ -6,13 +6,17 @@ import hashlib
 import json
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
 from dbt_company import Company
 
-from crm_warehouse.settings import DBT_PROJECT_DIR, DEMO_PII_SALT
+from crm_warehouse.settings import DBT_PROJECT_DIR
+from crm_warehouse.warehouse.as_of import resolve_as_of
+from crm_warehouse.warehouse.dbt_project import dbt_var_int
+from crm_warehouse.warehouse.recent_rows import recent_window
 
 pytestmark = pytest.mark.slow
 
@@ -20,6 +24,8 @@ MIN_STAGE_AGREEMENT = 0.85
 MIN_PATTERN_AGREEMENT = 0.90
 PYRAMID_SHARES = {"vip": 0.01, "major": 0.04, "ordinary": 0.15, "small": 0.80}
 PII_COLUMNS = ("name_zh", "name_latin", "email", "phone", "national_id")
+# The salt dbt uses when CRM_PII_SALT is unset (dbt_project/macros/pii.sql): the demo's only.
+DEMO_PII_SALT = "demo-salt-change-me"
 EARLIER_AS_OF = "2025-06-30"
 # Every incremental model of dbt_project.yml, checked against the full build below.
 INCREMENTAL_TABLES = {
@@ -59,6 +65,32 @@ def test_dbt_build_passes_with_unit_and_data_tests(company: Company) -> None:
     print(f"dbt build: {len(models)} models, {len(data_tests)} data tests, {len(unit_tests)} unit tests passed")
     assert len(unit_tests) >= 15
     assert len(data_tests) >= 500
+
+
+def test_dbt_as_of_default_is_the_python_resolvers(company: Company) -> None:
+    """Built without the as_of_date var, dbt's default as-of date is resolve_as_of's."""
+    with duckdb.connect(str(company.warehouse), read_only=True) as con:
+        (built,) = con.execute("select as_of_date from intermediate.int_calendar__as_of").fetchone()
+        assert built == resolve_as_of(con, None)
+        assert built == con.execute("select max(order_date) from staging.stg_orders__orders").fetchone()[0]
+
+
+def test_dbt_records_where_the_recent_rows_of_each_windowed_model_start(company: Company) -> None:
+    """dbt's on-run-end hook writes, per model with a window_column, its latest value less the lookback."""
+    manifest = json.loads((company.root / "dbt_target" / "manifest.json").read_text())
+    windowed = {
+        f"{node['schema']}.{node['alias']}": node["config"]["meta"]["window_column"]
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["config"].get("meta", {}).get("window_column")
+    }
+    assert {"marts.fct_orders", "marts.fct_order_lines", "marts.customer_lifecycle_history"} <= set(windowed)
+    lookback = dbt_var_int("incremental_lookback_days")
+    with duckdb.connect(str(company.warehouse), read_only=True) as con:
+        for table, column in windowed.items():
+            window = recent_window(con, table)
+            assert window is not None and window.column == column, table
+            (latest,) = con.execute(f"select cast(max({column}) as date) from {table}").fetchone()
+            assert window.start == latest - timedelta(days=lookback), table
 
 
 def test_stage_rule_agrees_with_simulated_truth(company: Company) -> None:

@@ -27,9 +27,19 @@ import numpy as np
 import pandas as pd
 
 from crm_warehouse.contracts import CUSTOMER_TYPES
+from crm_warehouse.warehouse.dbt_project import relationship_stages
+from crm_warehouse.warehouse.relations import (
+    INT_CALENDAR_AS_OF,
+    INT_CUSTOMER_MONTHS_ACTIVITY,
+    INT_CUSTOMER_MONTHS_PANEL,
+    INT_CUSTOMER_MONTHS_STAGED,
+    INT_ORDER_DAYS_SEQUENCED,
+    STG_CRM_CUSTOMERS,
+)
 
-#: Stages a churn model scores; prospects have no relationship to lose and churned ones lost it.
-SCORED_STAGES: tuple[str, ...] = ("exploration", "formation", "stability", "decline")
+#: Stages a churn model scores, the relationship stages of the seed ``lifecycle_stages``:
+#: prospects have no relationship to lose and churned ones lost it.
+SCORED_STAGES: tuple[str, ...] = relationship_stages()
 #: Categorical features and their levels (fixed, so training and scoring agree).
 CATEGORICAL_LEVELS: dict[str, tuple[str, ...]] = {
     "stage_code": SCORED_STAGES,
@@ -69,26 +79,26 @@ NUMERIC_FEATURES: tuple[str, ...] = (
 FEATURES: tuple[str, ...] = (*NUMERIC_FEATURES, *CATEGORICAL_LEVELS)
 LABEL = "churned"
 
-_FEATURE_SQL = """
+_FEATURE_SQL = f"""
 with
 
 as_of as (
-    select max(as_of_date) as as_of_date from intermediate.int_calendar__as_of
+    select max(as_of_date) as as_of_date from {INT_CALENDAR_AS_OF.sql()}
 ),
 
 staged as (
-    select * from intermediate.int_customer_months__staged
+    select * from {INT_CUSTOMER_MONTHS_STAGED.sql()}
     where evaluated_on = $cutoff
 ),
 
 panel as (
     select customer_id, purchase_days_to_date, margin_to_date
-    from intermediate.int_customer_months__panel
+    from {INT_CUSTOMER_MONTHS_PANEL.sql()}
     where evaluated_on = $cutoff
 ),
 
 activity as (
-    select * from intermediate.int_customer_months__activity
+    select * from {INT_CUSTOMER_MONTHS_ACTIVITY.sql()}
     where month_start <= $cutoff
 ),
 
@@ -111,12 +121,12 @@ recent_activity as (
 
 customers as (
     select customer_id, customer_type, estimated_annual_wallet, closed_date
-    from staging.stg_crm__customers
+    from {STG_CRM_CUSTOMERS.sql()}
 ),
 
 purchases_after as (
     select customer_id, count(*) as purchase_days_in_horizon
-    from intermediate.int_order_days__sequenced
+    from {INT_ORDER_DAYS_SEQUENCED.sql()}
     where order_date > $cutoff and order_date <= $cutoff + to_days($horizon_days)
     group by customer_id
 ),
@@ -184,7 +194,7 @@ order by customer_id
 def evaluation_dates(con: duckdb.DuckDBPyConnection) -> list[date]:
     """Days the customer-month panel is evaluated on (month ends and the as-of date), ascending."""
     rows = con.execute(
-        "select distinct evaluated_on from intermediate.int_customer_months__staged order by evaluated_on"
+        f"select distinct evaluated_on from {INT_CUSTOMER_MONTHS_STAGED.sql()} order by evaluated_on"
     ).fetchall()
     return [row[0] for row in rows]
 
@@ -272,9 +282,9 @@ def unscored_customers(con: duckdb.DuckDBPyConnection, cutoff: date) -> pd.DataF
         ``days_since_last_order`` (missing for prospects), sorted by ``customer_id``.
     """
     return con.execute(
-        """
+        f"""
         select customer_id, stage_code, cast(days_since_last_order as double) as days_since_last_order
-        from intermediate.int_customer_months__staged
+        from {INT_CUSTOMER_MONTHS_STAGED.sql()}
         where evaluated_on = $cutoff and not is_closed and not list_contains($scored_stages, stage_code)
         order by customer_id
         """,
@@ -284,7 +294,7 @@ def unscored_customers(con: duckdb.DuckDBPyConnection, cutoff: date) -> pd.DataF
 
 def warehouse_as_of(con: duckdb.DuckDBPyConnection) -> date:
     """The as-of date the dbt models were built for (``int_calendar__as_of``)."""
-    row = con.execute("select max(as_of_date) from intermediate.int_calendar__as_of").fetchone()
+    row = con.execute(f"select max(as_of_date) from {INT_CALENDAR_AS_OF.sql()}").fetchone()
     if row is None or row[0] is None:
-        raise ValueError("intermediate.int_calendar__as_of is empty: build the dbt models first")
+        raise ValueError(f"{INT_CALENDAR_AS_OF} is empty: build the dbt models first")
     return row[0]

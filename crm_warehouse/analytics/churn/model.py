@@ -49,6 +49,7 @@ from numpy.typing import ArrayLike, NDArray
 from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import StratifiedGroupKFold
 
+from crm_warehouse.analytics.churn.config import ChurnConfig
 from crm_warehouse.analytics.churn.drivers import N_DRIVERS, top_drivers
 from crm_warehouse.analytics.churn.features import (
     FEATURES,
@@ -59,9 +60,10 @@ from crm_warehouse.analytics.churn.features import (
     warehouse_as_of,
 )
 from crm_warehouse.analytics.clv.bgnbd import BetaGeoModel, check_rfm, fit_bgnbd
-from crm_warehouse.analytics.clv.config import DAYS_PER_UNIT, ChurnConfig, ClvConfig
+from crm_warehouse.analytics.clv.config import DAYS_PER_UNIT, ClvConfig
 from crm_warehouse.analytics.clv.summary import summarize_transactions_sql
 from crm_warehouse.analytics.metrics import ClassifierScores, score_classifier
+from crm_warehouse.warehouse.relations import INT_ORDER_DAYS_SEQUENCED
 
 SCORE_COLUMNS = (
     "customer_id",
@@ -70,8 +72,6 @@ SCORE_COLUMNS = (
     *(f"driver_{i + 1}" for i in range(N_DRIVERS)),
     "top_drivers",
 )
-#: Purchase days (one row per customer and day with a completed order) the baseline is fitted on.
-PURCHASE_DAYS_RELATION = "intermediate.int_order_days__sequenced"
 
 
 def booster_params(config: ChurnConfig) -> dict[str, Any]:
@@ -325,12 +325,12 @@ def bgnbd_no_purchase_probability(
     """BG/NBD forecast that each customer makes no purchase in the ``horizon_days`` after ``cutoff``.
 
     BG/NBD is fitted on every customer's purchase days up to the cutoff
-    (:data:`PURCHASE_DAYS_RELATION`); each of ``customer_ids`` must have one.
+    (``int_order_days__sequenced``); each of ``customer_ids`` must have one.
     """
     clv_config = clv_config or ClvConfig()
     summary = summarize_transactions_sql(
         con,
-        PURCHASE_DAYS_RELATION,
+        str(INT_ORDER_DAYS_SEQUENCED),
         as_of=cutoff,
         time_unit=clv_config.time_unit,
         date_col="order_date",
@@ -384,8 +384,8 @@ def _stack(con: duckdb.DuckDBPyConnection, cutoffs: Sequence[date], config: Chur
 
 def train_churn_model(
     con: duckdb.DuckDBPyConnection,
+    as_of: date,
     config: ChurnConfig | None = None,
-    as_of: date | None = None,
     clv_config: ClvConfig | None = None,
 ) -> ChurnFit:
     """Validate the churn recipe on a time split, then refit it on the latest cutoffs.
@@ -394,10 +394,12 @@ def train_churn_model(
     ----------
     con : duckdb.DuckDBPyConnection
         Warehouse with the models of :mod:`~crm_warehouse.analytics.churn.features`.
+    as_of : datetime.date
+        Last day whose events may be used: the warehouse's as-of date
+        (:func:`crm_warehouse.warehouse.as_of.resolve_as_of`), at most the date the
+        dbt models were built for.
     config : ChurnConfig, optional
         Defaults to ``ChurnConfig()``.
-    as_of : datetime.date, optional
-        Last day whose events may be used (default: the warehouse's as-of date).
     clv_config : ClvConfig, optional
         Time unit of the BG/NBD baseline.
 
@@ -405,10 +407,14 @@ def train_churn_model(
     ------
     ValueError
         If the history is too short for the split, a cutoff has no scored
-        customer, or a label has a single class.
+        customer, a label has a single class, or ``as_of`` is after the date the
+        dbt models were built for (labels after it are unknown).
     """
     config = config or ChurnConfig()
-    end = min(as_of, warehouse_as_of(con)) if as_of else warehouse_as_of(con)
+    built = warehouse_as_of(con)
+    if as_of > built:
+        raise ValueError(f"as-of {as_of} is after the date the dbt models were built for ({built}): rebuild them first")
+    end = as_of
     days = evaluation_dates(con)
     split = time_split(days, end, config)
     recipe = fit_churn_model(_stack(con, split.training, config), config)

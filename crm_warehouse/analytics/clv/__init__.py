@@ -5,35 +5,36 @@ Pure Python (numpy, scipy, pandas, DuckDB); no Dagster. Typical use::
     config = ClvConfig()
     summary = summarize_transactions_sql(con, "orders", as_of=day, time_unit=config.time_unit)
     result = fit_and_score(summary, config)   # result.scores, .transaction_model, .spend_model
+
+The names below are imported on first use (PEP 562), so reading the settings
+(``ClvConfig``) does not load scipy.
 """
 
-from crm_warehouse.analytics.clv.bgnbd import BetaGeoModel, fit_bgnbd
-from crm_warehouse.analytics.clv.config import ClvConfig, FitOptions
-from crm_warehouse.analytics.clv.gamma_gamma import GammaGammaModel, SpendFrequencyCorrelationWarning, fit_gamma_gamma
-from crm_warehouse.analytics.clv.lifetime_value import CLV_COLUMNS, ClvResult, customer_lifetime_value, fit_and_score
-from crm_warehouse.analytics.clv.mle import ModelFitError
-from crm_warehouse.analytics.clv.summary import (
-    SUMMARY_COLUMNS,
-    calibration_and_holdout,
-    summarize_transactions,
-    summarize_transactions_sql,
-)
+from importlib import import_module
 
-__all__ = [
-    "CLV_COLUMNS",
-    "SUMMARY_COLUMNS",
-    "BetaGeoModel",
-    "ClvConfig",
-    "ClvResult",
-    "FitOptions",
-    "GammaGammaModel",
-    "ModelFitError",
-    "SpendFrequencyCorrelationWarning",
-    "calibration_and_holdout",
-    "customer_lifetime_value",
-    "fit_and_score",
-    "fit_bgnbd",
-    "fit_gamma_gamma",
-    "summarize_transactions",
-    "summarize_transactions_sql",
-]
+_EXPORTS = {
+    "ModelFitError": "mle",
+    "BetaGeoModel": "bgnbd",
+    "fit_bgnbd": "bgnbd",
+    "CLV_COLUMNS": "lifetime_value",
+    "ClvResult": "lifetime_value",
+    "customer_lifetime_value": "lifetime_value",
+    "fit_and_score": "lifetime_value",
+    "ClvConfig": "config",
+    "FitOptions": "config",
+    "GammaGammaModel": "gamma_gamma",
+    "SpendFrequencyCorrelationWarning": "gamma_gamma",
+    "fit_gamma_gamma": "gamma_gamma",
+    "SUMMARY_COLUMNS": "summary",
+    "calibration_and_holdout": "summary",
+    "summarize_transactions": "summary",
+    "summarize_transactions_sql": "summary",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> object:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)

@@ -24,6 +24,7 @@ import duckdb
 import pandas as pd
 
 from crm_warehouse.analytics.clv.config import TimeUnit, check_time_unit
+from crm_warehouse.warehouse.sql import quote_identifier
 
 SUMMARY_COLUMNS = ("frequency", "recency", "T", "monetary_value")
 _RELATION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*){0,2}$")
@@ -190,10 +191,6 @@ def calibration_and_holdout(
     return summary
 
 
-def _quote_identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def summarize_transactions_sql(
     con: duckdb.DuckDBPyConnection,
     relation: str,
@@ -235,12 +232,12 @@ def summarize_transactions_sql(
     cutoff = _as_date("as_of", as_of).date()
     if not _RELATION_NAME.match(relation):
         raise ValueError(f"relation={relation!r} is not a table or view name")
-    source = ".".join(_quote_identifier(part) for part in relation.split("."))
+    source = ".".join(quote_identifier(part) for part in relation.split("."))
     columns = [d[0] for d in con.execute(f"select * from {source} limit 0").description]
     missing = [c for c in (customer_col, date_col, amount_col) if c not in columns]
     if missing:
         raise ValueError(f"{relation} has no column {missing} (columns: {columns})")
-    customer, day, amount = (_quote_identifier(c) for c in (customer_col, date_col, amount_col))
+    customer, day, amount = (quote_identifier(c) for c in (customer_col, date_col, amount_col))
     if date_format is None:
         day_expr = f"cast(try_cast(cast({day} as varchar) as timestamp) as date)"
     else:

@@ -36,6 +36,7 @@ from crm_warehouse.analytics.clv.config import DAYS_PER_UNIT, ClvConfig, FitOpti
 from crm_warehouse.analytics.clv.gamma_gamma import GammaGammaModel
 from crm_warehouse.analytics.clv.lifetime_value import customer_lifetime_value, fit_and_score
 from crm_warehouse.analytics.clv.summary import summarize_transactions_sql
+from crm_warehouse.warehouse.relations import FCT_ORDERS, STG_CRM_CUSTOMERS
 
 #: Columns of ``analytics.customer_clv`` this module fills (the asset adds model_id and scored_at).
 CLV_SCORE_COLUMNS = (
@@ -54,21 +55,13 @@ CLV_SCORE_COLUMNS = (
 _ORDERS_VIEW = "clv_completed_orders"
 
 
-def latest_order_date(con: duckdb.DuckDBPyConnection) -> date:
-    """Date of the latest order in ``marts.fct_orders`` (the default as-of date)."""
-    row = con.execute("select max(order_date) from marts.fct_orders").fetchone()
-    if row is None or row[0] is None:
-        raise ValueError("marts.fct_orders has no orders: ingest data and build the dbt models first")
-    return row[0]
-
-
 def order_summary(con: duckdb.DuckDBPyConnection, as_of: date, config: ClvConfig) -> pd.DataFrame:
     """Frequency, recency, T and monetary value of every customer with a completed order by ``as_of``."""
     con.execute(
         f"""
         create or replace temp view {_ORDERS_VIEW} as
         select customer_id, order_date, order_revenue
-        from marts.fct_orders
+        from {FCT_ORDERS.sql()}
         where order_status = 'completed'
         """
     )
@@ -87,7 +80,7 @@ def order_summary(con: duckdb.DuckDBPyConnection, as_of: date, config: ClvConfig
 
 def customer_types(con: duckdb.DuckDBPyConnection) -> pd.Series:
     """Customer type of every CRM customer, indexed by ``customer_id``."""
-    frame = con.execute("select customer_id, customer_type from staging.stg_crm__customers").df()
+    frame = con.execute(f"select customer_id, customer_type from {STG_CRM_CUSTOMERS.sql()}").df()
     return frame.set_index("customer_id")["customer_type"]
 
 

@@ -1,17 +1,7 @@
 with
 
-orders as (
-    select * from {{ ref('stg_orders__orders') }}
-),
-
-latest_order as (
-    select max(order_date) as latest_order_date
-    from orders
-),
-
 as_of as (
-    select coalesce({{ as_of_date_var() }}, latest_order_date) as as_of_date
-    from latest_order
+    select {{ as_of_date(ref('stg_orders__orders')) }} as as_of_date
 ),
 
 final as (

@@ -180,8 +180,8 @@ monthly as (
         panel.month_start,
         panel.evaluated_on,
         coalesce(tickets_opened.tickets_opened, 0) as tickets_opened,
-        coalesce(tickets_opened.complaints_opened, 0) as complaints_opened,
-        coalesce(tickets_opened.praises_received, 0) as praises_received,
+        cast(coalesce(tickets_opened.complaints_opened, 0) as bigint) as complaints_opened,
+        cast(coalesce(tickets_opened.praises_received, 0) as bigint) as praises_received,
         coalesce(complaints_resolved.complaints_resolved, 0) as complaints_resolved,
         coalesce(monthly_responses.survey_responses, 0) as survey_responses,
         monthly_responses.last_csat_in_month,
@@ -208,16 +208,28 @@ monthly as (
 cumulated as (
     select
         monthly.*,
-        coalesce(opening_balance.complaints_to_date, 0)
-        + sum(monthly.complaints_opened) over customer_months as complaints_to_date,
+        cast(
+            coalesce(opening_balance.complaints_to_date, 0)
+            + sum(monthly.complaints_opened) over customer_months
+            as bigint
+        ) as complaints_to_date,
         coalesce(opening_balance.complaints_resolved_to_date, 0)
         + sum(monthly.complaints_resolved) over customer_months as complaints_resolved_to_date,
-        coalesce(opening_balance.touches_to_date, 0)
-        + sum(monthly.touches_sent) over customer_months as touches_to_date,
-        coalesce(opening_balance.touch_responses_to_date, 0)
-        + sum(monthly.touch_responses) over customer_months as touch_responses_to_date,
-        coalesce(opening_balance.categories_bought_to_date, 0)
-        + sum(monthly.new_categories_bought) over customer_months as categories_bought_to_date,
+        cast(
+            coalesce(opening_balance.touches_to_date, 0)
+            + sum(monthly.touches_sent) over customer_months
+            as bigint
+        ) as touches_to_date,
+        cast(
+            coalesce(opening_balance.touch_responses_to_date, 0)
+            + sum(monthly.touch_responses) over customer_months
+            as bigint
+        ) as touch_responses_to_date,
+        cast(
+            coalesce(opening_balance.categories_bought_to_date, 0)
+            + sum(monthly.new_categories_bought) over customer_months
+            as bigint
+        ) as categories_bought_to_date,
         -- each answer opens a group that lasts until the next answer: carry it forward;
         -- group 0 (no answer since the opening balance) keeps the opening answer
         count(monthly.last_csat_in_month) over customer_months as csat_group,
@@ -244,7 +256,7 @@ final as (
         tickets_opened,
         complaints_opened,
         complaints_resolved,
-        complaints_to_date - complaints_resolved_to_date as unresolved_complaints,
+        cast(complaints_to_date - complaints_resolved_to_date as bigint) as unresolved_complaints,
         complaints_to_date,
         praises_received,
         survey_responses,

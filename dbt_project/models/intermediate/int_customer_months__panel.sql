@@ -184,13 +184,16 @@ cumulated as (
         spine.signup_date,
         spine.closed_date,
         spine.first_order_date,
-        coalesce(monthly_purchases.orders_in_month, 0) as orders_in_month,
-        coalesce(monthly_purchases.units_in_month, 0) as units_in_month,
+        cast(coalesce(monthly_purchases.orders_in_month, 0) as bigint) as orders_in_month,
+        cast(coalesce(monthly_purchases.units_in_month, 0) as bigint) as units_in_month,
         coalesce(monthly_purchases.gross_value_in_month, 0) as gross_value_in_month,
         coalesce(monthly_purchases.revenue_in_month, 0) as revenue_in_month,
         coalesce(monthly_purchases.margin_in_month, 0) as margin_in_month,
-        coalesce(opening_balance.completed_orders_to_date, 0)
-        + sum(coalesce(monthly_purchases.orders_in_month, 0)) over customer_months as completed_orders_to_date,
+        cast(
+            coalesce(opening_balance.completed_orders_to_date, 0)
+            + sum(coalesce(monthly_purchases.orders_in_month, 0)) over customer_months
+            as bigint
+        ) as completed_orders_to_date,
         greatest(
             coalesce(opening_balance.purchase_days_to_date, 0),
             coalesce(max(monthly_purchases.last_day_number_in_month) over customer_months, 0)
@@ -205,8 +208,8 @@ cumulated as (
         ) as last_order_date,
         coalesce(window_revenue.trailing_window_revenue, 0) as trailing_window_revenue,
         coalesce(window_revenue.previous_window_revenue, 0) as previous_window_revenue,
-        coalesce(window_revenue.trailing_window_orders, 0) as trailing_window_orders,
-        coalesce(window_revenue.previous_window_orders, 0) as previous_window_orders,
+        cast(coalesce(window_revenue.trailing_window_orders, 0) as bigint) as trailing_window_orders,
+        cast(coalesce(window_revenue.previous_window_orders, 0) as bigint) as previous_window_orders,
         greatest(
             coalesce(opening_balance.best_trailing_window_revenue, 0),
             max(
@@ -217,7 +220,7 @@ cumulated as (
             ) over customer_months
         ) as best_trailing_window_revenue,
         coalesce(window_revenue.trailing_12m_revenue, 0) as trailing_12m_revenue,
-        coalesce(window_revenue.trailing_12m_orders, 0) as trailing_12m_orders
+        cast(coalesce(window_revenue.trailing_12m_orders, 0) as bigint) as trailing_12m_orders
     from spine
     left join opening_balance
         on spine.customer_id = opening_balance.customer_id

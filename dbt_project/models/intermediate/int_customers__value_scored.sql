@@ -9,19 +9,25 @@ drivers as (
     select * from {{ ref('int_customers__value_drivers') }}
 ),
 
+stages as (
+    select * from {{ ref('lifecycle_stages') }}
+),
+
 loyalty_ranks as (
     select
-        *,
+        drivers.*,
         case
-            when stage_code in ('exploration', 'formation', 'stability', 'decline')
+            when stages.is_relationship_stage
                 then (
-                    percent_rank() over (order by trailing_12m_orders)
-                    + percent_rank() over (order by tenure_days)
-                    + percent_rank() over (order by coalesce(share_of_wallet, 0))
+                    percent_rank() over (order by drivers.trailing_12m_orders)
+                    + percent_rank() over (order by drivers.tenure_days)
+                    + percent_rank() over (order by coalesce(drivers.share_of_wallet, 0))
                 ) / 3.0
             else 0
         end as loyalty_score
     from drivers
+    left join stages
+        on drivers.stage_code = stages.stage_code
 ),
 
 ranked as (

@@ -32,7 +32,7 @@ purchase_days as (
         customer_id,
         order_date,
         count(*) as orders_on_day,
-        sum(units) as units_on_day,
+        cast(sum(units) as bigint) as units_on_day,
         sum(order_gross_value) as gross_value_on_day,
         sum(order_revenue) as revenue_on_day,
         sum(order_margin) as margin_on_day

@@ -67,7 +67,7 @@ orders_with_totals as (
         orders.order_status,
         orders.order_status = 'completed' as is_completed,
         coalesce(line_totals.line_count, 0) as line_count,
-        coalesce(line_totals.units, 0) as units,
+        cast(coalesce(line_totals.units, 0) as bigint) as units,
         coalesce(line_totals.category_count, 0) as category_count,
         coalesce(line_totals.order_gross_value, 0) as order_gross_value,
         coalesce(line_totals.order_revenue, 0) as order_revenue,

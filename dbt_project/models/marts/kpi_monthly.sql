@@ -1,5 +1,5 @@
 {#- Relationship and service KPIs per calendar month (domain.md sections 3c, 4 and 5).
-    Active = in exploration, formation, stability or decline at the month end.
+    Active = in a relationship stage (seed lifecycle_stages) at the month end.
     Retention rate = (active at the end - new) / active at the start; churn rate =
     customers who became churned in the month / active at the start. A customer's
     weekly value is its trailing-12-month revenue per week of that year (or of its
@@ -58,22 +58,29 @@ as_of as (
     select * from {{ ref('int_calendar__as_of') }}
 ),
 
+stages as (
+    select * from {{ ref('lifecycle_stages') }}
+),
+
 customer_months as (
     select
-        customer_id,
-        month_start,
-        stage_code,
-        stage_code in ('exploration', 'formation', 'stability', 'decline') as is_active,
-        coalesce({{ month_start('first_order_date') }} = month_start, false) as is_new,
-        orders_in_month > 0 as is_buyer,
-        orders_in_month > 0 and completed_orders_to_date > orders_in_month as is_repeat_buyer,
-        orders_in_month,
-        revenue_in_month,
-        margin_in_month,
-        trailing_12m_revenue,
-        trailing_12m_revenue
-        / (least(coalesce(tenure_days, 0) + 1, {{ number_var('trailing_revenue_days') }}) / 7.0) as weekly_value
+        staged.customer_id,
+        staged.month_start,
+        staged.stage_code,
+        coalesce(stages.is_relationship_stage, false) as is_active,
+        coalesce({{ month_start('staged.first_order_date') }} = staged.month_start, false) as is_new,
+        staged.orders_in_month > 0 as is_buyer,
+        staged.orders_in_month > 0 and staged.completed_orders_to_date > staged.orders_in_month as is_repeat_buyer,
+        staged.orders_in_month,
+        staged.revenue_in_month,
+        staged.margin_in_month,
+        staged.trailing_12m_revenue,
+        staged.trailing_12m_revenue
+        / (least(coalesce(staged.tenure_days, 0) + 1, {{ number_var('trailing_revenue_days') }}) / 7.0)
+            as weekly_value
     from staged
+    left join stages
+        on staged.stage_code = stages.stage_code
 ),
 
 customer_month_changes as (

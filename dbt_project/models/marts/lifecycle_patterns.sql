@@ -68,14 +68,22 @@ ranked_relationship_months as (
     where stage_code in ('exploration', 'formation', 'stability')
 ),
 
+relationship_stages as (
+    select stage_code from {{ ref('lifecycle_stages') }}
+    where is_relationship_stage
+),
+
 stability_lengths as (
     select
-        customer_id,
-        sum(case when stage_code = 'stability' then days_observed else 0 end) as stability_days,
+        months_before_end.customer_id,
+        sum(
+            case when months_before_end.stage_code = 'stability' then months_before_end.days_observed else 0 end
+        ) as stability_days,
         count(*) as relationship_months
     from months_before_end
-    where stage_code in ('exploration', 'formation', 'stability', 'decline')
-    group by customer_id
+    inner join relationship_stages
+        on months_before_end.stage_code = relationship_stages.stage_code
+    group by months_before_end.customer_id
 ),
 
 classified as (

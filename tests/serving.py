@@ -1,0 +1,20 @@
+"""Reading a serving file back, as a BI user or a test would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from crm_warehouse.publish import PUBLISH_LOG
+
+
+def latest_publish(serving_path: Path) -> dict[str, int]:
+    """Row counts of the latest publish recorded in a serving file's ``publish_log``."""
+    with duckdb.connect(str(serving_path), read_only=True) as con:
+        return dict(
+            con.execute(
+                f"""select table_name, row_count from {PUBLISH_LOG}
+                    where run_id = (select run_id from {PUBLISH_LOG} order by published_at desc limit 1)"""
+            ).fetchall()
+        )

@@ -1,0 +1,170 @@
+"""The seam between Python and the warehouse: relations, contracts, as-of date, schema, settings, quoting."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+
+from crm_warehouse.analytics.churn.features import SCORED_STAGES
+from crm_warehouse.settings import PROJECT_ROOT, Settings, load_settings
+from crm_warehouse.warehouse.analytics_tables import TABLE_COLUMNS
+from crm_warehouse.warehouse.as_of import AsOfError, latest_order_date, resolve_as_of
+from crm_warehouse.warehouse.dbt_project import (
+    DBT_PROJECT_DIR,
+    dbt_var_int,
+    relationship_stages,
+    run_vars,
+    write_profile,
+)
+from crm_warehouse.warehouse.relations import DBT_MODELS_READ, RAW_ORDERS
+from crm_warehouse.warehouse.sql import qualified_name, quote_identifier, safe_identifier
+
+MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
+
+
+def _manifest_models() -> dict[tuple[str, str], dict]:
+    manifest = json.loads(MANIFEST.read_text())
+    return {
+        (node["schema"], node["name"]): node for node in manifest["nodes"].values() if node["resource_type"] == "model"
+    }
+
+
+def test_every_dbt_model_python_reads_has_an_enforced_contract_and_no_other_does():
+    models = _manifest_models()
+    read = {(relation.schema, relation.name) for relation in DBT_MODELS_READ}
+    assert read <= set(models), f"relations Python reads that dbt does not build: {read - set(models)}"
+    enforced = {key for key, node in models.items() if node["config"]["contract"]["enforced"]}
+    assert enforced == read
+    for key in read:
+        columns = models[key]["columns"]
+        assert columns and all(column["data_type"] for column in columns.values()), key
+
+
+def test_the_analytics_source_yaml_matches_the_one_schema_in_python():
+    sources = yaml.safe_load(
+        (DBT_PROJECT_DIR / "models" / "staging" / "analytics" / "_analytics__sources.yml").read_text()
+    )["sources"]
+    (analytics,) = [source for source in sources if source["name"] == "analytics"]
+    for table in analytics["tables"]:
+        declared = [(column["name"], column["data_type"]) for column in table["columns"]]
+        assert declared == list(TABLE_COLUMNS[table["name"]].items()), table["name"]
+
+
+def test_relationship_stages_come_from_the_seed_and_are_what_churn_scores():
+    assert relationship_stages() == ("exploration", "formation", "stability", "decline")
+    assert SCORED_STAGES == relationship_stages()
+
+
+def test_dbt_vars_are_typed():
+    assert dbt_var_int("incremental_lookback_days") > 0
+    with pytest.raises(KeyError):
+        dbt_var_int("no_such_var")
+
+
+def test_identifiers_are_quoted_per_engine():
+    assert quote_identifier("orders") == '"orders"'
+    assert quote_identifier('odd"name') == '"odd""name"'
+    assert quote_identifier("orders", "spark") == "`orders`"
+    assert quote_identifier("odd`name", "spark") == "`odd``name`"
+    assert qualified_name("marts", "fct_orders") == '"marts"."fct_orders"'
+    assert safe_identifier("customer_id") == '"customer_id"'
+    for unsafe in ("a b", "x;drop table y", "1abc", ""):
+        with pytest.raises(ValueError, match="not a safe SQL identifier"):
+            safe_identifier(unsafe)
+    with pytest.raises(ValueError, match="dialect"):
+        quote_identifier("x", "oracle")
+
+
+def test_as_of_is_the_configured_date_else_the_latest_loaded_order():
+    con = duckdb.connect()
+    assert latest_order_date(con) is None, "no raw orders table yet"
+    with pytest.raises(AsOfError, match="Load the orders first, or set CRM_AS_OF_DATE"):
+        resolve_as_of(con, None)
+    assert resolve_as_of(con, date(2024, 5, 1)) == date(2024, 5, 1)
+    con.execute(f"create schema {RAW_ORDERS.schema}")
+    con.execute(f"create table {RAW_ORDERS.sql()} (order_id varchar, ordered_at timestamp)")
+    with pytest.raises(AsOfError):
+        resolve_as_of(con, None)
+    con.execute(
+        f"insert into {RAW_ORDERS.sql()} values ('a', '2024-03-01 23:59:59'), ('b', '2024-03-04 00:00:01'),"
+        " ('c', '2024-02-01 10:00:00')"
+    )
+    assert resolve_as_of(con, None) == date(2024, 3, 4)
+    assert resolve_as_of(con, date(2024, 3, 2)) == date(2024, 3, 2)
+    assert run_vars(date(2024, 3, 4)) == {"as_of_date": "2024-03-04"}
+
+
+def test_settings_carry_model_settings_and_survive_the_resource_round_trip(tmp_path: Path):
+    settings = load_settings(
+        {
+            "CRM_DATA_DIR": str(tmp_path),
+            "CRM_AS_OF_DATE": "2025-06-30",
+            "CRM_CLV_HORIZON_MONTHS": "24",
+            "CRM_CLV_MARGIN": "0.3",
+            "CRM_CHURN_HORIZON_DAYS": "60",
+        }
+    )
+    assert settings.clv.horizon_months == 24 and settings.clv.margin == 0.3
+    assert settings.churn.horizon_days == 60
+    assert settings.landing_dir == tmp_path / "landing"
+    assert settings.dbt_profiles_dir == tmp_path / "dbt"
+    assert Settings.from_json(settings.to_json()) == settings
+    with pytest.raises(ValueError, match="CRM_CLV_MARGIN='lots' is not a float"):
+        load_settings({"CRM_CLV_MARGIN": "lots"})
+    with pytest.raises(ValueError, match="margin=1.5 must be in"):
+        load_settings({"CRM_CLV_MARGIN": "1.5"})
+
+
+def test_the_settings_command_prints_the_layout_the_makefile_uses(tmp_path: Path):
+    def setting(name: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-m", "crm_warehouse.settings", name],
+            env={"CRM_DATA_DIR": str(tmp_path), "PATH": ""},
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+
+    assert setting("landing_dir") == str(tmp_path / "landing")
+    assert setting("warehouse_path") == str(tmp_path / "warehouse" / "crm.duckdb")
+    assert setting("dagster_home") == str(tmp_path / "dagster_home")
+
+
+def test_the_written_dbt_profile_is_the_projects_with_the_configured_warehouse(tmp_path: Path):
+    folder = write_profile(tmp_path / "dbt", tmp_path / "wh" / "crm.duckdb")
+    written = yaml.safe_load((folder / "profiles.yml").read_text())
+    project = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text())
+    output = written["crm_warehouse"]["outputs"]["dev"]
+    assert output["path"] == str(tmp_path / "wh" / "crm.duckdb")
+    assert {k: v for k, v in output.items() if k != "path"} == {
+        k: v for k, v in project["crm_warehouse"]["outputs"]["dev"].items() if k != "path"
+    }
+
+
+def test_no_step_writes_the_process_environment():
+    offenders = [
+        str(path.relative_to(PROJECT_ROOT))
+        for folder in ("crm_warehouse", "orchestration")
+        for path in (PROJECT_ROOT / folder).rglob("*.py")
+        if "os.environ[" in path.read_text()
+        or "os.environ.update" in path.read_text()
+        or "os.environ.setdefault" in path.read_text()
+    ]
+    assert offenders == []
+
+
+def test_loading_the_definitions_imports_no_model_or_plotting_library():
+    heavy = ("lightgbm", "sklearn", "scipy", "matplotlib", "great_expectations")
+    probe = f"import sys, orchestration.definitions; print([m for m in {heavy!r} if m in sys.modules])"
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == "[]"
