@@ -17,10 +17,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 FileFormat = Literal["csv", "jsonl", "parquet"]
+ExtraColumns = Literal["refuse", "ignore"]
 
 RAW_SCHEMA = "raw"
 QUARANTINE_TABLE = "quarantine"
 LEDGER_TABLE = "ingestion_ledger"
+#: Landing files that were not loaded: refused (with the reason) or not recognised as any source's file.
+UNLOADED_FILES_TABLE = "unloaded_files"
 
 # Code lists shared by the simulator, the contracts and the dbt accepted_values tests.
 CUSTOMER_TYPES = ("consumer", "distributor", "key_account", "public_body")
@@ -95,6 +98,18 @@ class SourceContract:
     # How many days the newest record may lag the run's as-of date before the source
     # counts as stale (None: reference data, not expected to change daily).
     max_lag_days: int | None = 2
+    # Text encoding of CSV / JSON lines files. A file that is not valid in it is refused
+    # with the encoding it looks like; another encoding (e.g. "gb18030", "cp1252") is
+    # converted to UTF-8 on reading. A UTF-8 byte-order mark is always accepted.
+    encoding: str = "utf-8"
+    # Schema drift, the same rule for CSV (header), Parquet (schema) and JSON lines (keys):
+    # a column of the contract missing from a file refuses the file; columns in another
+    # order are matched by name; a column the contract does not know refuses the file
+    # ("refuse") or is dropped on reading ("ignore").
+    extra_columns: ExtraColumns = "refuse"
+    # True: leading and trailing white space of every field is removed before judging.
+    # False: a padded key (primary, version or foreign key column) is quarantined.
+    trim_values: bool = False
 
     @property
     def table(self) -> str:
@@ -106,8 +121,17 @@ class SourceContract:
         return self.format
 
     @property
+    def key_columns(self) -> tuple[str, ...]:
+        """Columns that identify or reference records: primary, version and foreign key columns."""
+        return tuple(dict.fromkeys((*self.unique_key, *(fk.column for fk in self.foreign_keys))))
+
+    @property
     def file_glob(self) -> str:
-        """Glob, relative to the landing root, matching this source's files."""
+        """Glob, relative to the landing root, matching this source's files (lower-case extension).
+
+        Ingestion itself recognises files by :func:`crm_warehouse.ingest.recognise`, which
+        also accepts an upper-case extension and reports every other file.
+        """
         stem = "????-??-??" + (f"_{self.file_suffix}" if self.file_suffix else "")
         return f"{self.system}/{stem}.{self.extension}"
 

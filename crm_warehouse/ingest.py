@@ -1,33 +1,47 @@
 """Contract-checked ingestion of landing files into the ``raw`` schema of DuckDB.
 
-For each source table the new landing files are read with DuckDB's own readers,
-split into fields, cast to the contract's types and judged against the contract.
-Rows that pass go to ``raw.<table>``; rows that do not go to ``raw.quarantine`` with
-their file, line, raw text and the reason. An ingestion ledger records every file
-(path, content hash, rows read, loaded, quarantined), so a file is loaded once, and
-for every file ``rows read = loaded + quarantined`` is proved against an independent
-count (newlines in the file, or the Parquet footer) before the batch commits.
+Every file under the landing folder is accounted for (:func:`landing_inventory`):
+it is a source's file (``<system>/<YYYY-MM-DD>[_<entity>].<ext>``, the extension in
+any case), a hidden or partial file that is ignored by rule (:func:`is_ignored`), or
+it is recorded in ``raw.unloaded_files`` as *not recognised* with the reason.
+
+For each source table the new landing files are checked one by one (encoding,
+header or schema against the contract), read with DuckDB's own readers, split into
+fields, cast to the contract's types and judged against the contract. A file that
+cannot be read is *refused*: it is recorded in ``raw.unloaded_files`` with the real
+cause in one line and the other files of its batch load. Rows that pass go to
+``raw.<table>``; rows that do not go to ``raw.quarantine`` with their file, line, raw
+text and the reason. An ingestion ledger records every loaded file (path, content
+hash, rows read, loaded, quarantined), so a file is loaded once, and for every file
+``rows read = loaded + quarantined`` is proved against an independent count
+(line ends in the file, or the Parquet footer) before the batch commits.
 
 Why CSV is split from ``read_text`` and not parsed by ``read_csv``: DuckDB's CSV
 reader merges the lines after an unterminated quote into one rejected record, and at
 the end of a file drops them with no reject at all, so it cannot account for every
-row. Our contract is one record per physical line; lines are split in SQL (a plain
-split for lines without quotes, a strict RFC-4180 pattern for lines with quotes),
-which keeps exact line numbers and every malformed line.
+row. Our contract is one record per physical line (LF, CRLF or CR line ends); lines
+are split in SQL (a plain split for lines without quotes, a strict RFC-4180 pattern
+for lines with quotes), which keeps exact line numbers and every malformed line.
 """
 
 from __future__ import annotations
 
+import codecs
+import csv
+import functools
 import hashlib
 import logging
 import os
 import re
+import shutil
+import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import date
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import duckdb
 
@@ -36,6 +50,8 @@ from crm_warehouse.contracts import (
     LEDGER_TABLE,
     QUARANTINE_TABLE,
     RAW_SCHEMA,
+    SYSTEMS,
+    UNLOADED_FILES_TABLE,
     Column,
     SourceContract,
     contract_for,
@@ -52,15 +68,29 @@ BATCH_BYTES = 256 * 1024 * 1024
 _CSV_FIELD = r'(?:"(?:[^"]|"")*"|[^,"]*)'
 _INTEGER_TEXT = r"-?[0-9]+"
 _DATE_IN_NAME = r"([0-9]{4}-[0-9]{2}-[0-9]{2})"
+_SOURCE_NAME = re.compile(r"(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})(?:_(?P<suffix>[A-Za-z0-9_]+))?\.(?P<ext>[A-Za-z0-9]+)")
+
+# Characters a reader cannot see: C0 and C1 control characters (tab, CR and NUL
+# included), DEL, zero-width characters and a byte-order mark inside the text.
+_INVISIBLE = r"[\x00-\x1f\x7f-\x9f\x{200b}-\x{200d}\x{2060}\x{feff}]"
+# White space at either end of a value, non-breaking and ideographic spaces included.
+_SPACE = r"[\s\x{a0}\x{3000}]"
+
+#: Names ingestion ignores, by rule: hidden (a path part starting with "."), partial
+#: or temporary (ending in .part, .tmp or ~) and the delivery marker _SUCCESS.
+IGNORED_SUFFIXES = (".part", ".tmp", "~")
+SUCCESS_MARKER = "_SUCCESS"
+
+REFUSED, NOT_RECOGNISED = "refused", "not_recognised"
 
 
 class IngestionError(RuntimeError):
-    """A landing file cannot be ingested at all, or a batch failed its row accounting."""
+    """The landing folder is missing, or a batch failed its row accounting (a bug, never bad input)."""
 
 
 @dataclass(frozen=True)
 class FileResult:
-    """Outcome for one landing file."""
+    """Outcome for one loaded landing file."""
 
     table: str
     path: str
@@ -68,6 +98,22 @@ class FileResult:
     rows_read: int
     rows_loaded: int
     rows_quarantined: int
+
+
+@dataclass(frozen=True)
+class UnloadedFile:
+    """A landing file that was not loaded: ``refused`` (with the cause) or ``not_recognised``."""
+
+    path: str
+    size: int
+    outcome: str
+    reason: str
+    table: str | None = None
+
+    def message(self) -> str:
+        """One line a data engineer can act on."""
+        what = "refused" if self.outcome == REFUSED else "not recognised"
+        return f"{self.table or 'landing'}: {what} {self.path} ({self.size} bytes): {self.reason}"
 
 
 @dataclass
@@ -80,6 +126,10 @@ class TableResult:
     skipped_files: int = 0
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     table_rows: int = 0
+    refused: list[UnloadedFile] = field(default_factory=list)
+    unrecognised: list[UnloadedFile] = field(default_factory=list)
+    # Rows loaded earlier and moved to quarantine in this run (their parent row went away).
+    rows_moved_to_quarantine: int = 0
 
     @property
     def rows_read(self) -> int:
@@ -94,6 +144,16 @@ class TableResult:
         return sum(f.rows_quarantined for f in self.files)
 
 
+def quarantine_blocks(rows_read: int, rows_quarantined: int, max_rate: float, min_rows: int) -> bool:
+    """True when a run's quarantined rows of a source should stop the run.
+
+    Both must hold: at least ``min_rows`` rows were quarantined, and they are more
+    than ``max_rate`` of the rows read. A small delivery with one bad row passes; a
+    mostly broken one, or a big one past the rate, blocks.
+    """
+    return rows_quarantined >= min_rows and rows_quarantined > max_rate * rows_read
+
+
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -103,7 +163,7 @@ def _raw(table: str) -> str:
 
 
 def create_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the ``raw`` schema, one table per contract, the quarantine and the ledger."""
+    """Create the ``raw`` schema, one table per contract, the quarantine, the ledger and unloaded files."""
     con.execute(f"create schema if not exists {safe_identifier(RAW_SCHEMA)}")
     for contract in CONTRACTS:
         columns = ",\n".join(f"{safe_identifier(c.name)} {c.type}" for c in contract.columns)
@@ -144,6 +204,19 @@ def create_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
     )
     # Ledgers written before the column existed get it (null: such files are hashed once more).
     con.execute(f"alter table {_raw(LEDGER_TABLE)} add column if not exists file_modified_ns bigint")
+    # The landing files of the latest run that were not loaded (refused or not recognised).
+    con.execute(
+        f"""create table if not exists {_raw(UNLOADED_FILES_TABLE)} (
+            file_path varchar not null,
+            file_bytes bigint not null,
+            outcome varchar not null,
+            reason varchar not null,
+            source_table varchar,
+            source_system varchar,
+            seen_at timestamp not null,
+            run_id varchar not null
+        )"""
+    )
 
 
 #: A landing file's modification time is kept for skipping only once it is this old.
@@ -160,21 +233,43 @@ class _LandingFile:
     newlines: int
     ends_with_newline: bool
     first_line: bytes
+    # Not valid UTF-8: what and where the first bad byte is (None: valid).
+    utf8_error: str | None = None
+    utf8_error_at: int = 0
 
 
 def _scan_file(path: Path, landing_dir: Path) -> _LandingFile:
+    """Hash the file and count its line ends (LF; CR in a file without LF) in one read."""
     stat = path.stat()
     digest = hashlib.sha256()
-    newlines = 0
+    lf = cr = 0
     last = b""
-    first_line = b""
+    head = b""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    utf8_error = None
+    utf8_error_at = offset = 0
     with path.open("rb") as handle:
         while chunk := handle.read(8 * 1024 * 1024):
-            if not first_line:
-                first_line = chunk.split(b"\n", 1)[0]
+            if not head:
+                head = chunk[:65536]  # the header line is taken from it
             digest.update(chunk)
-            newlines += chunk.count(b"\n")
+            lf += chunk.count(b"\n")
+            cr += chunk.count(b"\r")
             last = chunk[-1:]
+            if utf8_error is None:
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    utf8_error_at = offset + exc.start
+                    utf8_error = f"invalid byte 0x{chunk[exc.start]:02x} at byte {utf8_error_at}"
+            offset += len(chunk)
+    if utf8_error is None:
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            utf8_error = f"truncated character at the end (byte {offset})"
+    # A file with CR line ends only (classic Mac) counts CRs; otherwise LFs (CRLF included).
+    newlines, terminator = (lf, b"\n") if lf or not cr else (cr, b"\r")
     return _LandingFile(
         path=path,
         relative=path.relative_to(landing_dir).as_posix(),
@@ -185,14 +280,121 @@ def _scan_file(path: Path, landing_dir: Path) -> _LandingFile:
         # and the next run hashes it again.
         modified_ns=stat.st_mtime_ns if stat.st_mtime_ns < time.time_ns() - TRUSTED_MODIFIED_AGE_NS else None,
         newlines=newlines,
-        ends_with_newline=last == b"\n",
-        first_line=first_line,
+        ends_with_newline=last == terminator,
+        first_line=re.split(rb"\r\n|\n|\r", head.removeprefix(codecs.BOM_UTF8), maxsplit=1)[0],
+        utf8_error=utf8_error,
+        utf8_error_at=utf8_error_at,
     )
 
 
+def is_ignored(relative_path: str) -> bool:
+    """True for landing files ingestion ignores by rule: hidden, partial or temporary, or the _SUCCESS marker."""
+    parts = relative_path.split("/")
+    name = parts[-1]
+    return any(p.startswith(".") for p in parts) or name.lower().endswith(IGNORED_SUFFIXES) or name == SUCCESS_MARKER
+
+
+def _date_problem(text: str) -> str | None:
+    try:
+        date.fromisoformat(text)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+@functools.lru_cache(maxsize=65536)
+def recognise(relative_path: str) -> tuple[SourceContract | None, str | None]:
+    """(the contract whose file this is, or None; why not, or why it is refused by its name).
+
+    ``(contract, None)``: a source file. ``(contract, reason)``: the source's file by
+    its name but refused by it (an impossible date). ``(None, reason)``: not recognised.
+    """
+    parts = PurePosixPath(relative_path).parts
+    if len(parts) == 1:
+        return None, f"not in a source-system folder (expected one of {', '.join(SYSTEMS)})"
+    system = parts[0]
+    if system not in SYSTEMS:
+        return None, f"folder {system!r} is not a source system (expected one of {', '.join(SYSTEMS)})"
+    expected = " or ".join(c.file_name("YYYY-MM-DD") for c in CONTRACTS if c.system == system)
+    if len(parts) > 2:
+        return None, f"in a sub-folder of {system}/: files must lie directly in it, named {expected}"
+    match = _SOURCE_NAME.fullmatch(parts[1])
+    for contract in CONTRACTS:
+        if (
+            match
+            and contract.system == system
+            and (match["suffix"] or None) == contract.file_suffix
+            and match["ext"].lower() == contract.extension
+        ):
+            problem = _date_problem(match["date"])
+            if problem:
+                return contract, (
+                    f"the date {match['date']} in the file name is not a real date ({problem}); "
+                    "rename the file to its export date"
+                )
+            return contract, None
+    return None, f"name does not match {expected}"
+
+
+@dataclass
+class LandingInventory:
+    """Every file under the landing folder, classified (paths relative to the landing root)."""
+
+    landing_dir: Path
+    relative_files: dict[str, list[str]] = field(default_factory=dict)
+    refused_by_name: list[UnloadedFile] = field(default_factory=list)
+    unrecognised: list[UnloadedFile] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+
+    def files(self, table: str) -> list[Path]:
+        """The files of raw table ``table``, in export-date order."""
+        return [self.landing_dir / relative for relative in self.relative_files[table]]
+
+    def unrecognised_for(self, contract: SourceContract) -> list[UnloadedFile]:
+        """Not-recognised files a source reports: those in its system folder and those outside every system folder."""
+        return [f for f in self.unrecognised if _system_folder(f.path) in (contract.system, None)]
+
+
+def _system_folder(relative_path: str) -> str | None:
+    """The source-system folder a landing path lies in, or None."""
+    first, slash, _ = relative_path.partition("/")
+    return first if slash and first in SYSTEMS else None
+
+
+def landing_inventory(landing_dir: Path) -> LandingInventory:
+    """Walk the whole landing folder once and classify every file (string work only: a sensor-fast scan)."""
+    landing_dir = Path(landing_dir)
+    inventory = LandingInventory(landing_dir, relative_files={c.table: [] for c in CONTRACTS})
+    root = str(landing_dir)
+    for folder, dirs, names in os.walk(root):
+        dirs.sort()
+        prefix = os.path.relpath(folder, root).replace(os.sep, "/")
+        prefix = "" if prefix == "." else prefix + "/"
+        for name in sorted(names):
+            relative = prefix + name
+            if is_ignored(relative):
+                inventory.ignored.append(relative)
+                continue
+            contract, problem = recognise(relative)
+            if contract is not None and not problem:
+                inventory.relative_files[contract.table].append(relative)
+                continue
+            try:
+                size = os.stat(os.path.join(folder, name)).st_size
+            except FileNotFoundError:
+                continue  # removed between listing and stat
+            if contract is None:
+                inventory.unrecognised.append(UnloadedFile(relative, size, NOT_RECOGNISED, problem or ""))
+            else:
+                inventory.refused_by_name.append(UnloadedFile(relative, size, REFUSED, problem, contract.table))
+    for paths in inventory.relative_files.values():
+        paths.sort()
+    return inventory
+
+
 def discover_files(landing_dir: Path, contract: SourceContract) -> list[Path]:
-    """Landing files of ``contract``, in export-date order."""
-    return sorted(landing_dir.glob(contract.file_glob))
+    """Landing files of ``contract``, in export-date order (upper-case extensions included)."""
+    return landing_inventory(landing_dir).files(contract.table)
 
 
 @dataclass(frozen=True)
@@ -213,6 +415,20 @@ def _loaded_files(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, _Ledg
         {"table": table},
     ).fetchall()
     return {path: _LedgerEntry(content_hash, size, modified_ns) for path, content_hash, size, modified_ns in rows}
+
+
+def _show_macro() -> str:
+    """SQL macro ``_crm_show(text)``: the text as is, or quoted with invisible characters escaped (as Python's repr)."""
+    escaped = (
+        "case when c = chr(9) then '\\t' when c = chr(10) then '\\n' when c = chr(13) then '\\r' "
+        f"when c <> ' ' and regexp_matches(c, '{_INVISIBLE}|{_SPACE}') then "
+        "case when unicode(c) < 256 then printf('\\x%02x', unicode(c)) else printf('\\u%04x', unicode(c)) end "
+        "else c end"
+    )
+    return f"""create or replace temp macro _crm_show(t) as
+        case when regexp_matches(t, '{_INVISIBLE}|^{_SPACE}|{_SPACE}$')
+             then '''' || array_to_string(list_transform(string_split(t, ''), c -> {escaped}), '') || ''''
+             else t end"""
 
 
 def _typed_expression(column: Column) -> tuple[str, str]:
@@ -236,21 +452,40 @@ def _typed_expression(column: Column) -> tuple[str, str]:
     return typed, f"({text} is not null and not ({fits}))"
 
 
-def _parse_text_lines(contract: SourceContract) -> str:
+def _parse_text_lines(
+    contract: SourceContract, positions: Sequence[int] | None = None, field_count: int | None = None
+) -> str:
     """SQL over ``read_text($files)`` giving one row per data line with text fields.
 
     Columns: _source_file, _source_line, raw_record, parse_error, f_<column>...
+    ``positions`` (CSV): the 1-based field of each contract column in the file's
+    header (default: the contract's order); ``field_count``: fields per line.
+    Lines end in LF, CRLF or (in a file with no LF) CR; a UTF-8 byte-order mark is dropped.
     """
     names = contract.column_names
-    n = len(names)
+    positions = list(positions or range(1, len(names) + 1))
+    n = field_count or len(names)
     lines = f"""
-        split as (
-            select filename, string_split(content, chr(10)) as lines from read_text($files)
+        content as (
+            select filename,
+                   case when starts_with(content, chr(65279)) then content[2:] else content end as content
+            from read_text($files)
         ),
-        lines as (
+        split as (
+            select filename,
+                   string_split(content, case when contains(content, chr(10)) or not contains(content, chr(13))
+                                              then chr(10) else chr(13) end) as lines
+            from content
+        ),
+        numbered as (
             select filename, unnest(lines) as line, generate_subscripts(lines, 1) as line_no,
                    len(lines) as line_count
             from split
+        ),
+        lines as (
+            select filename, line_no, line_count,
+                   case when ends_with(line, chr(13)) then line[:-2] else line end as line
+            from numbered
         ),
         data_lines as (
             select * from lines
@@ -277,10 +512,10 @@ def _parse_text_lines(contract: SourceContract) -> str:
     # CSV: fields of lines with no quote come from a plain split; lines with quotes
     # must match the strict pattern, then each quoted field is unquoted.
     pieces = ",\n".join(
-        f"""nullif(case when starts_with(fields[{i + 1}], '"')
-                 then replace(fields[{i + 1}][2:-2], '""', '"')
-                 else fields[{i + 1}] end, '') as f_{name}"""
-        for i, name in enumerate(names)
+        f"""nullif(case when starts_with(fields[{p}], '"')
+                 then replace(fields[{p}][2:-2], '""', '"')
+                 else fields[{p}] end, '') as f_{name}"""
+        for p, name in zip(positions, names, strict=True)
     )
     return f"""
         with {lines},
@@ -315,7 +550,7 @@ def _parse_parquet(contract: SourceContract) -> str:
     fields = ",\n".join(f"cast({safe_identifier(c)} as varchar) as f_{c}" for c in contract.column_names)
     return f"""
         select filename as _source_file, file_row_number + 1 as _source_line,
-               to_json(columns_only) as raw_record, null::varchar as parse_error, {fields}
+               to_json(columns_only)::varchar as raw_record, null::varchar as parse_error, {fields}
         from (
             select *, struct_pack({", ".join(f"{safe_identifier(c)} := {safe_identifier(c)}" for c in contract.column_names)})
                    as columns_only
@@ -327,7 +562,7 @@ def _judge_sql(contract: SourceContract) -> str:
     """SQL over the parsed batch (table ``_parsed``) giving typed values and a reason.
 
     ``reason`` lists every broken part of the contract, most basic first; null means
-    the row is loaded.
+    the row is loaded. Invisible characters and padded keys are shown escaped.
     """
     typed: list[str] = []
     type_checks: list[str] = []
@@ -335,8 +570,20 @@ def _judge_sql(contract: SourceContract) -> str:
         expression, misfit = _typed_expression(column)
         typed.append(f"{expression} as {safe_identifier(column.name)}")
         type_checks.append(
-            f"case when {misfit} then 'bad type: {column.name}=' || f_{column.name} || ' is not {column.type}' end"
+            f"case when {misfit} then 'bad type: {column.name}=' || _crm_show(f_{column.name}) "
+            f"|| ' is not {column.type}' end"
         )
+    invisible = [
+        f"case when regexp_matches(f_{c}, '{_INVISIBLE}') then "
+        f"'{c}=' || _crm_show(f_{c}) || ' contains control or invisible characters' end"
+        for c in contract.column_names
+    ]
+    varchar_keys = [c.name for c in contract.columns if c.name in contract.key_columns and c.type == "VARCHAR"]
+    padded = [
+        f"case when regexp_matches(f_{c}, '^{_SPACE}|{_SPACE}$') then "
+        f"'{c}=' || _crm_show(f_{c}) || ' has leading/trailing spaces' end"
+        for c in varchar_keys
+    ]
     required = [
         f"case when f_{c.name} is null then 'missing required value: {c.name}' end"
         for c in contract.columns
@@ -352,14 +599,24 @@ def _judge_sql(contract: SourceContract) -> str:
     key = ", ".join(safe_identifier(c) for c in contract.unique_key)
     key_null = " or ".join(f"{safe_identifier(c)} is null" for c in contract.unique_key)
     key_matches = " and ".join(f"loaded.{safe_identifier(c)} = keyed.{safe_identifier(c)}" for c in contract.unique_key)
-    contract_reasons = ", ".join(required + type_checks)
+    contract_reasons = ", ".join(invisible + padded + required + type_checks)
+    if contract.trim_values:
+        texts = ", ".join(
+            f"nullif(regexp_replace(f_{c}, '^{_SPACE}+|{_SPACE}+$', '', 'g'), '') as f_{c}"
+            for c in contract.column_names
+        )
+    else:
+        texts = ", ".join(f"f_{c}" for c in contract.column_names)
     return f"""
-        with typed as (
+        with texts as (
+            select _source_file, _source_line, raw_record, parse_error, {texts} from _parsed
+        ),
+        typed as (
             select _source_file, _source_line, raw_record, parse_error,
                    try_cast(regexp_extract(_source_file, '{_DATE_IN_NAME}', 1) as date) as _export_date,
                    {", ".join(typed)},
                    {", ".join(f"f_{c}" for c in contract.column_names)}
-            from _parsed
+            from texts
         ),
         basic as (
             select *, coalesce(parse_error, nullif(concat_ws('; ', {contract_reasons}), '')) as basic_reason
@@ -407,67 +664,268 @@ def _batches(files: Sequence[_LandingFile]) -> list[list[_LandingFile]]:
     return batches
 
 
-def _read_batch(
-    con: duckdb.DuckDBPyConnection, contract: SourceContract, batch: list[_LandingFile], landing_dir: Path
-) -> None:
-    """Parse ``batch`` into the temp table ``_parsed``; name the file that cannot be read."""
-    sql = _parse_parquet(contract) if contract.format == "parquet" else _parse_text_lines(contract)
+def guess_encoding(data: bytes) -> str:
+    """The encoding non-UTF-8 text most likely is in, for a refusal message (a small heuristic)."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or data[:400].count(b"\x00") * 4 > len(data[:400]):
+        return "UTF-16"
+    # GBK / GB18030 Chinese: non-ASCII bytes come in pairs, both 0xA1-0xFE (the GB2312 area).
+    non_ascii = paired = 0
+    i = 0
+    while i < len(data):
+        byte = data[i]
+        if byte < 0x80:
+            i += 1
+            continue
+        if 0xA1 <= byte <= 0xF7 and i + 1 < len(data) and 0xA1 <= data[i + 1] <= 0xFE:
+            non_ascii += 2
+            paired += 2
+            i += 2
+            continue
+        non_ascii += 1
+        i += 1
+    if non_ascii and paired >= 0.9 * non_ascii:
+        return "GBK (GB2312/GB18030)"
+    return "Latin-1 (ISO-8859-1/cp1252)"
+
+
+def _one_line(error: BaseException, replacements: dict[str, str] | None = None) -> str:
+    """DuckDB's message on one line (its first lines, without the SQL it points at)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    kept = []
+    for line in lines:
+        if line.startswith("LINE ") or line.startswith("^"):
+            break
+        kept.append(line)
+    text = " ".join(kept) or type(error).__name__
+    for old, new in (replacements or {}).items():
+        text = text.replace(old, new)
+    # Bytes of a broken file can end up in the message: show them escaped.
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:500])
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A file that passed its file-level checks: what to read and how."""
+
+    file: _LandingFile
+    read_path: str
+    positions: tuple[int, ...] | None = None
+    field_count: int | None = None
+
+
+def _header_lines(contract: SourceContract) -> int:
+    return 1 if contract.format == "csv" else 0
+
+
+def _drift_problem(contract: SourceContract, columns: Sequence[str]) -> str | None:
+    """Why the columns a file has break the contract's schema rule, or None."""
+    duplicated = sorted({c for c in columns if columns.count(c) > 1})
+    if duplicated:
+        return f"column(s) {duplicated} appear more than once"
+    missing = [c for c in contract.column_names if c not in columns]
+    extra = [c for c in columns if c not in contract.column_names]
+    problems = []
+    if missing:
+        problems.append(f"column(s) {missing} of the contract are missing")
+    if extra and contract.extra_columns == "refuse":
+        problems.append(f"column(s) {extra} are not in the contract (extra_columns='refuse')")
+    return "; ".join(problems) or None
+
+
+def _parquet_columns(con: duckdb.DuckDBPyConnection, batch: list[_LandingFile]) -> dict[str, list[str]]:
+    """Top-level column names of each Parquet file (by relative path), from one read of the footers.
+
+    Empty when some footer cannot be read: each file is then checked on its own.
+    """
     try:
-        con.execute(
-            f"create or replace temp table _parsed as {sql}",
-            {"files": [str(f.path) for f in batch]},
-        )
-    except duckdb.Error as batch_error:
-        for f in batch:
+        rows = con.execute(
+            "select file_name, name, num_children from parquet_schema($files)", {"files": [str(f.path) for f in batch]}
+        ).fetchall()
+    except duckdb.Error:
+        return {}
+    by_file: dict[str, list[tuple[str, int]]] = {}
+    for file_name, name, children in rows:
+        by_file.setdefault(file_name, []).append((name, children or 0))
+    columns: dict[str, list[str]] = {}
+    for f in batch:
+        elements = by_file.get(str(f.path), [])
+        names, i = [], 1  # element 0 is the schema's root; its children are the columns, each with its subtree
+        while i < len(elements):
+            names.append(elements[i][0])
+            pending = elements[i][1]
+            i += 1
+            while pending:
+                pending += elements[i][1] - 1
+                i += 1
+        columns[f.relative] = names
+    return columns
+
+
+def _prepare(
+    con: duckdb.DuckDBPyConnection,
+    contract: SourceContract,
+    f: _LandingFile,
+    workdir: Path,
+    parquet_columns: list[str] | None = None,
+) -> _Prepared | str:
+    """File-level checks before reading: encoding, header or schema. The file to read, or why it is refused."""
+    if contract.format == "parquet":
+        if parquet_columns is None:
             try:
-                con.execute(f"select count(*) from ({sql})", {"files": [str(f.path)]})
-            except duckdb.Error as file_error:
-                raise IngestionError(f"{contract.table}: cannot read {f.path}: {file_error}") from file_error
-        raise IngestionError(f"{contract.table}: cannot read batch: {batch_error}") from batch_error
+                description = con.execute(
+                    "select * from read_parquet($file) limit 0", {"file": str(f.path)}
+                ).description
+            except duckdb.Error as exc:
+                return "cannot be read as Parquet: " + _one_line(exc)
+            parquet_columns = [d[0] for d in description]
+        problem = _drift_problem(contract, parquet_columns)
+        return problem or _Prepared(f, str(f.path))
+    read_path = str(f.path)
+    first_line = f.first_line
+    if contract.encoding.replace("_", "-").lower() in ("utf-8", "utf8"):
+        if f.utf8_error:
+            with f.path.open("rb") as handle:
+                # Judge the encoding from the text around the first bad byte, not from an ASCII header.
+                handle.seek(max(f.utf8_error_at - 1024, 0))
+                sample = handle.read(1 << 16)
+            return (
+                f"not UTF-8 ({f.utf8_error}); looks like {guess_encoding(sample)}: "
+                "export it as UTF-8, or set the contract's encoding"
+            )
+    else:
+        try:
+            text = f.path.read_bytes().decode(contract.encoding)
+        except (UnicodeDecodeError, LookupError) as exc:
+            return f"not {contract.encoding} as the contract says: {exc}"
+        converted = workdir / f"{len(list(workdir.iterdir()))}.txt"
+        converted.write_text(text, encoding="utf-8", newline="")
+        read_path = str(converted)
+        first_line = re.split(rb"\r\n|\n|\r", text.encode("utf-8").removeprefix(codecs.BOM_UTF8), maxsplit=1)[0]
+        # Count the line ends of the decoded text: in another encoding a byte 0x0A need not be one.
+        lf, cr = text.count("\n"), text.count("\r")
+        newlines, terminator = (lf, "\n") if lf or not cr else (cr, "\r")
+        f = replace(f, newlines=newlines, ends_with_newline=text.endswith(terminator))
+    if contract.format == "jsonl":
+        return _Prepared(f, read_path)
+    if f.size == 0:
+        return f"empty file: expected the header line {','.join(contract.column_names)!r}"
+    header = first_line.decode("utf-8", errors="replace")
+    columns = next(csv.reader([header]), [])
+    problem = _drift_problem(contract, columns)
+    if problem:
+        return f"header {header!r} does not match the contract: {problem}"
+    positions = tuple(columns.index(c) + 1 for c in contract.column_names)
+    return _Prepared(f, read_path, positions, len(columns))
+
+
+_PARSED_COLUMNS = "_source_file varchar, _source_line bigint, raw_record varchar, parse_error varchar"
+
+
+def _read_batch(
+    con: duckdb.DuckDBPyConnection, contract: SourceContract, batch: list[_LandingFile], workdir: Path
+) -> tuple[list[_LandingFile], list[UnloadedFile]]:
+    """Parse the readable files of ``batch`` into the temp table ``_parsed``.
+
+    Runs outside any transaction, so a file DuckDB cannot read refuses that file with
+    DuckDB's own message and the others are read. Returns (files read, files refused).
+    """
+    fields = ", ".join(f"f_{c} varchar" for c in contract.column_names)
+    con.execute(f"create or replace temp table _parsed ({_PARSED_COLUMNS}, {fields})")
+    refused: list[UnloadedFile] = []
+
+    def refuse(f: _LandingFile, reason: str) -> None:
+        refused.append(UnloadedFile(f.relative, f.size, REFUSED, reason, contract.table))
+
+    prepared: list[_Prepared] = []
+    schemas = _parquet_columns(con, batch) if contract.format == "parquet" else {}
+    for f in batch:
+        outcome = _prepare(con, contract, f, workdir, schemas.get(f.relative))
+        if isinstance(outcome, str):
+            refuse(f, outcome)
+        else:
+            prepared.append(outcome)
+    # Files with the same column layout are read by one statement (one per batch, normally).
+    groups: dict[tuple[tuple[int, ...] | None, int | None], list[_Prepared]] = {}
+    for p in prepared:
+        groups.setdefault((p.positions, p.field_count), []).append(p)
+    for (positions, field_count), group in groups.items():
+        sql = (
+            _parse_parquet(contract)
+            if contract.format == "parquet"
+            else _parse_text_lines(contract, positions, field_count)
+        )
+        try:
+            con.execute(f"insert into _parsed {sql}", {"files": [p.read_path for p in group]})
+        except duckdb.Error:
+            # One file spoils the statement: read them one by one to find it.
+            for p in group:
+                try:
+                    con.execute(f"insert into _parsed {sql}", {"files": [p.read_path]})
+                except duckdb.Error as exc:
+                    refuse(p.file, "DuckDB cannot read it: " + _one_line(exc, {p.read_path: p.file.relative}))
+    refused_paths = {r.path for r in refused}
+    read = [p for p in prepared if p.file.relative not in refused_paths]
     # Lineage keeps the path relative to the landing root, so it survives a move.
     con.execute(
-        "update _parsed set _source_file = replace(substr(_source_file, length($prefix) + 1), '\\', '/')",
-        {"prefix": str(landing_dir) + "/"},
+        """update _parsed set _source_file = names.relative
+           from (select unnest($reads) as read_path, unnest($relatives) as relative) as names
+           where _parsed._source_file = names.read_path""",
+        {"reads": [p.read_path for p in read], "relatives": [p.file.relative for p in read]},
     )
-    if contract.format != "parquet":
-        _check_headers(con, contract, batch)
-    else:
-        _check_parquet_columns(con, contract, batch)
+    read_files = [p.file for p in read]
+    for f, problem in _file_content_problems(con, contract, read_files).items():
+        refuse(f, problem)
+        con.execute("delete from _parsed where _source_file = $path", {"path": f.relative})
+    refused_paths = {r.path for r in refused}
+    return [f for f in read_files if f.relative not in refused_paths], refused
 
 
-def _check_headers(con: duckdb.DuckDBPyConnection, contract: SourceContract, batch: list[_LandingFile]) -> None:
-    if contract.format == "jsonl":
-        # JSON lines have no header: line 1 is data, already in the batch.
-        return
-    expected = ",".join(contract.column_names)
-    for f in batch:
-        # The scan that hashed the file kept its first line; no second read.
-        header = f.first_line.decode("utf-8", errors="replace").rstrip("\r")
-        if header != expected:
-            raise IngestionError(
-                f"{contract.table}: cannot read {f.path}: header {header!r} does not match "
-                f"the contract's columns {expected!r}"
+def _file_content_problems(
+    con: duckdb.DuckDBPyConnection, contract: SourceContract, files: list[_LandingFile]
+) -> dict[_LandingFile, str]:
+    """File-level problems found in the parsed rows: JSON-lines schema drift, line counts that do not agree."""
+    problems: dict[_LandingFile, str] = {}
+    by_path = {f.relative: f for f in files}
+    if contract.format == "jsonl" and files:
+        keys = con.execute(
+            """select _source_file, list(distinct key order by key) from (
+                   select _source_file, unnest(keys) as key from (
+                       -- Lines of one file share their keys, normally: unnest each distinct key list once.
+                       select distinct _source_file, json_keys(raw_record) as keys from _parsed
+                       where parse_error is null))
+               group by 1"""
+        ).fetchall()
+        seen = {path: names for path, names in keys}
+        for path, f in by_path.items():
+            if path not in seen:
+                continue  # no JSON object at all: every line is quarantined on its own
+            names = seen[path]
+            missing = [c for c in contract.column_names if c not in names]
+            extra = [k for k in names if k not in contract.column_names]
+            parts = []
+            if missing:
+                parts.append(f"field(s) {missing} of the contract are missing from every line")
+            if extra and contract.extra_columns == "refuse":
+                parts.append(f"field(s) {extra} are not in the contract (extra_columns='refuse')")
+            if parts:
+                problems[f] = "; ".join(parts)
+    counts = dict(con.execute("select _source_file, count(*) from _parsed group by 1").fetchall())
+    expected = _expected_rows(con, contract, files)
+    for f in files:
+        if f not in problems and counts.get(f.relative, 0) != expected[f.relative]:
+            problems[f] = (
+                f"the file holds {expected[f.relative]} rows by an independent count, "
+                f"the parser read {counts.get(f.relative, 0)}"
             )
-
-
-def _check_parquet_columns(con: duckdb.DuckDBPyConnection, contract: SourceContract, batch: list[_LandingFile]) -> None:
-    columns: dict[str, set[str]] = {str(f.path): set() for f in batch}
-    for file_name, name in con.execute(
-        "select file_name, name from parquet_schema($files)", {"files": list(columns)}
-    ).fetchall():
-        columns[file_name].add(name)
-    for f in batch:
-        missing = [c for c in contract.column_names if c not in columns[str(f.path)]]
-        if missing:
-            raise IngestionError(
-                f"{contract.table}: cannot read {f.path}: columns {missing} of the contract are missing"
-            )
+    return problems
 
 
 def _expected_rows(
     con: duckdb.DuckDBPyConnection, contract: SourceContract, batch: list[_LandingFile]
 ) -> dict[str, int]:
     """Rows per file (by relative path) by a count independent of the parser."""
+    if not batch:
+        return {}
     if contract.format == "parquet":
         footer_rows = dict(
             con.execute(
@@ -482,8 +940,15 @@ def _expected_rows(
     }
 
 
-def _header_lines(contract: SourceContract) -> int:
-    return 1 if contract.format == "csv" else 0
+@contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    con.execute("begin transaction")
+    try:
+        yield
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
 
 
 def _load_batch(
@@ -491,26 +956,29 @@ def _load_batch(
     contract: SourceContract,
     batch: list[_LandingFile],
     run_id: str,
-    replaced: set[str],
-    landing_dir: Path,
-) -> list[FileResult]:
+    known: set[str],
+    workdir: Path,
+) -> tuple[list[FileResult], list[UnloadedFile]]:
+    """Load the readable files of ``batch`` in one transaction; the others are refused, not loaded."""
+    read, refused = _read_batch(con, contract, batch, workdir)
+    if not read:
+        return [], refused
+    # A corrected file replaces everything its earlier version loaded (a refused one replaces nothing).
+    replaced = sorted(f.relative for f in read if f.relative in known)
     columns = ", ".join(safe_identifier(c) for c in contract.column_names)
     table = _raw(contract.table)
-    con.execute("begin transaction")
-    try:
+    with _transaction(con):
         if replaced:
-            # A corrected file replaces everything its earlier version loaded.
-            con.execute(f"delete from {table} where list_contains($paths, _source_file)", {"paths": sorted(replaced)})
+            con.execute(f"delete from {table} where list_contains($paths, _source_file)", {"paths": replaced})
             con.execute(
                 f"delete from {_raw(QUARANTINE_TABLE)} where source_table = $t and list_contains($paths, source_file)",
-                {"t": contract.table, "paths": sorted(replaced)},
+                {"t": contract.table, "paths": replaced},
             )
             con.execute(
                 f"update {_raw(LEDGER_TABLE)} set superseded_at = now() "
                 "where source_table = $t and superseded_at is null and list_contains($paths, file_path)",
-                {"t": contract.table, "paths": sorted(replaced)},
+                {"t": contract.table, "paths": replaced},
             )
-        _read_batch(con, contract, batch, landing_dir)
         con.execute(f"create or replace temp table _judged as {_judge_sql(contract)}")
         con.execute(
             f"""insert into {table}
@@ -524,7 +992,7 @@ def _load_batch(
                 from _judged where reason is not null""",
             {"table": contract.table, "run_id": run_id},
         )
-        results = _account(con, contract, batch, run_id)
+        results = _account(con, contract, read, run_id)
         # One insert per batch: executemany costs a statement per file.
         con.execute(
             f"""insert into {_raw(LEDGER_TABLE)}
@@ -534,19 +1002,15 @@ def _load_batch(
                 "table": contract.table,
                 "paths": [r.path for r in results],
                 "hashes": [r.content_hash for r in results],
-                "sizes": [f.size for f in batch],
-                "modified": [f.modified_ns for f in batch],
+                "sizes": [f.size for f in read],
+                "modified": [f.modified_ns for f in read],
                 "read": [r.rows_read for r in results],
                 "loaded": [r.rows_loaded for r in results],
                 "quarantined": [r.rows_quarantined for r in results],
                 "run_id": run_id,
             },
         )
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
-    return results
+    return results, refused
 
 
 def _account(
@@ -559,15 +1023,16 @@ def _account(
             f"""
             with parsed as (select _source_file as path, count(*) as n from _parsed group by 1),
             loaded as (select _source_file as path, count(*) as n from {_raw(contract.table)}
-                       where _run_id = $run_id group by 1),
+                       where _run_id = $run_id and list_contains($paths, _source_file) group by 1),
             quarantined as (select source_file as path, count(*) as n from {_raw(QUARANTINE_TABLE)}
-                            where run_id = $run_id and source_table = $table group by 1)
+                            where run_id = $run_id and source_table = $table
+                              and list_contains($paths, source_file) group by 1)
             select parsed.path, parsed.n, coalesce(loaded.n, 0), coalesce(quarantined.n, 0)
             from parsed
             left join loaded using (path)
             left join quarantined using (path)
             """,
-            {"run_id": run_id, "table": contract.table},
+            {"run_id": run_id, "table": contract.table, "paths": [f.relative for f in batch]},
         ).fetchall()
     }
     results = []
@@ -584,10 +1049,144 @@ def _account(
     return results
 
 
+def _move_to_quarantine(
+    con: duckdb.DuckDBPyConnection, contract: SourceContract, condition: str, reason_sql: str, run_id: str
+) -> int:
+    """Move loaded rows of ``contract``'s table matching ``condition`` to the quarantine, keeping the ledger true.
+
+    Their file's live ledger entry counts them as quarantined from now on, so
+    ``rows read = loaded + quarantined`` still holds per file. Call inside a transaction.
+    """
+    table = _raw(contract.table)
+    record = ", ".join(f"{safe_identifier(c)} := {safe_identifier(c)}" for c in contract.column_names)
+    con.execute(
+        f"""create or replace temp table _moved as
+            select _source_file, _source_line, to_json(struct_pack({record}))::varchar as raw_record,
+                   {reason_sql} as reason
+            from {table} where {condition}"""
+    )
+    moved = con.execute("select count(*) from _moved").fetchone()[0]
+    if not moved:
+        return 0
+    con.execute(
+        f"""insert into {_raw(QUARANTINE_TABLE)}
+            select $table, _source_file, _source_line, raw_record, reason, now(), $run_id from _moved""",
+        {"table": contract.table, "run_id": run_id},
+    )
+    con.execute(
+        f"""delete from {table} using _moved
+            where {table}._source_file = _moved._source_file and {table}._source_line = _moved._source_line"""
+    )
+    con.execute(
+        f"""update {_raw(LEDGER_TABLE)} as ledger
+            set rows_loaded = rows_loaded - moved.n, rows_quarantined = rows_quarantined + moved.n
+            from (select _source_file, count(*) as n from _moved group by 1) as moved
+            where ledger.source_table = $table and ledger.superseded_at is null
+              and ledger.file_path = moved._source_file""",
+        {"table": contract.table},
+    )
+    return moved
+
+
+def _quarantine_orphaned_children(con: duckdb.DuckDBPyConnection, parent: SourceContract, run_id: str) -> int:
+    """After ``parent``'s rows changed under loaded data: move child rows whose parent is gone to quarantine."""
+    moved = 0
+    with _transaction(con):
+        for child in CONTRACTS:
+            for fk in child.foreign_keys:
+                if fk.references_table != parent.table:
+                    continue
+                column = safe_identifier(fk.column)
+                moved += _move_to_quarantine(
+                    con,
+                    child,
+                    f"{column} is not null and {column} not in "
+                    f"(select {safe_identifier(fk.references_column)} from {_raw(parent.table)})",
+                    _literal(
+                        f"orphan {fk.column}: not in {parent.table} any more "
+                        f"(its row was dropped by a re-delivered {parent.table} file)"
+                    ),
+                    run_id,
+                )
+    return moved
+
+
+def _repair_ledger(con: duckdb.DuckDBPyConnection, contract: SourceContract, run_id: str) -> list[str]:
+    """Undo loads of files whose name an older version accepted but this one refuses (an impossible date).
+
+    Their rows move to the quarantine and their ledger entries are superseded, so
+    they cannot poison later runs; the files themselves (if still there) are refused.
+    """
+    live = con.execute(
+        f"select file_path from {_raw(LEDGER_TABLE)} where source_table = $t and superseded_at is null",
+        {"t": contract.table},
+    ).fetchall()
+    bad = sorted(path for (path,) in live if recognise(path)[1] is not None)
+    if not bad:
+        return []
+    with _transaction(con):
+        _move_to_quarantine(
+            con,
+            contract,
+            f"list_contains({_literal_list(bad)}, _source_file)",
+            "'loaded by an older version from a file whose name is not a real date; moved to quarantine'",
+            run_id,
+        )
+        con.execute(
+            f"update {_raw(LEDGER_TABLE)} set superseded_at = now() "
+            "where source_table = $t and superseded_at is null and list_contains($paths, file_path)",
+            {"t": contract.table, "paths": bad},
+        )
+    log.warning(f"{contract.table}: moved the rows of {bad} to quarantine: their names are not real dates")
+    return bad
+
+
+def _literal_list(texts: Sequence[str]) -> str:
+    return "[" + ", ".join(_literal(t) for t in texts) + "]::varchar[]"
+
+
+def _record_unloaded(
+    con: duckdb.DuckDBPyConnection,
+    contract: SourceContract,
+    refused: list[UnloadedFile],
+    unrecognised: list[UnloadedFile],
+    run_id: str,
+) -> None:
+    """Replace this source's rows of ``raw.unloaded_files`` with what this run found."""
+    rows = [*refused, *unrecognised]
+    with _transaction(con):
+        con.execute(
+            f"""delete from {_raw(UNLOADED_FILES_TABLE)}
+                where source_table = $table
+                   or (source_table is null and (source_system = $system or source_system is null))""",
+            {"table": contract.table, "system": contract.system},
+        )
+        if rows:
+            con.execute(
+                f"""insert into {_raw(UNLOADED_FILES_TABLE)}
+                    select unnest($paths), unnest($sizes), unnest($outcomes), unnest($reasons),
+                           unnest($tables), unnest($systems), now(), $run_id""",
+                {
+                    "paths": [f.path for f in rows],
+                    "sizes": [f.size for f in rows],
+                    "outcomes": [f.outcome for f in rows],
+                    "reasons": [f.reason for f in rows],
+                    "tables": [f.table for f in rows],
+                    "systems": [_system_folder(f.path) for f in rows],
+                    "run_id": run_id,
+                },
+            )
+
+
 def export_date(relative_path: str) -> date | None:
-    """The export date in a landing file's name, or None."""
+    """The export date in a landing file's name, or None (no date, or not a real date)."""
     match = re.search(_DATE_IN_NAME, relative_path)
-    return date.fromisoformat(match.group(1)) if match else None
+    if not match:
+        return None
+    try:
+        return date.fromisoformat(match.group(1))
+    except ValueError:
+        return None
 
 
 def ingest_table(
@@ -603,11 +1202,15 @@ def ingest_table(
     A file whose path, size and modification time are in the ledger is skipped
     without being read; one whose time changed is hashed and skipped when its content
     hash is in the ledger. A file whose path is there with another hash (a corrected
-    re-delivery) replaces the rows its earlier version loaded. ``reload_dates`` (first, last export date) re-processes
-    the files of that range even when unchanged, replacing their rows: a backfill,
-    which gives the same tables however often it runs. Raises
-    :class:`IngestionError` naming the file when a file cannot be read, and when row
-    accounting fails; batches committed before that stay.
+    re-delivery) replaces the rows its earlier version loaded; child rows whose parent
+    row went away with it are moved to the quarantine. ``reload_dates`` (first, last
+    export date) re-processes the files of that range even when unchanged, replacing
+    their rows: a backfill, which gives the same tables however often it runs.
+
+    A file that cannot be loaded is refused (``result.refused``, ``raw.unloaded_files``)
+    and the other files load; a file that is no source's is listed as not recognised
+    (``result.unrecognised``). Raises :class:`IngestionError` only when the landing
+    folder is missing or row accounting fails; batches committed before that stay.
     """
     landing_dir = Path(landing_dir).resolve()
     if not landing_dir.is_dir():
@@ -617,12 +1220,15 @@ def ingest_table(
         )
     run_id = run_id or uuid.uuid4().hex
     create_raw_tables(con)
+    con.execute(_show_macro())
+    repaired = _repair_ledger(con, contract, run_id)
+    inventory = landing_inventory(landing_dir)
     known = _loaded_files(con, contract.table)
     new: list[_LandingFile] = []
     touched: list[_LandingFile] = []
     skipped = 0
-    for path in discover_files(landing_dir, contract):
-        relative = path.relative_to(landing_dir).as_posix()
+    for relative in inventory.relative_files[contract.table]:
+        path = landing_dir / relative
         loaded = known.get(relative)
         if _in_range(relative, reload_dates):
             new.append(_scan_file(path, landing_dir))
@@ -649,22 +1255,40 @@ def ingest_table(
                 "modified": [f.modified_ns for f in touched],
             },
         )
-    result = TableResult(table=contract.table, run_id=run_id, skipped_files=skipped)
+    result = TableResult(
+        table=contract.table,
+        run_id=run_id,
+        skipped_files=skipped,
+        refused=[f for f in inventory.refused_by_name if f.table == contract.table],
+        unrecognised=inventory.unrecognised_for(contract),
+    )
     batches = _batches(new)
-    for number, batch in enumerate(batches, start=1):
-        replaced = {f.relative for f in batch if f.relative in known}
-        result.files.extend(_load_batch(con, contract, batch, run_id, replaced, landing_dir))
-        message = (
-            f"{contract.table}: batch {number}/{len(batches)}, {len(batch)} files, "
-            f"{result.rows_loaded} rows loaded, {result.rows_quarantined} quarantined so far"
-        )
-        log.info(message)
+    workdir = Path(tempfile.mkdtemp(prefix="crm_ingest_"))
+    try:
+        for number, batch in enumerate(batches, start=1):
+            files, refused = _load_batch(con, contract, batch, run_id, set(known), workdir)
+            result.files.extend(files)
+            result.refused.extend(refused)
+            message = (
+                f"{contract.table}: batch {number}/{len(batches)}, {len(batch)} files, "
+                f"{result.rows_loaded} rows loaded, {result.rows_quarantined} quarantined so far"
+            )
+            log.info(message)
+            if progress:
+                progress(message)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    for unloaded in result.refused:
+        log.warning(unloaded.message())
         if progress:
-            progress(message)
+            progress(unloaded.message())
+    if repaired or any(f.path in known for f in result.files):
+        result.rows_moved_to_quarantine = _quarantine_orphaned_children(con, contract, run_id)
+    _record_unloaded(con, contract, result.refused, result.unrecognised, run_id)
     result.quarantine_reasons = dict(
         con.execute(
             f"""select reason, count(*) from {_raw(QUARANTINE_TABLE)}
-                where run_id = $run_id and source_table = $table group by 1 order by 2 desc""",
+                where run_id = $run_id and source_table = $table group by 1 order by 2 desc, 1""",
             {"run_id": run_id, "table": contract.table},
         ).fetchall()
     )
@@ -709,7 +1333,10 @@ def ingest_all(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m crm_warehouse.ingest --landing DIR --warehouse FILE``."""
+    """Command line: ``python -m crm_warehouse.ingest --landing DIR --warehouse FILE``.
+
+    Exits 1 when a file was refused (the others are loaded) or ingestion failed.
+    """
     import argparse
 
     from crm_warehouse.settings import load_settings
@@ -728,10 +1355,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     for r in results:
         print(
-            f"{r.table:<22} files {len(r.files):>5} new, {r.skipped_files:>5} skipped; "
+            f"{r.table:<22} files {len(r.files):>5} new, {r.skipped_files:>5} skipped, {len(r.refused):>3} refused; "
             f"rows {r.rows_loaded:>9} loaded, {r.rows_quarantined:>6} quarantined"
         )
-    return 0
+        for reason, count in r.quarantine_reasons.items():
+            print(f"    {count:>6} quarantined: {reason}")
+    unloaded = {f.path: f for r in results for f in (*r.refused, *r.unrecognised)}
+    for f in unloaded.values():
+        print(f.message())
+    return 1 if any(r.refused for r in results) else 0
 
 
 if __name__ == "__main__":

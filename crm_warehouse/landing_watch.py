@@ -1,6 +1,6 @@
 """Which landing files are complete and not yet handed to a run: the landing sensor's logic.
 
-A file is *ready* when it matches a contract's glob, is not a hidden or temporary
+A file is *ready* when it matches a contract's glob (any case: ``.CSV`` too), is not a hidden or temporary
 name, and either
 
 - its size and modification time were the same at an earlier evaluation at least
@@ -93,7 +93,7 @@ def scan_landing(landing_dir: Path, globs: Sequence[str] = CONTRACT_GLOBS) -> La
     patterns: dict[str, list[re.Pattern[str]]] = {}
     for glob in globs:
         pattern = PurePosixPath(glob)
-        patterns.setdefault(str(pattern.parent), []).append(re.compile(fnmatch.translate(pattern.name)))
+        patterns.setdefault(str(pattern.parent), []).append(re.compile(fnmatch.translate(pattern.name), re.IGNORECASE))
     files: list[LandingFile] = []
     markers: dict[str, int] = {}
     for folder, names in patterns.items():

@@ -6,7 +6,10 @@ from pathlib import Path
 
 import duckdb
 
-from crm_warehouse.contracts import LEDGER_TABLE, QUARANTINE_TABLE, RAW_SCHEMA
+from crm_warehouse.contracts import LEDGER_TABLE, QUARANTINE_TABLE, RAW_SCHEMA, UNLOADED_FILES_TABLE
+
+# Reasons listed per source in a run's summary; the rest are counted.
+REASONS_LISTED = 10
 
 
 def table_counts(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int]]:
@@ -21,8 +24,48 @@ def table_counts(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int]]:
     ]
 
 
-def summarise(warehouse_path: Path) -> str:
-    """Text summary: rows per table by schema, quarantine by reason, files in the ledger."""
+def run_quarantine(con: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple[str, str, int]]:
+    """(source table, reason, rows) quarantined by run ``run_id``, biggest first per source."""
+    return con.execute(
+        f"""select source_table, reason, count(*) from {RAW_SCHEMA}.{QUARANTINE_TABLE}
+            where run_id = $run_id group by 1, 2 order by 1, 3 desc, 2""",
+        {"run_id": run_id},
+    ).fetchall()
+
+
+def unloaded_files(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
+    """(outcome, file, reason) of the landing files the latest runs did not load."""
+    exists = con.execute(
+        "select count(*) from information_schema.tables where table_schema = $s and table_name = $t",
+        {"s": RAW_SCHEMA, "t": UNLOADED_FILES_TABLE},
+    ).fetchone()[0]
+    if not exists:
+        return []
+    return con.execute(
+        f"select distinct outcome, file_path, reason from {RAW_SCHEMA}.{UNLOADED_FILES_TABLE} order by 1 desc, 2"
+    ).fetchall()
+
+
+def _quarantine_lines(rows: list[tuple[str, str, int]]) -> list[str]:
+    lines: list[str] = []
+    by_table: dict[str, list[tuple[str, int]]] = {}
+    for table, reason, count in rows:
+        by_table.setdefault(table, []).append((reason, count))
+    for table, reasons in by_table.items():
+        lines.append(f"    {table}: {sum(n for _, n in reasons):,} rows")
+        lines += [f"      {n:>8,}  {reason}" for reason, n in reasons[:REASONS_LISTED]]
+        rest = reasons[REASONS_LISTED:]
+        if rest:
+            lines.append(f"      {sum(n for _, n in rest):>8,}  ({len(rest)} other reasons)")
+    return lines
+
+
+def summarise(warehouse_path: Path, run_id: str | None = None) -> str:
+    """Text summary: rows per table by schema, quarantine by reason, files in the ledger.
+
+    With ``run_id``: also what that run quarantined (rows per reason per source) and
+    the landing files not loaded (refused or not recognised).
+    """
     with duckdb.connect(str(warehouse_path), read_only=True) as con:
         counts = table_counts(con)
         quarantine = con.execute(
@@ -32,6 +75,8 @@ def summarise(warehouse_path: Path) -> str:
         files = con.execute(f"select count(*) from {RAW_SCHEMA}.{LEDGER_TABLE} where superseded_at is null").fetchone()[
             0
         ]
+        this_run = run_quarantine(con, run_id) if run_id else []
+        unloaded = unloaded_files(con) if run_id else []
     size_mb = warehouse_path.stat().st_size / 1e6
     lines = [f"Warehouse {warehouse_path} ({size_mb:.1f} MB), {files} landing files loaded"]
     schema = None
@@ -42,4 +87,10 @@ def summarise(warehouse_path: Path) -> str:
         lines.append(f"    {name:<36} {rows:>12,}")
     if quarantine:
         lines.append("  quarantined rows by source: " + ", ".join(f"{t} {n}" for t, n in quarantine))
+    if run_id:
+        lines.append(f"  quarantined in this run: {'none' if not this_run else ''}".rstrip())
+        lines += _quarantine_lines(this_run)
+        if unloaded:
+            lines.append(f"  landing files not loaded ({len(unloaded)}; see raw.unloaded_files):")
+            lines += [f"    {outcome.replace('_', ' ')}: {path}: {reason}" for outcome, path, reason in unloaded]
     return "\n".join(lines)

@@ -53,6 +53,8 @@ class Settings:
     landing_settle_seconds: int = 30
     lock_timeout_seconds: int = 600
     max_quarantine_rate: float = 0.05
+    min_quarantine_rows: int = 20
+    max_quarantine_rate_per_source: dict[str, float] = field(default_factory=dict)
     postgres_dsn: str | None = None
     postgres_bi_password: str | None = None
     clv: ClvConfig = field(default_factory=ClvConfig)
@@ -134,6 +136,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     the sensor picks it up), ``CRM_LOCK_TIMEOUT_SECONDS`` (how long a run waits for
     another run's write lock on the warehouse), ``CRM_MAX_QUARANTINE_RATE`` (share of a
     run's rows of one source that may be quarantined before the run stops; default 0.05),
+    ``CRM_MIN_QUARANTINE_ROWS`` (the rate stops a run only from this many quarantined rows
+    of one source on; default 20), ``CRM_MAX_QUARANTINE_RATE_<TABLE>`` (the rate for one raw
+    table, e.g. ``CRM_MAX_QUARANTINE_RATE_SURVEYS_RESPONSES``),
     ``CRM_POSTGRES_DSN`` (loader DSN of the optional PostgreSQL serving target; unset: no
     PostgreSQL publish), ``CRM_POSTGRES_BI_PASSWORD`` (password of its read-only ``bi_reader``),
     ``CRM_CLV_<FIELD>`` and ``CRM_CHURN_<FIELD>`` (any field of
@@ -166,6 +171,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         landing_settle_seconds=_parse_int(env, "CRM_LANDING_SETTLE_SECONDS", 30),
         lock_timeout_seconds=_parse_int(env, "CRM_LOCK_TIMEOUT_SECONDS", 600),
         max_quarantine_rate=_parse_rate(env, "CRM_MAX_QUARANTINE_RATE", 0.05),
+        min_quarantine_rows=_parse_int(env, "CRM_MIN_QUARANTINE_ROWS", 20),
+        max_quarantine_rate_per_source=_parse_source_rates(env, "CRM_MAX_QUARANTINE_RATE_"),
         postgres_dsn=env.get("CRM_POSTGRES_DSN") or None,
         postgres_bi_password=env.get("CRM_POSTGRES_BI_PASSWORD") or None,
         clv=_dataclass_from_env(ClvConfig, env, "CRM_CLV_"),
@@ -213,6 +220,22 @@ def _parse_int(environ: dict[str, str], name: str, default: int) -> int:
         return int(value)
     except ValueError as exc:
         raise ValueError(f"{name}={value!r} is not a whole number") from exc
+
+
+def _parse_source_rates(environ: dict[str, str], prefix: str) -> dict[str, float]:
+    """Per-source rates from ``<prefix><TABLE>`` variables (e.g. ``CRM_MAX_QUARANTINE_RATE_SURVEYS_RESPONSES``)."""
+    from crm_warehouse.contracts import CONTRACTS  # no dependencies of its own
+
+    tables = {c.table for c in CONTRACTS}
+    rates: dict[str, float] = {}
+    for name in sorted(environ):
+        if not name.startswith(prefix) or not environ[name]:
+            continue
+        table = name.removeprefix(prefix).lower()
+        if table not in tables:
+            raise ValueError(f"{name}: no raw table {table!r}; known tables: {', '.join(sorted(tables))}")
+        rates[table] = _parse_rate(environ, name, 0.0)
+    return rates
 
 
 def main(argv: list[str] | None = None) -> int:

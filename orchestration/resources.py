@@ -85,6 +85,14 @@ class WarehouseResource(dg.ConfigurableResource):
     def max_quarantine_rate(self) -> float:
         return self.settings.max_quarantine_rate
 
+    @property
+    def min_quarantine_rows(self) -> int:
+        return self.settings.min_quarantine_rows
+
+    def quarantine_rate_for(self, table: str) -> float:
+        """The quarantine-rate limit of raw table ``table``: its own, else the general one."""
+        return self.settings.max_quarantine_rate_per_source.get(table, self.settings.max_quarantine_rate)
+
     def resolve_as_of(self, con: duckdb.DuckDBPyConnection) -> date:
         """The warehouse's as-of date for this run (:func:`crm_warehouse.warehouse.as_of.resolve_as_of`)."""
         try:

@@ -102,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("The serving copy was not replaced. Open the run in the Dagster UI (`make dev`) for the logs.")
             return 1
     print(f"\nRun {result.run_id} of {job_name} succeeded in {seconds:.0f} s.")
-    print(summarise(settings.warehouse_path))
+    print(summarise(settings.warehouse_path, result.run_id))
     if settings.serving_path.exists():
         print(f"Serving file for BI tools (open read-only): {settings.serving_path}")
     return 0

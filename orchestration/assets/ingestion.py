@@ -8,12 +8,21 @@ from datetime import date
 import dagster as dg
 
 from crm_warehouse.contracts import CONTRACTS, SourceContract
-from crm_warehouse.ingest import IngestionError, ingest_table, source_freshness
+from crm_warehouse.ingest import (
+    IngestionError,
+    TableResult,
+    ingest_table,
+    quarantine_blocks,
+    source_freshness,
+)
 from orchestration.resources import TRANSIENT_RETRY, WAREHOUSE_POOL, WarehouseResource
 
 INGESTION_GROUP = "ingestion"
 QUARANTINE_CHECK = "quarantine_rate"
 FRESHNESS_CHECK = "freshness"
+LANDING_FILES_CHECK = "landing_files"
+# Files listed in a check's description; the metadata table lists them all.
+LISTED_FILES = 5
 
 
 def raw_asset_key(table: str) -> dg.AssetKey:
@@ -25,6 +34,32 @@ def _reasons_markdown(reasons: dict[str, int]) -> str:
         return "No rows quarantined in this run."
     rows = "\n".join(f"| {count} | {reason.replace('|', '/')} |" for reason, count in reasons.items())
     return "| rows | reason |\n|---:|---|\n" + rows
+
+
+def _unloaded_markdown(result: TableResult) -> str:
+    files = [*result.refused, *result.unrecognised]
+    if not files:
+        return "Every landing file of this source was loaded or already loaded."
+    rows = "\n".join(f"| {f.outcome} | {f.path} | {f.size} | {f.reason.replace('|', '/')} |" for f in files)
+    return "| outcome | file | bytes | why |\n|---|---|---:|---|\n" + rows
+
+
+def _landing_files_result(result: TableResult) -> dg.AssetCheckResult:
+    """Refused files fail the check at error severity, files not recognised at warning; neither blocks."""
+    files = [*result.refused, *result.unrecognised]
+    shown = "; ".join(f.message() for f in files[:LISTED_FILES])
+    more = f" and {len(files) - LISTED_FILES} more" if len(files) > LISTED_FILES else ""
+    return dg.AssetCheckResult(
+        check_name=LANDING_FILES_CHECK,
+        passed=not files,
+        severity=dg.AssetCheckSeverity.ERROR if result.refused else dg.AssetCheckSeverity.WARN,
+        metadata={
+            "files_refused": len(result.refused),
+            "files_not_recognised": len(result.unrecognised),
+            "unloaded_files": dg.MetadataValue.md(_unloaded_markdown(result)),
+        },
+        description=(shown + more) if files else "every landing file was loaded (or was already)",
+    )
 
 
 class IngestionConfig(dg.Config):
@@ -46,6 +81,17 @@ def _freshness_results(contract: SourceContract, newest: date | None, as_of: dat
     if contract.max_lag_days is None:
         return []
     lag = (as_of - newest).days if newest and as_of else None
+    if newest and as_of is None:
+        # Before the first order is loaded there is no as-of date (resolve_as_of): nothing to judge against.
+        return [
+            dg.AssetCheckResult(
+                check_name=FRESHNESS_CHECK,
+                passed=True,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"newest_record": str(newest), "as_of_date": "None", "max_lag_days": contract.max_lag_days},
+                description="not judged: no as-of date yet (no order loaded and CRM_AS_OF_DATE unset)",
+            )
+        ]
     return [
         dg.AssetCheckResult(
             check_name=FRESHNESS_CHECK,
@@ -83,8 +129,16 @@ def _ingestion_asset(contract: SourceContract) -> dg.AssetsDefinition:
                 QUARANTINE_CHECK,
                 asset=raw_asset_key(contract.table),
                 blocking=True,
-                description="Share of this run's rows of the source that broke the contract "
-                "stays at or below CRM_MAX_QUARANTINE_RATE; a mostly broken delivery stops the run.",
+                description="This run's quarantined rows of the source stop the run only when there are at "
+                "least CRM_MIN_QUARANTINE_ROWS of them and they are more than CRM_MAX_QUARANTINE_RATE "
+                "(or CRM_MAX_QUARANTINE_RATE_<TABLE>) of the rows read; a mostly broken delivery stops the run.",
+            ),
+            dg.AssetCheckSpec(
+                LANDING_FILES_CHECK,
+                asset=raw_asset_key(contract.table),
+                description="Every landing file of the source was loaded: a refused file (error severity) or a "
+                "file in its folder not recognised as any source's (warning) is listed with the reason, "
+                "also in raw.unloaded_files. Does not block.",
             ),
             *(
                 [
@@ -92,8 +146,8 @@ def _ingestion_asset(contract: SourceContract) -> dg.AssetsDefinition:
                         FRESHNESS_CHECK,
                         asset=raw_asset_key(contract.table),
                         description=f"The newest {contract.loaded_at_field} is at most {contract.max_lag_days} "
-                        "days before the run's as-of date (CRM_AS_OF_DATE, default the latest export date "
-                        "of any source). Warns, does not block.",
+                        "days before the run's as-of date (CRM_AS_OF_DATE, default the date of the latest "
+                        "loaded order). Warns, does not block.",
                     )
                 ]
                 if contract.max_lag_days is not None
@@ -122,20 +176,27 @@ def _ingestion_asset(contract: SourceContract) -> dg.AssetsDefinition:
             f"{result.rows_loaded} rows loaded, {result.rows_quarantined} quarantined"
         )
         rate = result.rows_quarantined / result.rows_read if result.rows_read else 0.0
+        max_rate = warehouse.quarantine_rate_for(contract.table)
+        blocks = quarantine_blocks(result.rows_read, result.rows_quarantined, max_rate, warehouse.min_quarantine_rows)
         return dg.MaterializeResult(
             check_results=[
                 dg.AssetCheckResult(
                     check_name=QUARANTINE_CHECK,
-                    passed=rate <= warehouse.max_quarantine_rate,
+                    passed=not blocks,
                     severity=dg.AssetCheckSeverity.ERROR,
                     metadata={
                         "quarantine_rate": rate,
-                        "max_quarantine_rate": warehouse.max_quarantine_rate,
+                        "max_quarantine_rate": max_rate,
+                        "min_quarantine_rows": warehouse.min_quarantine_rows,
                         "rows_read": result.rows_read,
                         "rows_quarantined": result.rows_quarantined,
+                        "quarantine_reasons": dg.MetadataValue.md(_reasons_markdown(result.quarantine_reasons)),
                     },
-                    description=f"{rate:.2%} of {result.rows_read} rows read in this run were quarantined",
+                    description=f"{result.rows_quarantined} of {result.rows_read} rows read in this run "
+                    f"({rate:.2%}) were quarantined; the run stops from {warehouse.min_quarantine_rows} rows "
+                    f"above {max_rate:.2%}",
                 ),
+                _landing_files_result(result),
                 *_freshness_results(contract, newest, as_of),
             ],
             metadata={
@@ -145,6 +206,9 @@ def _ingestion_asset(contract: SourceContract) -> dg.AssetsDefinition:
                 "rows_read": result.rows_read,
                 "rows_loaded": result.rows_loaded,
                 "rows_quarantined": result.rows_quarantined,
+                "rows_moved_to_quarantine": result.rows_moved_to_quarantine,
+                "files_refused": len(result.refused),
+                "files_not_recognised": len(result.unrecognised),
                 "quarantine_reasons": dg.MetadataValue.md(_reasons_markdown(result.quarantine_reasons)),
             },
         )
