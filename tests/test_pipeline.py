@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -18,6 +18,7 @@ from serving import latest_publish
 
 from crm_warehouse.contracts import CONTRACTS, ORDERS_ORDER_LINES
 from crm_warehouse.ingest import export_date
+from crm_warehouse.warehouse.dbt_project import dbt_var_int
 from orchestration.assets.dbt import DbtBuildConfig, dbt_build_args
 from orchestration.checks.quality import CHECK_NAME
 from orchestration.resources import RECENT_ROWS, VALIDATED_ROWS_TAG
@@ -153,12 +154,14 @@ def test_daily_run_builds_incrementally_and_tests_the_rows_it_wrote(built_pipeli
         ]
     assert len(commands) == 2 and all('"data_tests_scope": "recent"' in c for c in commands), commands
     assert not any("--full-refresh" in c for c in commands)
-    scopes = _validated_rows(result)
-    assert scopes == {
-        f"row-level expectations on the rows of the latest 3 days by {column}, table-level ones on the whole table"
+    newest_day = max(export_date(f) for f in built_pipeline.held_back)
+    # the windows dbt recorded: the newest day less incremental_lookback_days
+    window_start = newest_day - timedelta(days=dbt_var_int("incremental_lookback_days"))
+    assert _validated_rows(result) == {
+        f"row-level expectations on the rows with {column} >= {window_start.isoformat()} (the rows dbt rewrote), "
+        "table-level ones on the whole table"
         for column in ("order_date", "evaluated_on")
     }
-    newest_day = max(export_date(f) for f in built_pipeline.held_back)
     with duckdb.connect(str(warehouse_path(root)), read_only=True) as con:
         # the incremental models took in the held-back week and lost nothing
         assert con.execute("select max(order_date) from marts.fct_orders").fetchone()[0] == newest_day
