@@ -182,8 +182,14 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
 
 def _dataclass_from_env(kind: type, environ: dict[str, str], prefix: str) -> typing.Any:
     """``kind()`` with each field ``f`` taken from ``<prefix><F>`` when set (typed as the field's default)."""
+    fields = dataclasses.fields(kind)
+    known = {prefix + item.name.upper() for item in fields}
+    unknown = sorted(name for name in environ if name.startswith(prefix) and name not in known)
+    if unknown:
+        # A misspelt or renamed setting must not be ignored quietly.
+        raise ValueError(f"{', '.join(unknown)}: not a setting; the {prefix}* settings are {', '.join(sorted(known))}")
     values: dict[str, typing.Any] = {}
-    for item in dataclasses.fields(kind):
+    for item in fields:
         name = prefix + item.name.upper()
         text = environ.get(name)
         if not text:

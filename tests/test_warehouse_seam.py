@@ -123,6 +123,8 @@ def test_settings_carry_model_settings_and_survive_the_resource_round_trip(tmp_p
         load_settings({"CRM_CLV_MARGIN": "lots"})
     with pytest.raises(ValueError, match="margin=1.5 must be in"):
         load_settings({"CRM_CLV_MARGIN": "1.5"})
+    with pytest.raises(ValueError, match="CRM_CLV_HORIZON_MONTHS: not a setting; the CRM_CLV_\\* settings are "):
+        load_settings({"CRM_CLV_HORIZON_MONTHS": "24"})
 
 
 def test_the_settings_command_prints_the_layout_the_makefile_uses(tmp_path: Path):
