@@ -261,9 +261,9 @@ def score_clv(con: duckdb.DuckDBPyConnection, fit: ClvFit, config: ClvConfig, as
         scores[column] = scores[column] * scale
     scores = scores.rename(columns={"T": "t"}).rename_axis("customer_id").reset_index()
     customers = con.execute(
-        """
+        f"""
         select customer_id, coalesce(closed_date <= $as_of, false) as is_closed
-        from staging.stg_crm__customers
+        from {STG_CRM_CUSTOMERS.sql()}
         order by customer_id
         """,
         {"as_of": as_of},
