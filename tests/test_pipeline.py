@@ -361,3 +361,37 @@ def test_dbt_docs_generate_on_the_built_warehouse(built_pipeline, tmp_path):
     ]
     assert undocumented == []
     assert (target / "index.html").exists()
+
+
+def test_five_scoring_runs_leave_one_current_score_per_customer_in_serving(built_pipeline, tmp_path):
+    """The full run scored once; four more scoring runs publish again. BI sums stay right."""
+    from orchestration.assets.analytics import CHURN_SCORES_KEY, CUSTOMER_CLV_KEY
+    from orchestration.assets.publish import SERVING_KEY
+
+    root = clone_pipeline(built_pipeline, tmp_path / "data")
+    job = pipeline_definitions(root).resolve_job_def("daily_pipeline")
+    for _ in range(4):
+        with pipeline_instance(root) as instance:
+            result = job.execute_in_process(
+                instance=instance, asset_selection=[CUSTOMER_CLV_KEY, CHURN_SCORES_KEY, SERVING_KEY]
+            )
+        assert result.success
+    with duckdb.connect(str(warehouse_path(root)), read_only=True) as con:
+        customers = con.execute("select count(*) from marts.dim_customers").fetchone()[0]
+        history = con.execute("select count(*), count(distinct scored_at) from analytics.customer_clv").fetchone()
+        churn_customers = con.execute(
+            "select count(distinct customer_id) from analytics.customer_churn_scores"
+        ).fetchone()[0]
+    assert history == (5 * customers, 5), "the working warehouse keeps every scoring run"
+    with duckdb.connect(str(serving_path(root)), read_only=True) as con:
+        assert con.execute("select count(*), count(distinct customer_id) from analytics.customer_clv").fetchone() == (
+            customers,
+            customers,
+        )
+        assert con.execute("select count(*) from analytics.customer_churn_scores").fetchone()[0] == churn_customers
+        assert (
+            con.execute(
+                "select count(*) from analytics.customer_clv c join marts.dim_customers d using (customer_id)"
+            ).fetchone()[0]
+            == customers
+        )
