@@ -67,10 +67,11 @@ data: $(VENV)/.installed
 	$(RUN_ENV) $(BIN)/python -m crm_simulator --customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS) \
 		--seed $(DEMO_SEED) --start-date $(DEMO_START) --out $(LANDING)
 
+# --demo: the demo company is simulated only into the project's own data/landing, and
+# only when it holds no files (never into a folder named by CRM_LANDING_DIR/CRM_DATA_DIR).
 run: $(VENV)/.installed $(MANIFEST)
-	@if [ -z "$$(ls -A $(LANDING) 2>/dev/null)" ]; then $(MAKE) --no-print-directory data; fi
 	@$(PREPARE_HOME)
-	$(RUN_ENV) $(BIN)/python -m orchestration.run
+	@$(RUN_ENV) $(BIN)/python -m orchestration.run --demo $(DEMO_CUSTOMERS) $(DEMO_DAYS) $(DEMO_SEED) $(DEMO_START)
 
 # The test command lints first; sqlfluff runs inside the suite (tests/dbt/test_marts.py).
 test: lint-python $(MANIFEST)

@@ -43,3 +43,20 @@ def summarise(warehouse_path: Path) -> str:
     if quarantine:
         lines.append("  quarantined rows by source: " + ", ".join(f"{t} {n}" for t, n in quarantine))
     return "\n".join(lines)
+
+
+def short_summary(warehouse_path: Path) -> str:
+    """Two lines for the end of a run: size, customers, orders, files loaded, rows quarantined."""
+    with duckdb.connect(str(warehouse_path), read_only=True) as con:
+        counts = {f"{s}.{t}": n for s, t, n in table_counts(con)}
+        quarantined = counts.get(f"{RAW_SCHEMA}.{QUARANTINE_TABLE}", 0)
+        files = con.execute(f"select count(*) from {RAW_SCHEMA}.{LEDGER_TABLE} where superseded_at is null").fetchone()[
+            0
+        ]
+    size_mb = warehouse_path.stat().st_size / 1e6
+    customers = counts.get("marts.dim_customers", 0)
+    orders = counts.get("marts.fct_orders", 0)
+    return (
+        f"Warehouse {warehouse_path} ({size_mb:.1f} MB): {customers:,} customers, {orders:,} orders, "
+        f"{files} landing files loaded, {quarantined:,} rows quarantined"
+    )

@@ -23,6 +23,7 @@ from dagster_dbt import (
 )
 
 from crm_warehouse.settings import DBT_PROJECT_DIR
+from orchestration.dbt_runs import dbt_failure, invocation_target_path
 from orchestration.resources import TRANSIENT_RETRY, WAREHOUSE_POOL, WarehouseResource, validates_recent_rows
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
@@ -127,7 +128,7 @@ def _build(
     # dbt's profile reads the warehouse path from the environment.
     os.environ["CRM_WAREHOUSE_PATH"] = warehouse.warehouse_path
     args = dbt_build_args(config, dbt_vars(warehouse), context.run.tags)
-    invocation = dbt.cli(args, context=context)
+    invocation = dbt.cli(args, context=context, target_path=invocation_target_path(context))
     # dbt holds the DuckDB file until it exits, so the events are collected first
     # (dbt's log lines still reach the step's stdout as they come) and the row counts
     # are read afterwards in one query. dagster-dbt's fetch_row_counts() does the same
@@ -142,7 +143,7 @@ def _build(
         failure = exc
     yield from _with_row_counts(events, invocation.manifest, warehouse)
     if failure is not None:
-        raise failure
+        raise dbt_failure(invocation, failure) from failure
 
 
 def _materialised_node(event: Any) -> str | None:
