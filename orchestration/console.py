@@ -64,7 +64,8 @@ class DbtProgress:
         done = self._done
         if status in ("ERROR", "FAIL"):
             node = _DBT_NODE.search(match["rest"])
-            name = node["name"] if node else match["rest"].strip()[:80]
+            words = [w for w in match["rest"].split() if not w.isdigit()]
+            name = node["name"] if node else (words[0] if words else "?")
             what = "test failed" if status == "FAIL" else "error in"
             self.failures.append(f"{what} {name}")
             self._say(f"    dbt {what} {name}")

@@ -69,7 +69,8 @@ def failed_nodes(run_results: Mapping[str, Any] | None) -> list[tuple[str, str, 
     found = []
     for result in run_results.get("results", []):
         if result.get("status") in ("error", "fail"):
-            name = result.get("unique_id", "?").split(".")[-1]
+            parts = result.get("unique_id", "?").split(".")
+            name = parts[2] if len(parts) > 2 else parts[-1]
             message = (result.get("message") or "").strip().splitlines()
             found.append((result["status"], name, message[0] if message else ""))
     return found
