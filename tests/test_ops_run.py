@@ -159,3 +159,37 @@ def test_an_unwritable_serving_path_fails_preflight(tmp_path):
     settings = load_settings({"CRM_DATA_DIR": str(tmp_path), "CRM_SERVING_PATH": "/proc/crm_serving/x.duckdb"})
     with pytest.raises(Exception, match="CRM_SERVING_PATH"):
         check_configuration(settings, environ={})
+
+
+def test_the_printed_dbt_docs_command_serves_the_docs(tmp_path):
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    makefile = (PROJECT_ROOT / "Makefile").read_text()
+    assert "Browse them: make docs-serve" in makefile
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        ["make", "--no-print-directory", "docs-serve", f"DOCS_PORT={port}"],
+        env={**{k: v for k, v in os.environ.items() if k not in CRM_VARIABLES}, "CRM_DATA_DIR": str(tmp_path)},
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        while True:
+            assert server.poll() is None, server.communicate()[0][-2000:]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as response:
+                    assert response.status == 200 and b"dbt" in response.read()
+                    break
+            except OSError:
+                time.sleep(0.2)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
