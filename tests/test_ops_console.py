@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import dagster as dg
+
 from orchestration.console import DbtProgress, run_log_path
 from orchestration.dbt_runs import describe_dbt_failure, prune_target_folders
 from orchestration.recovery import process_alive, process_tags
@@ -89,3 +91,24 @@ def test_a_process_is_alive_only_while_it_is_the_same_process():
     assert process_alive(int(tags["crm/pid"]), tags.get("crm/pid_start"))
     if "crm/pid_start" in tags:
         assert not process_alive(int(tags["crm/pid"]), "1"), "a reused process id is not the run's process"
+
+
+def test_the_run_summary_names_a_postgres_publish_and_a_failure_ends_with_the_log(tmp_path):
+    from orchestration.run import _published_to_postgres, failure_lines
+
+    @dg.asset(key=["serving", "postgres_marts"])
+    def postgres_marts() -> dg.MaterializeResult:
+        return dg.MaterializeResult(metadata={"tables": 16, "rows": 1234})
+
+    @dg.asset(deps=[postgres_marts])
+    def broken() -> None:
+        raise dg.Failure("the churn model could not be fitted: too few customers\nmore detail", allow_retries=False)
+
+    result = dg.materialize([postgres_marts, broken], raise_on_error=False)
+    assert _published_to_postgres(result) == {"tables": 16, "rows": 1234}
+    log = tmp_path / "run.log"
+    assert failure_lines(result, log) == [
+        "Failed step: broken",
+        "  error: the churn model could not be fitted: too few customers",
+        f"Full log: {log}",
+    ]
