@@ -48,7 +48,13 @@ def prune_target_folders(runs_dir: Path = DBT_RUNS_DIR, keep: int = KEEP_TARGET_
     if not runs_dir.is_dir():
         return []
     folders = sorted((p for p in runs_dir.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
-    removed = folders[keep:] if keep > 0 else folders
+    # A folder without run_results.json may belong to a dbt still running (another run of
+    # another Dagster instance): it is left alone unless far beyond the newest `keep`.
+    removed = [
+        folder
+        for number, folder in enumerate(folders)
+        if number >= keep and ((folder / "run_results.json").exists() or number >= 2 * keep + 2)
+    ]
     for folder in removed:
         shutil.rmtree(folder, ignore_errors=True)
     return removed

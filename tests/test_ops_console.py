@@ -71,10 +71,18 @@ def test_old_target_folders_and_run_logs_are_pruned(tmp_path):
         folder = runs / f"dbt_warehouse_models-{number}"
         folder.mkdir(parents=True)
         (folder / "dbt.log").write_text("x")
+        if number != 2:  # dbt wrote its results: finished
+            (folder / "run_results.json").write_text("{}")
         os.utime(folder, (1_000_000 + number, 1_000_000 + number))
     removed = prune_target_folders(runs, keep=6)
-    assert sorted(p.name for p in removed) == [f"dbt_warehouse_models-{n}" for n in range(4)]
-    assert sorted(p.name for p in runs.iterdir()) == [f"dbt_warehouse_models-{n}" for n in range(4, 10)]
+    # Folder 2 may still be running (no results yet) and is within reach: kept.
+    assert sorted(p.name for p in removed) == [f"dbt_warehouse_models-{n}" for n in (0, 1, 3)]
+    assert sorted(p.name for p in runs.iterdir()) == [f"dbt_warehouse_models-{n}" for n in (2, *range(4, 10))]
+    for number in range(10, 20):
+        (runs / f"dbt_warehouse_models-{number}").mkdir()
+        os.utime(runs / f"dbt_warehouse_models-{number}", (1_000_000 + number, 1_000_000 + number))
+    prune_target_folders(runs, keep=6)
+    assert len(list(runs.iterdir())) <= 2 * 6 + 2, "unfinished folders are bounded too"
 
     logs = tmp_path / "logs"
     logs.mkdir()
