@@ -16,6 +16,7 @@ import duckdb
 import pytest
 from pipeline_support import PROJECT_ROOT
 
+from crm_warehouse import preflight
 from crm_warehouse.contracts import CRM_CUSTOMERS, ORDERS_ORDERS
 from crm_warehouse.preflight import (
     DEMO_LANDING_DIR,
@@ -87,15 +88,18 @@ def test_make_run_never_simulates_into_a_mistyped_landing_folder(tmp_path):
     assert not (tmp_path / "data" / "warehouse").exists(), "nothing was built"
 
 
-def test_the_demo_company_goes_only_into_the_projects_empty_demo_folder(tmp_path):
+def test_the_demo_company_goes_only_into_the_projects_empty_demo_folder(tmp_path, monkeypatch):
+    assert load_settings({}).landing_dir == DEMO_LANDING_DIR, "the default landing folder is the demo folder"
     assert not demo_landing_needed(tmp_path / "landing"), "a folder the user named is never filled"
     assert not demo_landing_needed(tmp_path), "nor an empty data folder"
-    default = load_settings({}).landing_dir
-    assert default == DEMO_LANDING_DIR
-    # The project's own folder is filled only while it holds no source files.
-    assert demo_landing_needed(DEMO_LANDING_DIR) == (
-        not any(next(DEMO_LANDING_DIR.glob(c), None) for c in ("*/????-??-??*.csv", "*/????-??-??*.json*"))
-    )
+    # The project's own folder (here moved to tmp_path) is filled only while it holds no source files.
+    demo = tmp_path / "project" / "data" / "landing"
+    monkeypatch.setattr(preflight, "DEMO_LANDING_DIR", demo)
+    assert demo_landing_needed(demo), "missing: simulate"
+    demo.mkdir(parents=True)
+    assert demo_landing_needed(demo), "empty: simulate"
+    landing_with_orders(demo.parent)
+    assert not demo_landing_needed(demo), "holds files: never simulate over them"
 
 
 def test_as_of_date_is_checked_against_the_landed_orders(tmp_path):
