@@ -142,6 +142,32 @@ def recover_dead_runs(instance: dg.DagsterInstance, serving_path: Path | None = 
     return recovery
 
 
+RECOVERY_SENSOR = "dead_run_recovery"
+
+
+def build_recovery_sensor(serving_path: Path | None = None) -> dg.SensorDefinition:
+    """A sensor of the daemon that releases what dead runs hold, so schedules never wait on a crash.
+
+    ``make run`` does the same before each run; this covers a deployment where only the
+    daemon starts runs (a reboot or an out-of-memory kill would otherwise stop the
+    daily schedule silently).
+    """
+
+    @dg.sensor(
+        name=RECOVERY_SENSOR,
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Marks runs whose process died as failed and frees the warehouse slot they held.",
+    )
+    def dead_run_recovery(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+        lines = recover_dead_runs(context.instance, serving_path).lines()
+        for line in lines:
+            context.log.warning(line)
+        return dg.SkipReason("; ".join(lines) or "no dead run holds anything")
+
+    return dead_run_recovery
+
+
 def main() -> int:
     """``python -m orchestration.recovery``: release what dead runs hold, and say what was done."""
     from crm_warehouse.settings import load_settings

@@ -120,3 +120,46 @@ def test_the_run_summary_names_a_postgres_publish_and_a_failure_ends_with_the_lo
         "  error: the churn model could not be fitted: too few customers",
         f"Full log: {log}",
     ]
+
+
+def test_the_recovery_sensor_fails_a_dead_run_and_frees_its_slot(tmp_path):
+    import shutil
+    import subprocess
+
+    from pipeline_support import PROJECT_ROOT
+
+    from orchestration.recovery import PID_START_TAG, PID_TAG, build_recovery_sensor
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(PROJECT_ROOT / "config" / "dagster.yaml", home / "dagster.yaml")
+    dead = subprocess.Popen(["true"])  # a process that has ended: its id names nobody
+    dead.wait()
+    serving = tmp_path / "serving" / "crm_serving.duckdb"
+    serving.parent.mkdir()
+
+    @dg.asset(pool="duckdb_warehouse")
+    def step() -> None:
+        """Stands for a warehouse step."""
+
+    job = dg.define_asset_job("daily_pipeline", selection=[step]).resolve(
+        asset_graph=dg.Definitions(assets=[step]).resolve_asset_graph()
+    )
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        tags = {PID_TAG: str(dead.pid), PID_START_TAG: "0"}
+        dead_run = instance.create_run_for_job(job, tags=tags, status=dg.DagsterRunStatus.STARTED)
+        alive_run = instance.create_run_for_job(
+            job, tags={PID_TAG: str(os.getpid())}, status=dg.DagsterRunStatus.STARTED
+        )
+        instance.event_log_storage.claim_concurrency_slot("duckdb_warehouse", dead_run.run_id, "step")
+        half_written = serving.parent / f".{serving.name}.{dead_run.run_id}.building"
+        half_written.write_text("")
+        sensor = build_recovery_sensor(serving)
+        result = sensor(dg.build_sensor_context(instance=instance))
+        assert "marked 1 run(s) whose process died as failed" in str(result.skip_message)
+        assert instance.get_run_by_id(dead_run.run_id).status == dg.DagsterRunStatus.FAILURE
+        assert instance.get_run_by_id(alive_run.run_id).status == dg.DagsterRunStatus.STARTED
+        assert instance.event_log_storage.get_concurrency_run_ids() == set()
+        assert not half_written.exists()
+        again = sensor(dg.build_sensor_context(instance=instance))
+        assert again.skip_message == "no dead run holds anything"
