@@ -212,16 +212,19 @@ while not os.path.exists(stop_file) and os.getppid() == parent:
             report()
     except Exception as exc:
         failures.append(repr(exc))
+        if len(failures) == 1:
+            report()
     time.sleep(0.01)  # leave the machine to the runs; correctness does not depend on it
 report()
 """
 
 
 def _reader_report(report: Path, reader: subprocess.Popen, errors: Path, until) -> dict:
-    """The reader's latest report once ``until(report)`` holds; fails at once if the reader died."""
+    """The reader's latest report once ``until(report)`` holds; fails at once if the reader died or failed."""
     while True:
         if report.exists():
             seen = json.loads(report.read_text())
+            assert seen["failures"] == [], seen["failures"]
             if until(seen):
                 return seen
         if reader.poll() is not None:
