@@ -12,6 +12,7 @@ DEMO_CUSTOMERS ?= 10000
 DEMO_DAYS ?= 730
 DEMO_SEED ?= 7
 DEMO_START ?= 2024-01-01
+DOCS_PORT ?= 8080
 
 # Small numpy operations run faster single-threaded than through OpenBLAS threads on 2 cores.
 export OPENBLAS_NUM_THREADS ?= 1
@@ -32,7 +33,7 @@ MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -path dbt_project/logs -prune -o \
 	-type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' -o -name '*.md' \) -print 2>/dev/null)
 
-.PHONY: help install run test lint lint-python dev data manifest docs bench postgres screenshots lock clean
+.PHONY: help install run test lint lint-python dev data manifest docs docs-serve sql bench postgres screenshots lock clean
 
 help:
 	@echo "make run    set up, generate the demo company, build the whole warehouse, print a summary"
@@ -41,6 +42,8 @@ help:
 	@echo "make dev    open the Dagster UI (http://127.0.0.1:3000) on the same configuration"
 	@echo "make data   (re)generate only the demo landing files"
 	@echo "make docs   dbt docs (models, columns, lineage, exposures) for the built warehouse"
+	@echo "make docs-serve  browse them on http://127.0.0.1:$(DOCS_PORT)"
+	@echo "make sql    a read-only SQL shell on the serving file (DuckDB)"
 	@echo "make bench  the whole pipeline at several sizes against DuckDB's own floor"
 	@echo "make postgres  install and start PostgreSQL on 127.0.0.1 (optional serving target)"
 	@echo "make screenshots  refresh docs/screenshots from a real Dagster UI in headless Chromium"
@@ -70,10 +73,11 @@ data: $(VENV)/.installed
 	$(RUN_ENV) $(BIN)/python -m crm_simulator --customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS) \
 		--seed $(DEMO_SEED) --start-date $(DEMO_START) --out $(LANDING)
 
+# --demo: the demo company is simulated only into the project's own data/landing, and
+# only when it holds no files (never into a folder named by CRM_LANDING_DIR/CRM_DATA_DIR).
 run: $(VENV)/.installed $(MANIFEST)
-	@if [ -z "$$(ls -A $(LANDING) 2>/dev/null)" ]; then $(MAKE) --no-print-directory data; fi
 	@$(PREPARE_HOME)
-	$(RUN_ENV) $(BIN)/python -m orchestration.run
+	@$(RUN_ENV) $(BIN)/python -m orchestration.run --demo $(DEMO_CUSTOMERS) $(DEMO_DAYS) $(DEMO_SEED) $(DEMO_START)
 
 # The test command lints first; sqlfluff runs inside the suite (tests/dbt/test_marts.py).
 test: lint-python $(MANIFEST)
@@ -93,7 +97,14 @@ dev: $(VENV)/.installed $(MANIFEST)
 docs: $(VENV)/.installed $(MANIFEST)
 	cd dbt_project && $(RUN_ENV) ../$(BIN)/dbt docs generate --profiles-dir . --quiet
 	@echo "dbt docs written to dbt_project/target/ (index.html, catalog.json)."
-	@echo "Browse them: cd dbt_project && ../$(BIN)/dbt docs serve --profiles-dir . --host 127.0.0.1 --port 8080"
+	@echo "Browse them: make docs-serve   (http://127.0.0.1:$(DOCS_PORT), Ctrl-C stops)"
+
+docs-serve: $(VENV)/.installed $(MANIFEST)
+	cd dbt_project && $(RUN_ENV) ../$(BIN)/dbt docs serve --profiles-dir . --host 127.0.0.1 --port $(DOCS_PORT) --no-browser
+
+# A read-only SQL shell on the serving file (the project's DuckDB command line).
+sql: $(VENV)/.installed
+	@$(RUN_ENV) $(BIN)/python -m crm_warehouse.sql $${CRM_SERVING_PATH:-$(CRM_DATA_DIR)/serving/crm_serving.duckdb}
 
 bench: $(VENV)/.installed $(MANIFEST)
 	$(BIN)/python benchmarks/pipeline.py

@@ -14,12 +14,17 @@ import sys
 import tempfile
 import zoneinfo
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 
+import duckdb
 import yaml
 
 from crm_warehouse.contracts import CONTRACTS
-from crm_warehouse.settings import DBT_PROJECT_DIR, Settings, load_settings
+from crm_warehouse.settings import DBT_PROJECT_DIR, PROJECT_ROOT, Settings, load_settings
+
+#: The only folder ``make run`` ever simulates the demo company into.
+DEMO_LANDING_DIR = PROJECT_ROOT / "data" / "landing"
 
 CRON_MACROS = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
 _MONTHS = {m: i for i, m in enumerate(("jan feb mar apr may jun jul aug sep oct nov dec").split(), start=1)}
@@ -48,13 +53,31 @@ class ConfigurationError(ValueError):
         super().__init__(f"{len(problems)} configuration problem(s) (see docs/operations.md, Configuration):\n{listed}")
 
 
+def has_landing_files(landing_dir: Path) -> bool:
+    """True when ``landing_dir`` holds at least one file a source contract matches."""
+    landing_dir = Path(landing_dir)
+    return landing_dir.is_dir() and any(next(landing_dir.glob(c.file_glob), None) for c in CONTRACTS)
+
+
+def demo_landing_needed(landing_dir: Path) -> bool:
+    """Whether ``make run`` simulates the demo company: only into the project's own ``data/landing``, when empty.
+
+    A folder the user named (``CRM_LANDING_DIR``, or ``CRM_DATA_DIR`` elsewhere) is
+    never filled with invented customers: a mistyped path fails preflight instead.
+    """
+    landing_dir = Path(landing_dir).resolve()
+    if landing_dir != DEMO_LANDING_DIR.resolve():
+        return False
+    return not has_landing_files(landing_dir) and not (landing_dir.exists() and not landing_dir.is_dir())
+
+
 def landing_problems(landing_dir: Path) -> list[str]:
     """The landing folder must exist and hold at least one file a contract matches."""
     landing_dir = Path(landing_dir)
     if not landing_dir.exists():
         return [
-            f"landing folder {landing_dir} does not exist: generate demo data with `make data`, "
-            "or point CRM_LANDING_DIR (or CRM_DATA_DIR) at the folder holding one sub-folder per source system"
+            f"landing folder {landing_dir} does not exist: check CRM_LANDING_DIR (or CRM_DATA_DIR) for a typo; "
+            "it must be the folder holding one sub-folder per source system (`make data` writes the demo company)"
         ]
     if not landing_dir.is_dir():
         return [f"CRM_LANDING_DIR={landing_dir} is a file, not a folder"]
@@ -69,21 +92,18 @@ def landing_problems(landing_dir: Path) -> list[str]:
     return [f"landing folder {landing_dir} has no source files (expected e.g. {examples}){hint}"]
 
 
-def warehouse_problems(warehouse_path: Path) -> list[str]:
-    """The warehouse must be a file path in a folder this process can create and write."""
-    warehouse_path = Path(warehouse_path)
-    if warehouse_path.is_dir():
-        return [
-            f"CRM_WAREHOUSE_PATH={warehouse_path} is a folder; it must name the DuckDB file, "
-            f"e.g. {warehouse_path / 'crm.duckdb'}"
-        ]
-    existing = warehouse_path.parent
+def _database_file_problems(path: Path, what: str, variable: str, example: str) -> list[str]:
+    """``path`` must name a DuckDB file in a folder this process can create and write."""
+    path = Path(path)
+    if path.is_dir():
+        return [f"{variable}={path} is a folder; it must name the DuckDB file, e.g. {path / example}"]
+    existing = path.parent
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
         return [
-            f"warehouse folder {warehouse_path.parent} cannot be created: {existing} is a file. "
-            "Set CRM_WAREHOUSE_PATH (or CRM_DATA_DIR) to a writable place"
+            f"{what} folder {path.parent} cannot be created: {existing} is a file. "
+            f"Set {variable} (or CRM_DATA_DIR) to a writable place"
         ]
     # Creating a file is the only reliable test: permission bits lie to root and on
     # read-only mounts.
@@ -92,12 +112,71 @@ def warehouse_problems(warehouse_path: Path) -> list[str]:
             pass
     except OSError as exc:
         return [
-            f"warehouse folder {warehouse_path.parent} is not writable ({exc.strerror} in {existing}). "
-            "Set CRM_WAREHOUSE_PATH (or CRM_DATA_DIR) to a writable place"
+            f"{what} folder {path.parent} is not writable ({exc.strerror} in {existing}). "
+            f"Set {variable} (or CRM_DATA_DIR) to a writable place"
         ]
-    if warehouse_path.exists() and not os.access(warehouse_path, os.W_OK):
-        return [f"warehouse file {warehouse_path} is read-only: fix its permissions or set CRM_WAREHOUSE_PATH"]
+    if path.exists() and not os.access(path, os.W_OK):
+        return [f"{what} file {path} is read-only: fix its permissions or set {variable}"]
     return []
+
+
+def warehouse_problems(warehouse_path: Path) -> list[str]:
+    """The warehouse must be a file path in a folder this process can create and write."""
+    return _database_file_problems(warehouse_path, "warehouse", "CRM_WAREHOUSE_PATH", "crm.duckdb")
+
+
+def serving_problems(serving_path: Path) -> list[str]:
+    """The serving file is written beside itself and renamed into place: its folder must be writable.
+
+    Checked before the run, so a bad path fails now rather than at publish, after the build.
+    """
+    return _database_file_problems(serving_path, "serving", "CRM_SERVING_PATH", "crm_serving.duckdb")
+
+
+def as_of_problems(configured: date | None, first: date | None, latest: date | None) -> list[str]:
+    """A configured as-of date must fall within the orders loaded (``first`` .. ``latest``).
+
+    A date after the latest order would build calendars and KPIs into days with no
+    data (and months an incremental model keeps); one before the first order has
+    nothing to score. ``None`` bounds (nothing loaded yet) are not checked.
+    """
+    if configured is None or first is None or latest is None:
+        return []
+    fix = f"set CRM_AS_OF_DATE between {first} and {latest}, or unset it to use the latest order's date ({latest})"
+    if configured > latest:
+        return [f"CRM_AS_OF_DATE={configured} is after the latest order loaded or landed ({latest}): {fix}"]
+    if configured < first:
+        return [f"CRM_AS_OF_DATE={configured} is before the first order loaded or landed ({first}): {fix}"]
+    return []
+
+
+def order_date_range(warehouse_path: Path, landing_dir: Path) -> tuple[date | None, date | None]:
+    """First and latest order date of the data a run would hold: the warehouse's orders and the landed files.
+
+    Landed order files count by their export date (a run loads them before anything
+    reads the as-of date). A warehouse another process holds open for writing is
+    skipped: the landing folder still bounds the dates.
+    """
+    from crm_warehouse.contracts import ORDERS_ORDERS
+    from crm_warehouse.warehouse.as_of import first_order_date, latest_order_date
+
+    dates: list[date] = []
+    landing_dir = Path(landing_dir)
+    if landing_dir.is_dir():
+        for path in landing_dir.glob(ORDERS_ORDERS.file_glob):
+            match = re.search(r"(\d{4}-\d{2}-\d{2})", path.name)
+            if match:
+                try:
+                    dates.append(date.fromisoformat(match.group(1)))
+                except ValueError:
+                    pass
+    if Path(warehouse_path).is_file():
+        try:
+            with duckdb.connect(str(warehouse_path), read_only=True) as con:
+                dates.extend(d for d in (first_order_date(con), latest_order_date(con)) if d is not None)
+        except duckdb.Error:
+            pass
+    return (min(dates), max(dates)) if dates else (None, None)
 
 
 def dbt_profile_problems(
@@ -249,10 +328,43 @@ def find_problems(
     return [
         *landing_problems(settings.landing_dir),
         *warehouse_problems(settings.warehouse_path),
+        *serving_problems(settings.serving_path),
         *dbt_profile_problems(dbt_project_dir, environ=environ),
         *schedule_problems(settings),
         *operations_problems(settings),
     ]
+
+
+def built_as_of(warehouse_path: Path) -> date | None:
+    """The as-of date the warehouse was last built for (``int_calendar__as_of``), or None."""
+    from crm_warehouse.warehouse.relations import INT_CALENDAR_AS_OF
+
+    if not Path(warehouse_path).is_file():
+        return None
+    try:
+        with duckdb.connect(str(warehouse_path), read_only=True) as con:
+            return con.execute(f"select max(as_of_date) from {INT_CALENDAR_AS_OF.sql()}").fetchone()[0]
+    except duckdb.Error:
+        return None
+
+
+def data_problems(settings: Settings) -> list[str]:
+    """Problems of the configuration against the data itself: the as-of date and the loaded orders.
+
+    Checked before any work, so a refused date leaves the warehouse as it was.
+    """
+    configured = settings.as_of_date
+    if configured is None:
+        return []
+    problems = as_of_problems(configured, *order_date_range(settings.warehouse_path, settings.landing_dir))
+    built = built_as_of(settings.warehouse_path)
+    if not problems and built is not None and configured < built:
+        problems.append(
+            f"CRM_AS_OF_DATE={configured} is before the date this warehouse was built for ({built}); its "
+            "incremental models cannot go back in time: build a past date into a separate warehouse "
+            "(set CRM_WAREHOUSE_PATH to a new file), or unset CRM_AS_OF_DATE"
+        )
+    return problems
 
 
 def check_configuration(
@@ -264,11 +376,20 @@ def check_configuration(
     problems = find_problems(settings, environ, dbt_project_dir)
     if problems:
         raise ConfigurationError(problems)
+    problems = data_problems(settings)
+    if problems:
+        raise ConfigurationError(problems)
 
 
 def main() -> int:
     """``python -m crm_warehouse.preflight``: print the problems of the current configuration."""
-    problems = find_problems(load_settings())
+    try:
+        settings = load_settings()
+    except ValueError as exc:
+        print(f"- {exc}")
+        print("1 configuration problem(s)")
+        return 1
+    problems = find_problems(settings) or data_problems(settings)
     for problem in problems:
         print(f"- {problem}")
     print(f"{len(problems)} configuration problem(s)" if problems else "configuration OK")

@@ -1,7 +1,8 @@
 """Write-audit-publish: copy audited tables from the working warehouse to the serving file.
 
 Runs build and check everything in the working warehouse. Only then are the BI-facing
-schemas copied into a NEW DuckDB file, which is renamed over the serving file in one
+schemas copied (score tables: each customer's current row only, see
+:data:`CURRENT_ROWS_ONLY`) into a NEW DuckDB file, which is renamed over the serving file in one
 ``os.replace``. A BI session that has the old file open keeps reading the old
 snapshot; the next one opens the new file whole. A failure before the rename leaves
 the previous serving copy untouched.
@@ -27,6 +28,14 @@ PUBLISHED_SCHEMAS: tuple[str, ...] = ("marts", "analytics")
 # Column names that would carry personal data in clear; marts hold masked forms only.
 CLEAR_PII_COLUMNS = frozenset({"name_zh", "name_latin", "email", "phone", "national_id", "birth_date"})
 PUBLISH_LOG = "publish_log"
+# Tables the working warehouse keeps as history (one row per customer per scoring
+# run); BI gets each customer's latest row only, by (key column, time column), the
+# same rule as the dbt staging models that read them. The history stays in the
+# working warehouse.
+CURRENT_ROWS_ONLY: dict[tuple[str, str], tuple[str, str]] = {
+    ("analytics", "customer_clv"): ("customer_id", "scored_at"),
+    ("analytics", "customer_churn_scores"): ("customer_id", "scored_at"),
+}
 
 
 class PublishError(RuntimeError):
@@ -58,6 +67,15 @@ def publishable_tables(
            order by 1, 2""",
         {"schemas": list(schemas)},
     ).fetchall()
+
+
+def published_rows_sql(schema: str, table: str) -> str:
+    """The query whose rows the serving copy of ``schema.table`` holds."""
+    name = f"{_identifier(schema)}.{_identifier(table)}"
+    if (schema, table) not in CURRENT_ROWS_ONLY:
+        return f"select * from {name}"
+    key, at = map(_identifier, CURRENT_ROWS_ONLY[(schema, table)])
+    return f"select * from {name} qualify row_number() over (partition by {key} order by {at} desc) = 1"
 
 
 def _path_literal(path: Path) -> str:
@@ -109,7 +127,7 @@ def publish(
                 warehouse.execute(f"create schema publish_target.{_identifier(schema)}")
             for schema, table in tables:
                 name = f"{_identifier(schema)}.{_identifier(table)}"
-                warehouse.execute(f"create table publish_target.{name} as select * from {name}")
+                warehouse.execute(f"create table publish_target.{name} as {published_rows_sql(schema, table)}")
                 row_counts[f"{schema}.{table}"] = warehouse.execute(
                     f"select count(*) from publish_target.{name}"
                 ).fetchone()[0]

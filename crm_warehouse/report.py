@@ -75,8 +75,7 @@ def summarise(warehouse_path: Path, run_id: str | None = None) -> str:
         files = con.execute(f"select count(*) from {RAW_SCHEMA}.{LEDGER_TABLE} where superseded_at is null").fetchone()[
             0
         ]
-        this_run = run_quarantine(con, run_id) if run_id else []
-        unloaded = unloaded_files(con) if run_id else []
+        this_run = _run_lines(con, run_id) if run_id else []
     size_mb = warehouse_path.stat().st_size / 1e6
     lines = [f"Warehouse {warehouse_path} ({size_mb:.1f} MB), {files} landing files loaded"]
     schema = None
@@ -87,10 +86,38 @@ def summarise(warehouse_path: Path, run_id: str | None = None) -> str:
         lines.append(f"    {name:<36} {rows:>12,}")
     if quarantine:
         lines.append("  quarantined rows by source: " + ", ".join(f"{t} {n}" for t, n in quarantine))
-    if run_id:
-        lines.append(f"  quarantined in this run: {'none' if not this_run else ''}".rstrip())
-        lines += _quarantine_lines(this_run)
-        if unloaded:
-            lines.append(f"  landing files not loaded ({len(unloaded)}; see raw.unloaded_files):")
-            lines += [f"    {outcome.replace('_', ' ')}: {path}: {reason}" for outcome, path, reason in unloaded]
-    return "\n".join(lines)
+    return "\n".join(lines + this_run)
+
+
+def _run_lines(con: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:
+    """What run ``run_id`` quarantined (rows per reason per source) and the landing files not loaded."""
+    quarantined = run_quarantine(con, run_id)
+    unloaded = unloaded_files(con)
+    lines = [
+        f"  quarantined in this run: {'none' if not quarantined else ''}".rstrip(),
+        *_quarantine_lines(quarantined),
+    ]
+    if unloaded:
+        lines.append(f"  landing files not loaded ({len(unloaded)}; see raw.unloaded_files):")
+        lines += [f"    {outcome.replace('_', ' ')}: {path}: {reason}" for outcome, path, reason in unloaded]
+    return lines
+
+
+def short_summary(warehouse_path: Path, run_id: str | None = None) -> str:
+    """The end of a run: size, customers, orders, files loaded, rows quarantined; with ``run_id``
+    also what that run quarantined and why, and the landing files it did not load."""
+    with duckdb.connect(str(warehouse_path), read_only=True) as con:
+        this_run = _run_lines(con, run_id) if run_id else []
+        counts = {f"{s}.{t}": n for s, t, n in table_counts(con)}
+        quarantined = counts.get(f"{RAW_SCHEMA}.{QUARANTINE_TABLE}", 0)
+        files = con.execute(f"select count(*) from {RAW_SCHEMA}.{LEDGER_TABLE} where superseded_at is null").fetchone()[
+            0
+        ]
+    size_mb = warehouse_path.stat().st_size / 1e6
+    customers = counts.get("marts.dim_customers", 0)
+    orders = counts.get("marts.fct_orders", 0)
+    headline = (
+        f"Warehouse {warehouse_path} ({size_mb:.1f} MB): {customers:,} customers, {orders:,} orders, "
+        f"{files} landing files loaded, {quarantined:,} rows quarantined"
+    )
+    return "\n".join([headline, *this_run])

@@ -119,7 +119,10 @@ def _parse_date(name: str, value: str | None) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError as exc:
-        raise ValueError(f"{name}={value!r} is not a date in YYYY-MM-DD form") from exc
+        raise ValueError(
+            f"{name}={value!r} is not a date in YYYY-MM-DD form: set e.g. {name}=2025-06-30, "
+            "or unset it to use the latest loaded order's date"
+        ) from exc
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
@@ -212,9 +215,9 @@ def _parse_rate(environ: dict[str, str], name: str, default: float) -> float:
     try:
         rate = float(value)
     except ValueError as exc:
-        raise ValueError(f"{name}={value!r} is not a number") from exc
+        raise ValueError(f"{name}={value!r} is not a number: set a share between 0 and 1, e.g. {name}=0.05") from exc
     if not 0.0 <= rate <= 1.0:
-        raise ValueError(f"{name}={value!r} must be between 0 and 1")
+        raise ValueError(f"{name}={value!r} must be a share between 0 and 1, e.g. {name}=0.05")
     return rate
 
 
@@ -225,7 +228,7 @@ def _parse_int(environ: dict[str, str], name: str, default: int) -> int:
     try:
         return int(value)
     except ValueError as exc:
-        raise ValueError(f"{name}={value!r} is not a whole number") from exc
+        raise ValueError(f"{name}={value!r} is not a whole number: set e.g. {name}={default}") from exc
 
 
 def _parse_source_rates(environ: dict[str, str], prefix: str) -> dict[str, float]:

@@ -17,7 +17,8 @@ def warehouse(tmp_path: Path):
         con.execute("create schema marts; create schema analytics; create schema raw")
         con.execute("create table marts.dim_customers as select 'C' || i as customer_id from range(5) t(i)")
         con.execute(
-            "create table analytics.customer_clv as select 'C' || i as customer_id, 1.5 as clv from range(3) t(i)"
+            "create table analytics.customer_clv as "
+            "select 'C' || i as customer_id, 1.5::double as clv, timestamp '2025-01-01' as scored_at from range(3) t(i)"
         )
         con.execute("create table raw.crm_customers as select 'C1' as customer_id, 'a@b.c' as email")
         yield con
@@ -78,3 +79,25 @@ def test_failure_while_copying_leaves_the_serving_copy_untouched(warehouse, tmp_
     assert serving.read_bytes() == before
     assert latest_publish(serving) == {"analytics.customer_clv": 3, "marts.dim_customers": 5}
     assert not list(tmp_path.glob(".*building*"))
+
+
+def test_serving_holds_each_customers_current_score_after_five_scoring_runs(warehouse, tmp_path):
+    """Scores accumulate in the working warehouse; BI sees one row per customer, the latest."""
+    warehouse.execute("delete from analytics.customer_clv")
+    serving = tmp_path / "crm.duckdb"
+    for run in range(1, 6):
+        warehouse.execute(
+            "insert into analytics.customer_clv "
+            "select 'C' || i, $run * 10.0 + i, timestamp '2025-01-01' + to_days(cast($run as integer)) "
+            "from range(5) t(i)",
+            {"run": run},
+        )
+        publish(warehouse, serving, run_id=f"run-{run}", checks_passed=1)
+    assert warehouse.execute("select count(*) from analytics.customer_clv").fetchone() == (25,), "history kept"
+    with duckdb.connect(str(serving), read_only=True) as con:
+        assert con.execute("select count(*), count(distinct customer_id) from analytics.customer_clv").fetchone() == (
+            5,
+            5,
+        )
+        assert con.execute("select sum(clv) from analytics.customer_clv").fetchone() == (50.0 * 5 + 10,)
+    assert latest_publish(serving)["analytics.customer_clv"] == 5

@@ -28,7 +28,7 @@ def test_lineage_page_shows_every_layer_group(ui_texts):
     texts, _ = ui_texts
     lineage = texts["asset_lineage.png"]
     assert "Global asset lineage" in lineage
-    for group in ("ingestion", "staging", "intermediate", "marts", "analytics", "publish"):
+    for group in ("ingestion", "staging", "intermediate", "marts", "analytics", "scored", "publish"):
         assert group in lineage, group
 
 
@@ -47,7 +47,7 @@ def test_marts_group_and_runs_pages_show_the_pipeline(ui_texts, built_pipeline):
     texts, _ = ui_texts
     # The graph renders only the nodes in view: the first marts and their checks.
     group = texts["marts_group.png"]
-    for text in ("dim_customers", "fct_order_lines", "Asset checks", "Passed", "Materialized"):
+    for text in ("fct_orders", "fct_order_lines", "Asset checks", "Passed", "Materialized"):
         assert text in group, text
     assert "full_pipeline" in texts["runs.png"]
     assert built_pipeline.run_id[:8] in texts["runs.png"]

@@ -51,7 +51,9 @@ class Page:
 
 PAGES = (
     Page(
-        "/asset-groups", "asset_lineage.png", ("ingestion", "staging", "intermediate", "marts", "analytics", "publish")
+        "/asset-groups",
+        "asset_lineage.png",
+        ("ingestion", "staging", "intermediate", "marts", "analytics", "scored", "publish"),
     ),
     Page(
         f"/assets/{MART_PATH}?view=checks",
@@ -59,7 +61,7 @@ PAGES = (
         ("dim_customers", "gx_suite"),
         click="gx_suite",
     ),
-    Page("/locations/crm_warehouse/asset-groups/marts", "marts_group.png", ("dim_customers", "fct_order_lines")),
+    Page("/locations/crm_warehouse/asset-groups/marts", "marts_group.png", ("fct_orders", "fct_order_lines")),
     Page("/runs", "runs.png", ("full_pipeline",)),
 )
 

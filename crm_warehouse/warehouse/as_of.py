@@ -22,11 +22,20 @@ class AsOfError(ValueError):
     """No as-of date can be resolved (nothing loaded yet)."""
 
 
-def latest_order_date(con: duckdb.DuckDBPyConnection) -> date | None:
-    """Date of the latest loaded order, or None when no order is loaded (or the table does not exist)."""
+def _order_date(con: duckdb.DuckDBPyConnection, aggregate: str) -> date | None:
     if not RAW_ORDERS.exists(con):
         return None
-    return con.execute(f"select cast(max(ordered_at) as date) from {RAW_ORDERS.sql()}").fetchone()[0]
+    return con.execute(f"select cast({aggregate}(ordered_at) as date) from {RAW_ORDERS.sql()}").fetchone()[0]
+
+
+def latest_order_date(con: duckdb.DuckDBPyConnection) -> date | None:
+    """Date of the latest loaded order, or None when no order is loaded (or the table does not exist)."""
+    return _order_date(con, "max")
+
+
+def first_order_date(con: duckdb.DuckDBPyConnection) -> date | None:
+    """Date of the first loaded order, or None when no order is loaded (or the table does not exist)."""
+    return _order_date(con, "min")
 
 
 def resolve_as_of(con: duckdb.DuckDBPyConnection, configured: date | None) -> date:

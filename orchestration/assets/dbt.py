@@ -24,6 +24,8 @@ from dagster_dbt import (
 from crm_warehouse.settings import Settings
 from crm_warehouse.warehouse.dbt_project import DBT_PROJECT_DIR, run_vars, write_profile
 from crm_warehouse.warehouse.sql import qualified_name
+from orchestration.dbt_metadata import SCORED_GROUP, relation_metadata, scored_nodes, test_description
+from orchestration.dbt_runs import dbt_failure, invocation_target_path
 from orchestration.resources import TRANSIENT_RETRY, WAREHOUSE_POOL, WarehouseResource, validates_recent_rows
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
@@ -52,8 +54,16 @@ class CrmDbtTranslator(DagsterDbtTranslator):
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         if dbt_resource_props["resource_type"] in ("model", "seed", "snapshot"):
+            if dbt_resource_props["unique_id"] in scored_nodes(dbt_project.manifest_path):
+                return SCORED_GROUP  # after the analytics group it reads: no group-level cycle
             return self._layer(dbt_resource_props)
         return super().get_group_name(dbt_resource_props)
+
+    def get_asset_check_spec(self, asset_spec, manifest, unique_id, project):
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None or spec.description:
+            return spec
+        return spec._replace(description=test_description(manifest["nodes"].get(unique_id, {})))
 
     def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
         owner = dbt_resource_props.get("meta", {}).get("owner")
@@ -130,7 +140,8 @@ def _build(
 ) -> Iterator[Any]:
     with warehouse.connect() as con:
         as_of = warehouse.resolve_as_of(con)
-    invocation = dbt.cli(dbt_build_args(config, run_vars(as_of), context.run.tags), context=context)
+    args = dbt_build_args(config, run_vars(as_of), context.run.tags)
+    invocation = dbt.cli(args, context=context, target_path=invocation_target_path(context))
     # dbt holds the DuckDB file until it exits, so the events are collected first
     # (dbt's log lines still reach the step's stdout as they come) and the row counts
     # are read afterwards in one query. dagster-dbt's fetch_row_counts() does the same
@@ -145,7 +156,7 @@ def _build(
         failure = exc
     yield from _with_row_counts(events, invocation.manifest, warehouse)
     if failure is not None:
-        raise failure
+        raise dbt_failure(invocation, failure) from failure
 
 
 def _materialised_node(event: Any) -> str | None:
@@ -163,15 +174,21 @@ def _with_row_counts(events: list[Any], manifest: Mapping[str, Any], warehouse: 
         for node in (manifest["nodes"][uid] for uid in map(_materialised_node, events) if uid)
         if node["config"]["materialized"] != "view"
     }
+    built = {uid: manifest["nodes"][uid] for uid in map(_materialised_node, events) if uid}
     counts: dict[str, int] = {}
-    if relations:
-        ids = list(relations)
-        query = " union all ".join(f"select {i}, count(*) from {relations[node]}" for i, node in enumerate(ids))
+    described: dict[str, dict[str, Any]] = {}
+    if built:
         with warehouse.connect() as con:
-            counts = {ids[i]: rows for i, rows in con.execute(query).fetchall()}
+            if relations:
+                ids = list(relations)
+                query = " union all ".join(f"select {i}, count(*) from {relations[node]}" for i, node in enumerate(ids))
+                counts = {ids[i]: rows for i, rows in con.execute(query).fetchall()}
+            # real column types and the storage name of this run's warehouse (orchestration/dbt_metadata.py)
+            described = relation_metadata(con, built)
     for event in events:
         node = _materialised_node(event)
-        yield event.with_metadata({**event.metadata, "dagster/row_count": counts[node]}) if node in counts else event
+        extra = {**described.get(node, {}), **({"dagster/row_count": counts[node]} if node in counts else {})}
+        yield event.with_metadata({**event.metadata, **extra}) if extra else event
 
 
 @dbt_assets(

@@ -14,6 +14,7 @@ import dagster as dg
 from crm_warehouse.settings import Settings
 from orchestration.ops.schedules import JobRef, build_schedules
 from orchestration.ops.sensors import build_landing_sensor, build_run_failure_sensor
+from orchestration.recovery import build_recovery_sensor
 
 
 class OpsDefinitions(NamedTuple):
@@ -28,5 +29,9 @@ def build_ops_definitions(daily_job: JobRef, retrain_job: JobRef, settings: Sett
     """
     return OpsDefinitions(
         schedules=build_schedules(daily_job, retrain_job, settings),
-        sensors=[build_landing_sensor(daily_job, settings), build_run_failure_sensor(settings)],
+        sensors=[
+            build_landing_sensor(daily_job, settings),
+            build_run_failure_sensor(settings),
+            build_recovery_sensor(settings.serving_path),
+        ],
     )
