@@ -18,8 +18,8 @@ import dagster as dg
 import duckdb
 import pytest
 from pipeline_support import PROJECT_ROOT, clone_pipeline, pipeline_instance
+from serving import latest_publish
 
-from crm_warehouse.publish import latest_publish
 from orchestration.dbt_runs import DBT_RUNS_DIR
 
 pytestmark = pytest.mark.slow
