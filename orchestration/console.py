@@ -58,6 +58,11 @@ class DbtProgress:
             return
         # dbt numbers nodes in start order and finishes them out of order: count the results.
         total, status = int(match["total"]), match["status"]
+        if match["rest"].lstrip().startswith("hook:"):  # on-run-end hooks are counted apart ("1 of 1")
+            if status in ("ERROR", "FAIL"):
+                self.failures.append(f"error in {match['rest'].split()[1]}")
+                self._say(f"    dbt {self.failures[-1]}")
+            return
         if total != self._total:
             self._total, self._done, self._reported = total, 0, -1
         self._done += 1

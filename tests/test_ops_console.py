@@ -26,6 +26,10 @@ def test_dbt_progress_reports_each_tenth_and_every_failure():
     assert said[-1] == "    dbt: 20/20 models and tests done"
     assert "    dbt test failed row_count_at_most_kpi_monthly" in said
     assert len(said) == 12
+    progress.line("12:00:02  1 of 1 OK hook: crm_warehouse.on-run-end.0 ....... [OK in 0.1s]")
+    assert len(said) == 12, "the on-run-end hook is no model or test"
+    progress.line("12:00:02  1 of 1 ERROR hook: crm_warehouse.on-run-end.0 ....... [ERROR in 0.1s]")
+    assert said[-1] == "    dbt error in crm_warehouse.on-run-end.0"
 
 
 def test_a_failed_data_test_is_described_and_not_retried():
