@@ -15,16 +15,16 @@ and Hessian are analytic; standard errors come from the inverse Hessian.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, polygamma
 
 from crm_warehouse.analytics.clv.config import FitOptions
 from crm_warehouse.analytics.clv.mle import (
+    FittedParameters,
     FloatArray,
     ModelFitError,
     Objective,
@@ -34,7 +34,6 @@ from crm_warehouse.analytics.clv.mle import (
     covariance_from_hessian,
     fit_log_params,
     levels,
-    param_table,
     wsum,
 )
 
@@ -186,7 +185,7 @@ def _objective(x: FloatArray, tx: FloatArray, t_obs: FloatArray, w: FloatArray) 
 
 
 @dataclass(frozen=True, eq=False)
-class BetaGeoModel:
+class BetaGeoModel(FittedParameters):
     """A fitted BG/NBD model.
 
     Attributes
@@ -204,6 +203,7 @@ class BetaGeoModel:
         Number of distinct (frequency, recency, T) rows the likelihood was evaluated on.
     """
 
+    param_names: ClassVar[tuple[str, ...]] = PARAM_NAMES
     name: ClassVar[str] = "bgnbd"
     label: ClassVar[str] = "BG/NBD"
 
@@ -215,24 +215,6 @@ class BetaGeoModel:
     log_likelihood: float
     n_customers: float
     n_distinct: int
-
-    @property
-    def params(self) -> dict[str, float]:
-        """Estimates by name."""
-        return dict(zip(PARAM_NAMES, (self.r, self.alpha, self.a, self.b), strict=True))
-
-    def with_params(self, values: ArrayLike) -> BetaGeoModel:
-        """The same model with other parameter values (in ``PARAM_NAMES`` order), e.g. for the delta method."""
-        return replace(self, **dict(zip(PARAM_NAMES, np.asarray(values, dtype=np.float64).tolist(), strict=True)))
-
-    @property
-    def standard_errors(self) -> dict[str, float]:
-        """Standard errors by name (square roots of the covariance diagonal)."""
-        return dict(zip(PARAM_NAMES, np.sqrt(np.diag(self.covariance)).tolist(), strict=True))
-
-    def summary(self) -> pd.DataFrame:
-        """Estimates with standard errors and 95 % Wald intervals, one row per parameter."""
-        return param_table(self.params, self.standard_errors)
 
     def probability_alive(self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> FloatArray:
         """P(customer still alive at T | x, t_x, T) (FHL 2005 note, equation 1).

@@ -11,15 +11,16 @@ frequency; the fit measures their correlation and warns when it is large.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
-import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.special import digamma, gammaln, polygamma
 
 from crm_warehouse.analytics.clv.config import FitOptions
 from crm_warehouse.analytics.clv.mle import (
+    FittedParameters,
     FloatArray,
     ModelFitError,
     Objective,
@@ -29,7 +30,6 @@ from crm_warehouse.analytics.clv.mle import (
     covariance_from_hessian,
     fit_log_params,
     levels,
-    param_table,
     wsum,
 )
 
@@ -133,7 +133,7 @@ def _objective(x: FloatArray, m: FloatArray, w: FloatArray) -> Objective:
 
 
 @dataclass(frozen=True, eq=False)
-class GammaGammaModel:
+class GammaGammaModel(FittedParameters):
     """A fitted Gamma-Gamma spend model.
 
     Attributes
@@ -156,6 +156,7 @@ class GammaGammaModel:
         buyers have the same frequency).
     """
 
+    param_names: ClassVar[tuple[str, ...]] = PARAM_NAMES
     p: float
     q: float
     gamma: float
@@ -166,27 +167,9 @@ class GammaGammaModel:
     independence_ok: bool
 
     @property
-    def params(self) -> dict[str, float]:
-        """Estimates by name."""
-        return dict(zip(PARAM_NAMES, (self.p, self.q, self.gamma), strict=True))
-
-    @property
-    def standard_errors(self) -> dict[str, float]:
-        """Standard errors by name (square roots of the covariance diagonal)."""
-        return dict(zip(PARAM_NAMES, np.sqrt(np.diag(self.covariance)).tolist(), strict=True))
-
-    def with_params(self, values: ArrayLike) -> GammaGammaModel:
-        """The same model with other parameter values (in ``PARAM_NAMES`` order), e.g. for the delta method."""
-        return replace(self, **dict(zip(PARAM_NAMES, np.asarray(values, dtype=np.float64).tolist(), strict=True)))
-
-    @property
     def population_mean_spend(self) -> float:
         """Mean transaction value of a new customer, ``p gamma / (q - 1)``."""
         return self.p * self.gamma / (self.q - 1.0)
-
-    def summary(self) -> pd.DataFrame:
-        """Estimates with standard errors and 95 % Wald intervals, one row per parameter."""
-        return param_table(self.params, self.standard_errors)
 
     def conditional_expected_average_spend(self, frequency: ArrayLike, monetary_value: ArrayLike) -> FloatArray:
         """E[mean transaction value | x, zbar] (Fader & Hardie 2013, equation 5).

@@ -18,17 +18,17 @@ the inverse Hessian.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, polygamma
 
 from crm_warehouse.analytics.clv.bgnbd import check_finite, check_horizon, check_rfm
 from crm_warehouse.analytics.clv.config import FitOptions
 from crm_warehouse.analytics.clv.mle import (
+    FittedParameters,
     FloatArray,
     ModelFitError,
     Objective,
@@ -37,7 +37,6 @@ from crm_warehouse.analytics.clv.mle import (
     covariance_from_hessian,
     fit_log_params,
     levels,
-    param_table,
     wsum,
 )
 
@@ -130,9 +129,10 @@ def _objective(x: FloatArray, tx: FloatArray, t_obs: FloatArray, w: FloatArray) 
 
 
 @dataclass(frozen=True, eq=False)
-class ModifiedBetaGeoModel:
+class ModifiedBetaGeoModel(FittedParameters):
     """A fitted MBG/NBD model; attributes as :class:`~crm_warehouse.analytics.clv.bgnbd.BetaGeoModel`."""
 
+    param_names: ClassVar[tuple[str, ...]] = PARAM_NAMES
     name: ClassVar[str] = "mbgnbd"
     label: ClassVar[str] = "MBG/NBD"
 
@@ -144,24 +144,6 @@ class ModifiedBetaGeoModel:
     log_likelihood: float
     n_customers: float
     n_distinct: int
-
-    @property
-    def params(self) -> dict[str, float]:
-        """Estimates by name."""
-        return dict(zip(PARAM_NAMES, (self.r, self.alpha, self.a, self.b), strict=True))
-
-    @property
-    def standard_errors(self) -> dict[str, float]:
-        """Standard errors by name (square roots of the covariance diagonal)."""
-        return dict(zip(PARAM_NAMES, np.sqrt(np.diag(self.covariance)).tolist(), strict=True))
-
-    def with_params(self, values: ArrayLike) -> ModifiedBetaGeoModel:
-        """The same model with other parameter values (in ``PARAM_NAMES`` order)."""
-        return replace(self, **dict(zip(PARAM_NAMES, np.asarray(values, dtype=np.float64).tolist(), strict=True)))
-
-    def summary(self) -> pd.DataFrame:
-        """Estimates with standard errors and 95 % Wald intervals, one row per parameter."""
-        return param_table(self.params, self.standard_errors)
 
     def probability_alive(self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> FloatArray:
         """P(alive at T | x, t_x, T) = ``1 / (1 + a/(b+x) ((alpha+T)/(alpha+t_x))^(r+x))``, below 1 for everyone."""

@@ -10,7 +10,8 @@ iterations; every way in which the fit can be unusable raises :class:`ModelFitEr
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import ClassVar, Self
 
 import numpy as np
 import pandas as pd
@@ -247,6 +248,32 @@ def param_table(params: dict[str, float], standard_errors: dict[str, float]) -> 
     table["ci_high"] = table["estimate"] + _Z_95 * table["std_error"]
     table.index.name = "param"
     return table
+
+
+class FittedParameters:
+    """Accessors every fitted model shares: its parameters are dataclass fields named in
+    ``param_names`` (in the optimiser's order), with their ``covariance``."""
+
+    param_names: ClassVar[tuple[str, ...]]
+    covariance: FloatArray
+
+    @property
+    def params(self) -> dict[str, float]:
+        """Estimates by name."""
+        return {name: float(getattr(self, name)) for name in self.param_names}
+
+    @property
+    def standard_errors(self) -> dict[str, float]:
+        """Standard errors by name (square roots of the covariance diagonal)."""
+        return dict(zip(self.param_names, np.sqrt(np.diag(self.covariance)).tolist(), strict=True))
+
+    def with_params(self, values: ArrayLike) -> Self:
+        """The same model with other parameter values (in ``param_names`` order), e.g. for the delta method."""
+        return replace(self, **dict(zip(self.param_names, np.asarray(values, dtype=np.float64).tolist(), strict=True)))
+
+    def summary(self) -> pd.DataFrame:
+        """Estimates with standard errors and 95 % Wald intervals, one row per parameter."""
+        return param_table(self.params, self.standard_errors)
 
 
 def hessian_from_gradient(gradient: Callable[[FloatArray], FloatArray], theta: FloatArray) -> FloatArray:

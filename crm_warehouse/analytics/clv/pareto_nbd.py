@@ -20,17 +20,17 @@ of that exact gradient (see :func:`~crm_warehouse.analytics.clv.mle.hessian_from
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.special import digamma, gammaln
 
 from crm_warehouse.analytics.clv.bgnbd import check_finite, check_horizon, check_rfm
 from crm_warehouse.analytics.clv.config import FitOptions
 from crm_warehouse.analytics.clv.mle import (
+    FittedParameters,
     FloatArray,
     ModelFitError,
     Objective,
@@ -39,7 +39,6 @@ from crm_warehouse.analytics.clv.mle import (
     covariance_from_hessian,
     fit_log_params,
     hessian_from_gradient,
-    param_table,
     wsum,
 )
 
@@ -203,7 +202,7 @@ def _objective(x: FloatArray, tx: FloatArray, t_obs: FloatArray, w: FloatArray) 
 
 
 @dataclass(frozen=True, eq=False)
-class ParetoNBDModel:
+class ParetoNBDModel(FittedParameters):
     """A fitted Pareto/NBD model.
 
     Attributes
@@ -214,6 +213,7 @@ class ParetoNBDModel:
         As :class:`~crm_warehouse.analytics.clv.bgnbd.BetaGeoModel`.
     """
 
+    param_names: ClassVar[tuple[str, ...]] = PARAM_NAMES
     name: ClassVar[str] = "pareto_nbd"
     label: ClassVar[str] = "Pareto/NBD"
 
@@ -225,24 +225,6 @@ class ParetoNBDModel:
     log_likelihood: float
     n_customers: float
     n_distinct: int
-
-    @property
-    def params(self) -> dict[str, float]:
-        """Estimates by name."""
-        return dict(zip(PARAM_NAMES, (self.r, self.alpha, self.s, self.beta), strict=True))
-
-    @property
-    def standard_errors(self) -> dict[str, float]:
-        """Standard errors by name (square roots of the covariance diagonal)."""
-        return dict(zip(PARAM_NAMES, np.sqrt(np.diag(self.covariance)).tolist(), strict=True))
-
-    def with_params(self, values: ArrayLike) -> ParetoNBDModel:
-        """The same model with other parameter values (in ``PARAM_NAMES`` order)."""
-        return replace(self, **dict(zip(PARAM_NAMES, np.asarray(values, dtype=np.float64).tolist(), strict=True)))
-
-    def summary(self) -> pd.DataFrame:
-        """Estimates with standard errors and 95 % Wald intervals, one row per parameter."""
-        return param_table(self.params, self.standard_errors)
 
     def probability_alive(self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> FloatArray:
         """P(alive at T | x, t_x, T): the share of the likelihood in which the customer is still alive."""
