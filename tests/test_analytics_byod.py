@@ -8,6 +8,7 @@ probability ranks "no purchase in the holdout" with AUC above 0.70.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -231,7 +232,8 @@ def test_as_of_before_some_first_purchases(orders, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "1128 customers first bought after the as-of date" in printed
     # BG/NBD wins the short internal split but cannot be refitted on the whole period; the next one is used.
-    assert "BG/NBD failed on the whole period (parameter a ran to 7.11e-09" in printed
+    # where a runs off to depends on the optimiser's last steps; that it runs off does not
+    assert re.search(r"BG/NBD failed on the whole period \(parameter a ran to [0-9.]+e-0[89], beyond", printed)
     assert "so MBG/NBD, next in the ranking, is used" in printed
 
 
@@ -253,7 +255,7 @@ def test_fit_failure_says_what_to_try(tmp_path, capsys):
     arguments[arguments.index("--as-of") + 1] = "2024-06-30"
     assert main(arguments) == 2
     error = capsys.readouterr().err
-    assert "the BG/NBD fit failed: parameter a ran to 5.65e+06" in error
+    assert re.search(r"the BG/NBD fit failed: parameter a ran to [0-9.]+e\+0[6-9], beyond", error)
     assert (
         "What to try: --time-unit days; more history (an earlier start or a later --as-of); "
         "--model pareto_nbd; --model mbgnbd." in error

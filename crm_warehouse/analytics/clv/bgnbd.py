@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, polygamma
 
 from crm_warehouse.analytics.clv.config import FitOptions
@@ -92,6 +92,84 @@ def log_likelihood(
     return gammaln(r + x) - gammaln(r) + r * np.log(alpha) + betaln(a, b + x) - betaln(a, b) + np.logaddexp(l1, l2)
 
 
+def count_terms(
+    theta: FloatArray, k: FloatArray, weight: FloatArray, shift: float
+) -> tuple[float, FloatArray, FloatArray]:
+    """Weighted ``log G(r+x)/G(r) + r log(alpha) + log B(a, b+x+shift)/B(a, b)`` over the distinct
+    counts ``k``, with its gradient and Hessian (upper triangle): the part of the BG/NBD
+    (shift 0) and MBG/NBD (shift 1) likelihoods that depends on x only."""
+    r, alpha, a, b = theta
+    base = gammaln(r + k) - gammaln(r) + r * np.log(alpha) + betaln(a, b + k + shift) - betaln(a, b)
+    psi_ab = digamma(a + b) - digamma(a + b + k + shift)
+    tri_ab = polygamma(1, a + b) - polygamma(1, a + b + k + shift)
+    total = weight.sum()
+    grad = np.array(
+        [
+            wsum(weight, digamma(r + k) - digamma(r) + np.log(alpha)),
+            total * r / alpha,
+            wsum(weight, psi_ab),
+            wsum(weight, psi_ab + digamma(b + k + shift) - digamma(b)),
+        ]
+    )
+    hess = np.zeros((4, 4))
+    hess[0, 0] = wsum(weight, polygamma(1, r + k) - polygamma(1, r))
+    hess[0, 1] = total / alpha
+    hess[1, 1] = -total * r / alpha**2
+    hess[2, 2] = hess[2, 3] = wsum(weight, tri_ab)
+    hess[3, 3] = wsum(weight, tri_ab + polygamma(1, b + k + shift) - polygamma(1, b))
+    return wsum(weight, base), grad, hess
+
+
+Levels = tuple[FloatArray, NDArray[np.intp]]
+
+
+def dropout_tail(
+    theta: FloatArray, x: FloatArray, w: FloatArray, t_levels: Levels, tx_levels: Levels, bx_levels: Levels
+) -> tuple[float, FloatArray, FloatArray]:
+    """Weighted ``log[exp(l1) + exp(l2)]``, ``l1 = -(r+x) log(alpha+T)``,
+    ``l2 = log a - log(b+x') - (r+x) log(alpha+t_x)``, with its gradient and Hessian (upper
+    triangle): the alive-or-dropped tail of BG/NBD (``x' = x - 1``, repeat buyers) and
+    MBG/NBD (``x' = x``, everyone). Each ``*_levels`` is ``levels()`` of one column."""
+    r, alpha, a, b = theta
+    (t_values, t_index), (tx_values, tx_index), (bx_values, bx_index) = t_levels, tx_levels, bx_levels
+    log_t = np.log(alpha + t_values)[t_index]
+    log_tx = np.log(alpha + tx_values)[tx_index]
+    inv_t = (1.0 / (alpha + t_values))[t_index]
+    inv_tx = (1.0 / (alpha + tx_values))[tx_index]
+    log_bx = np.log(b + bx_values)[bx_index]
+    inv_bx = (1.0 / (b + bx_values))[bx_index]
+    rx = r + x
+    l1 = -rx * log_t
+    l2 = np.log(a) - log_bx - rx * log_tx
+    # Log-sum-exp by hand: one exp for the tail and both shares (np.logaddexp is slow).
+    small = np.exp(-np.abs(l1 - l2))
+    tail = np.maximum(l1, l2) + np.log1p(small)
+    w2 = np.where(l2 > l1, 1.0, small) / (1.0 + small)
+    w1 = np.where(l2 > l1, small, 1.0) / (1.0 + small)
+    ww1, ww2 = w * w1, w * w2
+    grad = np.array(
+        [
+            -(wsum(ww1, log_t) + wsum(ww2, log_tx)),
+            -(wsum(ww1, rx * inv_t) + wsum(ww2, rx * inv_tx)),
+            ww2.sum() / a,
+            -wsum(ww2, inv_bx),
+        ]
+    )
+    hess = np.zeros((4, 4))
+    hess[0, 1] = -(wsum(ww1, inv_t) + wsum(ww2, inv_tx))
+    hess[1, 1] = wsum(ww1, rx * inv_t**2) + wsum(ww2, rx * inv_tx**2)
+    hess[2, 2] = -ww2.sum() / a**2
+    hess[3, 3] = wsum(ww2, inv_bx**2)
+    # Curvature of the log-sum-exp: w1 w2 (g1 - g2)(g1 - g2)'.
+    diff = (log_tx - log_t, rx * (inv_tx - inv_t), np.full_like(rx, -1.0 / a), inv_bx)
+    share = ww1 * w2
+    for i in range(4):
+        weighted = share * diff[i]
+        for j in range(i, 4):
+            hess[i, j] += wsum(weighted, diff[j])
+    return wsum(w, tail), grad, hess
+
+
 def _objective(x: FloatArray, tx: FloatArray, t_obs: FloatArray, w: FloatArray) -> Objective:
     """Weighted negative log-likelihood with its exact gradient and Hessian.
 
@@ -113,26 +191,7 @@ def _objective(x: FloatArray, tx: FloatArray, t_obs: FloatArray, w: FloatArray) 
 
     def objective(theta: FloatArray) -> tuple[float, FloatArray, FloatArray]:
         r, alpha, a, b = theta
-        k = x_values
-        # Per distinct x: log G(r+x)/G(r) + r log(alpha) + log B(a, b+x)/B(a, b) and derivatives.
-        base = gammaln(r + k) - gammaln(r) + r * np.log(alpha) + betaln(a, b + k) - betaln(a, b)
-        psi_ab = digamma(a + b) - digamma(a + b + k)
-        tri_ab = polygamma(1, a + b) - polygamma(1, a + b + k)
-        grad = np.array(
-            [
-                wsum(x_weight, digamma(r + k) - digamma(r) + np.log(alpha)),
-                x_weight.sum() * r / alpha,
-                wsum(x_weight, psi_ab),
-                wsum(x_weight, psi_ab + digamma(b + k) - digamma(b)),
-            ]
-        )
-        hess = np.zeros((4, 4))
-        hess[0, 0] = wsum(x_weight, polygamma(1, r + k) - polygamma(1, r))
-        hess[0, 1] = x_weight.sum() / alpha
-        hess[1, 1] = -x_weight.sum() * r / alpha**2
-        hess[2, 2] = hess[2, 3] = wsum(x_weight, tri_ab)
-        hess[3, 3] = wsum(x_weight, tri_ab + polygamma(1, b + k) - polygamma(1, b))
-        ll = wsum(x_weight, base)
+        ll, grad, hess = count_terms(theta, x_values, x_weight, shift=0.0)
 
         # No repeat purchase: the tail is -r log(alpha + T).
         inv0 = 1.0 / (alpha + t0_values)
@@ -143,41 +202,11 @@ def _objective(x: FloatArray, tx: FloatArray, t_obs: FloatArray, w: FloatArray) 
         hess[0, 1] -= wsum(t0_weight, inv0)
         hess[1, 1] += r * wsum(t0_weight, inv0**2)
 
-        # Repeat buyers: tail = log[exp(l1) + exp(l2)], l1 = -(r+x) log(alpha+T),
-        # l2 = log a - log(b+x-1) - (r+x) log(alpha+t_x); w1, w2 are the shares of the two terms.
-        log_t = np.log(alpha + t_values)[t_index]
-        log_tx = np.log(alpha + tx_values)[tx_index]
-        inv_t = (1.0 / (alpha + t_values))[t_index]
-        inv_tx = (1.0 / (alpha + tx_values))[tx_index]
-        log_bx = np.log(b + xr_values - 1.0)[xr_index]
-        inv_bx = (1.0 / (b + xr_values - 1.0))[xr_index]
-        rx = r + xr
-        l1 = -rx * log_t
-        l2 = np.log(a) - log_bx - rx * log_tx
-        # Log-sum-exp by hand: one exp for the tail and both shares (np.logaddexp is slow).
-        small = np.exp(-np.abs(l1 - l2))
-        tail = np.maximum(l1, l2) + np.log1p(small)
-        w2 = np.where(l2 > l1, 1.0, small) / (1.0 + small)
-        w1 = np.where(l2 > l1, small, 1.0) / (1.0 + small)
-        ww1, ww2 = wr * w1, wr * w2
-        ll += wsum(wr, tail)
-        grad += [
-            -(wsum(ww1, log_t) + wsum(ww2, log_tx)),
-            -(wsum(ww1, rx * inv_t) + wsum(ww2, rx * inv_tx)),
-            ww2.sum() / a,
-            -wsum(ww2, inv_bx),
-        ]
-        hess[0, 1] -= wsum(ww1, inv_t) + wsum(ww2, inv_tx)
-        hess[1, 1] += wsum(ww1, rx * inv_t**2) + wsum(ww2, rx * inv_tx**2)
-        hess[2, 2] -= ww2.sum() / a**2
-        hess[3, 3] += wsum(ww2, inv_bx**2)
-        # Curvature of the log-sum-exp: w1 w2 (g1 - g2)(g1 - g2)'.
-        diff = (log_tx - log_t, rx * (inv_tx - inv_t), np.full_like(rx, -1.0 / a), inv_bx)
-        share = ww1 * w2
-        for i in range(4):
-            weighted = share * diff[i]
-            for j in range(i, 4):
-                hess[i, j] += wsum(weighted, diff[j])
+        # Repeat buyers: a/(b+x-1) in the dropout term.
+        tail = dropout_tail(theta, xr, wr, (t_values, t_index), (tx_values, tx_index), (xr_values - 1.0, xr_index))
+        ll += tail[0]
+        grad += tail[1]
+        hess += tail[2]
         hess = np.triu(hess) + np.triu(hess, 1).T
         return -float(ll), -grad, -hess
 

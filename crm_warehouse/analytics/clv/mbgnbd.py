@@ -23,9 +23,9 @@ from typing import ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, polygamma
+from scipy.special import betaln, expit, gammaln, hyp2f1
 
-from crm_warehouse.analytics.clv.bgnbd import check_finite, check_horizon, check_rfm
+from crm_warehouse.analytics.clv.bgnbd import check_finite, check_horizon, check_rfm, count_terms, dropout_tail
 from crm_warehouse.analytics.clv.config import FitOptions
 from crm_warehouse.analytics.clv.mle import (
     FittedParameters,
@@ -37,7 +37,6 @@ from crm_warehouse.analytics.clv.mle import (
     covariance_from_hessian,
     fit_log_params,
     levels,
-    wsum,
 )
 
 PARAM_NAMES = ("r", "alpha", "a", "b")
@@ -67,63 +66,12 @@ def _objective(x: FloatArray, tx: FloatArray, t_obs: FloatArray, w: FloatArray) 
     tx_values, tx_index = levels(tx)
 
     def objective(theta: FloatArray) -> tuple[float, FloatArray, FloatArray]:
-        r, alpha, a, b = theta
-        k = x_values
-        base = gammaln(r + k) - gammaln(r) + r * np.log(alpha) + betaln(a, b + k + 1.0) - betaln(a, b)
-        psi_ab = digamma(a + b) - digamma(a + b + k + 1.0)
-        tri_ab = polygamma(1, a + b) - polygamma(1, a + b + k + 1.0)
-        total = x_weight.sum()
-        grad = np.array(
-            [
-                wsum(x_weight, digamma(r + k) - digamma(r) + np.log(alpha)),
-                total * r / alpha,
-                wsum(x_weight, psi_ab),
-                wsum(x_weight, psi_ab + digamma(b + k + 1.0) - digamma(b)),
-            ]
-        )
-        hess = np.zeros((4, 4))
-        hess[0, 0] = wsum(x_weight, polygamma(1, r + k) - polygamma(1, r))
-        hess[0, 1] = total / alpha
-        hess[1, 1] = -total * r / alpha**2
-        hess[2, 2] = hess[2, 3] = wsum(x_weight, tri_ab)
-        hess[3, 3] = wsum(x_weight, tri_ab + polygamma(1, b + k + 1.0) - polygamma(1, b))
-        ll = wsum(x_weight, base)
-
-        # tail = log[exp(l1) + exp(l2)], l1 = -(r+x) log(alpha+T), l2 = log a - log(b+x) - (r+x) log(alpha+t_x).
-        log_t = np.log(alpha + t_values)[t_index]
-        log_tx = np.log(alpha + tx_values)[tx_index]
-        inv_t = (1.0 / (alpha + t_values))[t_index]
-        inv_tx = (1.0 / (alpha + tx_values))[tx_index]
-        log_bx = np.log(b + x_values)[x_index]
-        inv_bx = (1.0 / (b + x_values))[x_index]
-        rx = r + x
-        l1 = -rx * log_t
-        l2 = np.log(a) - log_bx - rx * log_tx
-        small = np.exp(-np.abs(l1 - l2))
-        tail = np.maximum(l1, l2) + np.log1p(small)
-        w2 = np.where(l2 > l1, 1.0, small) / (1.0 + small)
-        w1 = np.where(l2 > l1, small, 1.0) / (1.0 + small)
-        ww1, ww2 = w * w1, w * w2
-        ll += wsum(w, tail)
-        grad += [
-            -(wsum(ww1, log_t) + wsum(ww2, log_tx)),
-            -(wsum(ww1, rx * inv_t) + wsum(ww2, rx * inv_tx)),
-            ww2.sum() / a,
-            -wsum(ww2, inv_bx),
-        ]
-        hess[0, 1] -= wsum(ww1, inv_t) + wsum(ww2, inv_tx)
-        hess[1, 1] += wsum(ww1, rx * inv_t**2) + wsum(ww2, rx * inv_tx**2)
-        hess[2, 2] -= ww2.sum() / a**2
-        hess[3, 3] += wsum(ww2, inv_bx**2)
-        # Curvature of the log-sum-exp: w1 w2 (g1 - g2)(g1 - g2)'.
-        diff = (log_tx - log_t, rx * (inv_tx - inv_t), np.full_like(rx, -1.0 / a), inv_bx)
-        share = ww1 * w2
-        for i in range(4):
-            weighted = share * diff[i]
-            for j in range(i, 4):
-                hess[i, j] += wsum(weighted, diff[j])
+        ll, grad, hess = count_terms(theta, x_values, x_weight, shift=1.0)
+        # Every customer has the tail, with a/(b+x) in the dropout term.
+        tail = dropout_tail(theta, x, w, (t_values, t_index), (tx_values, tx_index), (x_values, x_index))
+        hess = hess + tail[2]
         hess = np.triu(hess) + np.triu(hess, 1).T
-        return -float(ll), -grad, -hess
+        return -float(ll + tail[0]), -(grad + tail[1]), -hess
 
     return objective
 
