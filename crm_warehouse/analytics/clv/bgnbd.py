@@ -15,8 +15,9 @@ and Hessian are analytic; standard errors come from the inverse Hessian.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -366,6 +367,21 @@ def fit_bgnbd(
         the optimiser does not converge, a parameter runs out of its plausible
         range or the Hessian at the optimum is singular.
     """
+    return fit_beta_geometric(BetaGeoModel, _objective, frequency, recency, T, weights, deduplicate, options)
+
+
+def fit_beta_geometric(
+    model: type,
+    objective: Callable[[FloatArray, FloatArray, FloatArray, FloatArray], Objective],
+    frequency: ArrayLike,
+    recency: ArrayLike,
+    T: ArrayLike,
+    weights: ArrayLike | None,
+    deduplicate: bool,
+    options: FitOptions | None,
+) -> Any:
+    """The fit BG/NBD and MBG/NBD share: check and collapse the rows, maximise the likelihood
+    ``objective(x, t_x, T, w)`` from one start, and build ``model`` with the estimates."""
     options = options or FitOptions()
     x, tx, t_obs = check_rfm(frequency, recency, T)
     w = check_weights(weights, x.size)
@@ -374,16 +390,18 @@ def fit_bgnbd(
         (x, tx, t_obs), w = rows.columns, rows.weights
     repeat = (x > 0) & (w > 0)
     if not repeat.any():
-        raise ModelFitError("no customer made a repeat purchase (frequency is 0 for all): BG/NBD cannot be fitted")
+        raise ModelFitError(
+            f"no customer made a repeat purchase (frequency is 0 for all): {model.label} cannot be fitted"
+        )
     if (tx[repeat] == 0).all():
         raise ModelFitError(
             "recency is 0 for every repeat buyer: repeat purchases all fall on the first purchase period"
         )
     start = np.array([1.0, t_obs.max() / _START_ALPHA_DIVISOR, 1.0, 1.0])
-    optimum = fit_log_params(_objective(x, tx, t_obs, w), PARAM_NAMES, start, float(w.sum()), options)
+    optimum = fit_log_params(objective(x, tx, t_obs, w), PARAM_NAMES, start, float(w.sum()), options)
     covariance = covariance_from_hessian(optimum.hessian, PARAM_NAMES, options)
     r, alpha, a, b = optimum.params.tolist()
-    return BetaGeoModel(
+    return model(
         r=r,
         alpha=alpha,
         a=a,

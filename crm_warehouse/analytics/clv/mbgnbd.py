@@ -25,23 +25,24 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import betaln, expit, gammaln, hyp2f1
 
-from crm_warehouse.analytics.clv.bgnbd import check_finite, check_horizon, check_rfm, count_terms, dropout_tail
+from crm_warehouse.analytics.clv.bgnbd import (
+    check_finite,
+    check_horizon,
+    check_rfm,
+    count_terms,
+    dropout_tail,
+    fit_beta_geometric,
+)
 from crm_warehouse.analytics.clv.config import FitOptions
 from crm_warehouse.analytics.clv.mle import (
     FittedParameters,
     FloatArray,
-    ModelFitError,
     Objective,
-    check_weights,
-    collapse_rows,
-    covariance_from_hessian,
-    fit_log_params,
     levels,
 )
 
 PARAM_NAMES = ("r", "alpha", "a", "b")
 #: The search starts at r = a = b = 1 and alpha = max(T) / this, as for BG/NBD.
-_START_ALPHA_DIVISOR = 10.0
 
 
 def log_likelihood(
@@ -162,30 +163,4 @@ def fit_mbgnbd(
     options: FitOptions | None = None,
 ) -> ModifiedBetaGeoModel:
     """Fit the MBG/NBD model by maximum likelihood; arguments and errors as :func:`~.bgnbd.fit_bgnbd`."""
-    options = options or FitOptions()
-    x, tx, t_obs = check_rfm(frequency, recency, T)
-    w = check_weights(weights, x.size)
-    if deduplicate:
-        rows = collapse_rows((x, tx, t_obs), w)
-        (x, tx, t_obs), w = rows.columns, rows.weights
-    repeat = (x > 0) & (w > 0)
-    if not repeat.any():
-        raise ModelFitError("no customer made a repeat purchase (frequency is 0 for all): MBG/NBD cannot be fitted")
-    if (tx[repeat] == 0).all():
-        raise ModelFitError(
-            "recency is 0 for every repeat buyer: repeat purchases all fall on the first purchase period"
-        )
-    start = np.array([1.0, t_obs.max() / _START_ALPHA_DIVISOR, 1.0, 1.0])
-    optimum = fit_log_params(_objective(x, tx, t_obs, w), PARAM_NAMES, start, float(w.sum()), options)
-    covariance = covariance_from_hessian(optimum.hessian, PARAM_NAMES, options)
-    r, alpha, a, b = optimum.params.tolist()
-    return ModifiedBetaGeoModel(
-        r=r,
-        alpha=alpha,
-        a=a,
-        b=b,
-        covariance=covariance,
-        log_likelihood=-optimum.neg_log_likelihood,
-        n_customers=float(w.sum()),
-        n_distinct=int(x.size),
-    )
+    return fit_beta_geometric(ModifiedBetaGeoModel, _objective, frequency, recency, T, weights, deduplicate, options)
