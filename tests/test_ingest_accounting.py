@@ -232,7 +232,7 @@ def test_quarantine_limits_come_from_the_one_configuration():
     assert load_settings({"CRM_DATA_DIR": "/tmp/x"}).min_quarantine_rows == 20
     with pytest.raises(ValueError, match="CRM_MAX_QUARANTINE_RATE_SURVEY_RESPONSES: no raw table 'survey_responses'"):
         load_settings({"CRM_MAX_QUARANTINE_RATE_SURVEY_RESPONSES": "0.5"})
-    with pytest.raises(ValueError, match="must be between 0 and 1"):
+    with pytest.raises(ValueError, match="must be a share between 0 and 1"):
         load_settings({"CRM_MAX_QUARANTINE_RATE_CRM_CUSTOMERS": "5"})
 
 

@@ -94,7 +94,8 @@ def build_serving(tmp_path: Path, customers: int, name: str) -> Path:
             {"n": customers * 3},
         )
         con.execute(
-            "create table analytics.customer_clv as select customer_id, revenue * 2 as clv from marts.dim_customers"
+            "create table analytics.customer_clv as select customer_id, revenue * 2 as clv,"
+            " cast(current_timestamp as timestamp) as scored_at from marts.dim_customers"
         )
         serving = tmp_path / name / "crm_serving.duckdb"
         publish(con, serving, f"build-{name}", checks_passed=7)
