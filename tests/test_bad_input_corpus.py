@@ -25,6 +25,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from test_ingest import CUSTOMER
 
 from crm_warehouse.contracts import (
     CATALOG_PRODUCTS,
@@ -43,26 +44,7 @@ BASE_DAY, BAD_DAY, COMPANION_DAY = "2024-03-01", "2024-03-02", "2024-03-03"
 
 
 def customer(customer_id: str, **changes: str) -> dict[str, str]:
-    row = {
-        "customer_id": customer_id,
-        "name_zh": "张伟",
-        "name_latin": "Zhang Wei",
-        "gender": "M",
-        "birth_date": "1980-01-01",
-        "city": "北京",
-        "customer_type": "consumer",
-        "acquisition_channel": "store",
-        "signup_at": "2024-03-01 10:00:00",
-        "email": "zw@example.com",
-        "phone": "13800000000",
-        "national_id": "110101198001010011",
-        "estimated_annual_wallet": "5000.00",
-        "status": "active",
-        "closed_at": "",
-        "close_reason": "",
-        "updated_at": "2024-03-01 10:00:00",
-    }
-    return {**row, **changes}
+    return {**CUSTOMER, "customer_id": customer_id, **changes}
 
 
 def order(order_id: str, customer_id: str = "C1", **changes: str) -> dict[str, str]:
