@@ -29,6 +29,8 @@ from crm_warehouse.analytics.clv.config import ClvConfig
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+#: Engines the warehouse runs on (CRM_ENGINE); DuckDB is the embedded default.
+ENGINES = ("duckdb", "spark")
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,14 @@ class Settings:
     dq_docs_dir: Path
     dagster_home: Path
     dbt_profiles_dir: Path
+    spark_warehouse_dir: Path
+    spark_metastore_dir: Path
     as_of_date: date | None
+    engine: str = "duckdb"
+    spark_thrift_host: str = "127.0.0.1"
+    spark_thrift_port: int = 10000
+    spark_thrift_user: str | None = None
+    spark_connect_url: str = "sc://127.0.0.1:15002"
     daily_cron: str = "0 6 * * *"
     retrain_cron: str = "0 3 * * 0"
     timezone: str = "UTC"
@@ -105,6 +114,8 @@ def _paths_under(data_dir: Path) -> dict[str, Path]:
         "dq_docs_dir": data_dir / "dq_docs",
         "dagster_home": data_dir / "dagster_home",
         "dbt_profiles_dir": data_dir / "dbt",
+        "spark_warehouse_dir": data_dir / "spark" / "warehouse",
+        "spark_metastore_dir": data_dir / "spark" / "metastore",
     }
 
 
@@ -133,6 +144,11 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     ``CRM_MODELS_DIR``, ``CRM_DQ_DOCS_DIR`` (Great Expectations Data Docs), ``DAGSTER_HOME``,
     ``CRM_DBT_PROFILES_DIR`` (where the dbt profile of this configuration is written),
     ``CRM_AS_OF_DATE`` (YYYY-MM-DD; default the latest loaded order's date),
+    ``CRM_ENGINE`` (``duckdb``, the embedded default, or ``spark``), and for Spark
+    ``CRM_SPARK_THRIFT_HOST`` / ``CRM_SPARK_THRIFT_PORT`` / ``CRM_SPARK_THRIFT_USER`` (the
+    Thrift server dbt uses), ``CRM_SPARK_CONNECT_URL`` (Spark Connect, for Python), and
+    ``CRM_SPARK_WAREHOUSE_DIR`` / ``CRM_SPARK_METASTORE_DIR`` (the tables and the Derby
+    metastore of the local Spark that ``scripts/spark.sh`` starts),
     ``CRM_DAILY_CRON`` / ``CRM_RETRAIN_CRON`` / ``CRM_TIMEZONE`` (schedules),
     ``CRM_ALERT_WEBHOOK`` / ``CRM_ALERT_COMMAND`` (where failure alerts go),
     ``CRM_LANDING_SETTLE_SECONDS`` (a landing file must be unchanged this long before
@@ -165,7 +181,14 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         dq_docs_dir=_env_path(env, "CRM_DQ_DOCS_DIR", defaults["dq_docs_dir"]),
         dagster_home=_env_path(env, "DAGSTER_HOME", defaults["dagster_home"]),
         dbt_profiles_dir=_env_path(env, "CRM_DBT_PROFILES_DIR", defaults["dbt_profiles_dir"]),
+        spark_warehouse_dir=_env_path(env, "CRM_SPARK_WAREHOUSE_DIR", defaults["spark_warehouse_dir"]),
+        spark_metastore_dir=_env_path(env, "CRM_SPARK_METASTORE_DIR", defaults["spark_metastore_dir"]),
         as_of_date=_parse_date("CRM_AS_OF_DATE", env.get("CRM_AS_OF_DATE")),
+        engine=_parse_engine(env),
+        spark_thrift_host=env.get("CRM_SPARK_THRIFT_HOST") or "127.0.0.1",
+        spark_thrift_port=_parse_int(env, "CRM_SPARK_THRIFT_PORT", 10000),
+        spark_thrift_user=env.get("CRM_SPARK_THRIFT_USER") or None,
+        spark_connect_url=env.get("CRM_SPARK_CONNECT_URL") or "sc://127.0.0.1:15002",
         daily_cron=env.get("CRM_DAILY_CRON") or "0 6 * * *",
         retrain_cron=env.get("CRM_RETRAIN_CRON") or "0 3 * * 0",
         timezone=env.get("CRM_TIMEZONE") or "UTC",
@@ -206,6 +229,13 @@ def _dataclass_from_env(kind: type, environ: dict[str, str], prefix: str) -> typ
         return kind(**values)
     except ValueError as exc:
         raise ValueError(f"{prefix}*: {exc}") from exc
+
+
+def _parse_engine(environ: dict[str, str]) -> str:
+    engine = (environ.get("CRM_ENGINE") or "duckdb").lower()
+    if engine not in ENGINES:
+        raise ValueError(f"CRM_ENGINE={environ['CRM_ENGINE']!r} is not an engine: set one of {', '.join(ENGINES)}")
+    return engine
 
 
 def _parse_rate(environ: dict[str, str], name: str, default: float) -> float:

@@ -144,14 +144,38 @@ def test_the_settings_command_prints_the_layout_the_makefile_uses(tmp_path: Path
 
 
 def test_the_written_dbt_profile_is_the_projects_with_the_configured_warehouse(tmp_path: Path):
-    folder = write_profile(tmp_path / "dbt", tmp_path / "wh" / "crm.duckdb")
-    written = yaml.safe_load((folder / "profiles.yml").read_text())
-    project = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text())
-    output = written["crm_warehouse"]["outputs"]["dev"]
+    settings = load_settings({"CRM_DATA_DIR": str(tmp_path), "CRM_WAREHOUSE_PATH": str(tmp_path / "wh" / "crm.duckdb")})
+    folder = write_profile(settings)
+    assert folder == tmp_path / "dbt"
+    written = yaml.safe_load((folder / "profiles.yml").read_text())["crm_warehouse"]
+    project = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text())["crm_warehouse"]
+    assert written["target"] == "dev"
+    output = written["outputs"]["dev"]
     assert output["path"] == str(tmp_path / "wh" / "crm.duckdb")
     assert {k: v for k, v in output.items() if k != "path"} == {
-        k: v for k, v in project["crm_warehouse"]["outputs"]["dev"].items() if k != "path"
+        k: v for k, v in project["outputs"]["dev"].items() if k != "path"
     }
+
+
+def test_the_spark_engine_writes_a_thrift_target_with_the_configured_server(tmp_path: Path):
+    settings = load_settings(
+        {
+            "CRM_DATA_DIR": str(tmp_path),
+            "CRM_ENGINE": "spark",
+            "CRM_SPARK_THRIFT_HOST": "spark.example.internal",
+            "CRM_SPARK_THRIFT_PORT": "10001",
+            "CRM_SPARK_THRIFT_USER": "etl",
+        }
+    )
+    assert settings.spark_warehouse_dir == tmp_path / "spark" / "warehouse"
+    written = yaml.safe_load((write_profile(settings) / "profiles.yml").read_text())["crm_warehouse"]
+    assert written["target"] == "spark"
+    spark = written["outputs"]["spark"]
+    assert (spark["type"], spark["method"]) == ("spark", "thrift")
+    assert (spark["host"], spark["port"], spark["user"]) == ("spark.example.internal", 10001, "etl")
+    assert Settings.from_json(settings.to_json()) == settings
+    with pytest.raises(ValueError, match="CRM_ENGINE='trino' is not an engine: set one of duckdb, spark"):
+        load_settings({"CRM_ENGINE": "trino"})
 
 
 def test_no_step_writes_the_process_environment():

@@ -11,9 +11,12 @@ import csv
 from datetime import date
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml  # a dependency of dbt and Dagster
+
+if TYPE_CHECKING:
+    from crm_warehouse.settings import Settings
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 #: The dbt profile of the project; its warehouse path comes from the environment
@@ -47,15 +50,27 @@ def relationship_stages() -> tuple[str, ...]:
     return tuple(row["stage_code"] for row in rows if row["is_relationship_stage"] == "true")
 
 
-def write_profile(profiles_dir: Path, warehouse_path: Path) -> Path:
-    """Write the project's dbt profile with the warehouse path of a configuration filled in; returns the folder.
+#: The output of the project's profile each engine (settings.engine) builds with.
+ENGINE_TARGETS = {"duckdb": "dev", "spark": "spark"}
 
+
+def write_profile(settings: Settings) -> Path:
+    """Write the project's dbt profile for a configuration; returns the folder (``settings.dbt_profiles_dir``).
+
+    The target is the output of ``settings.engine``: DuckDB with the configured
+    warehouse path, or Spark's Thrift server with the configured host, port and user.
     Orchestrated dbt steps point ``--profiles-dir`` here, so the configuration
     reaches dbt without going through the process environment.
     """
     profiles = yaml.safe_load(PROJECT_PROFILES.read_text(encoding="utf-8"))
-    for output in profiles[PROFILE_NAME]["outputs"].values():
-        output["path"] = str(warehouse_path)
+    profile = profiles[PROFILE_NAME]
+    profile["target"] = ENGINE_TARGETS[settings.engine]
+    profile["outputs"][ENGINE_TARGETS["duckdb"]]["path"] = str(settings.warehouse_path)
+    spark = profile["outputs"][ENGINE_TARGETS["spark"]]
+    spark.update(host=settings.spark_thrift_host, port=settings.spark_thrift_port)
+    if settings.spark_thrift_user:
+        spark["user"] = settings.spark_thrift_user
+    profiles_dir = settings.dbt_profiles_dir
     profiles_dir.mkdir(parents=True, exist_ok=True)
     target = profiles_dir / "profiles.yml"
     text = "# Written by crm_warehouse.warehouse.dbt_project.write_profile from dbt_project/profiles.yml.\n"

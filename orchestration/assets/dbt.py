@@ -74,12 +74,12 @@ def dbt_resource(settings: Settings) -> DbtCliResource:
     """The dbt CLI of this environment (found beside the interpreter), with the profile of ``settings``.
 
     The configuration reaches dbt as a written profile (the project's, with this
-    configuration's warehouse path) and run-time vars, never through os.environ.
+    configuration's engine and warehouse) and run-time vars, never through os.environ.
     """
     return DbtCliResource(
         project_dir=dbt_project,
         dbt_executable=str(Path(sys.executable).parent / "dbt"),
-        profiles_dir=str(write_profile(settings.dbt_profiles_dir, settings.warehouse_path)),
+        profiles_dir=str(write_profile(settings)),
     )
 
 
