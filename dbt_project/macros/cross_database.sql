@@ -88,3 +88,19 @@
     {%- endif -%}
     {{ value }}
 {%- endmacro %}
+
+
+{#- An expression (or a number) as a double. Ratios divide doubles: a literal such as
+    3600.0 is a decimal, and Spark (like Trino) divides decimals at a fixed, low scale,
+    so the same ratio would differ between engines from the fourth digit on. -#}
+{% macro as_double(expression) -%}
+    {{ return(adapter.dispatch('as_double', 'crm_warehouse')(expression)) }}
+{%- endmacro %}
+
+{% macro default__as_double(expression) -%}
+    cast({{ expression }} as double)
+{%- endmacro %}
+
+{% macro postgres__as_double(expression) -%}
+    cast({{ expression }} as double precision)
+{%- endmacro %}

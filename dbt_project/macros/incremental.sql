@@ -90,3 +90,49 @@
         {%- endif -%}
     {%- endif -%}
 {%- endmacro %}
+
+{#- How an incremental model writes its window, per engine: the one place the
+    strategy is chosen. Every incremental model calls it in its config block, e.g.
+    {{ config(**incremental_config(partition_by='order_date', unique_key='order_id')) }}.
+    partition_by: the column whose values the window replaces whole (a month or a day:
+    each model's window starts at such a value and holds every row from there on).
+    unique_key: the rows' key, where the model has one that is not the partition.
+    - DuckDB, PostgreSQL: delete+insert keyed by unique_key, else by partition_by (the
+      rows of the months or days the run wrote are deleted and inserted again).
+    - Spark: the table is partitioned by partition_by, and insert_overwrite replaces
+      the partitions the run wrote (dynamic partition overwrite), on plain Parquet.
+    A model whose changed rows lie anywhere in the table (no partition_by) is merged
+    on its unique_key where the table format can (var spark_file_format delta,
+    iceberg or hudi), and rebuilt whole on Parquet, which cannot update rows. -#}
+{% macro incremental_config(partition_by=none, unique_key=none) -%}
+    {{ return(adapter.dispatch('incremental_config', 'crm_warehouse')(partition_by, unique_key)) }}
+{%- endmacro %}
+
+{% macro default__incremental_config(partition_by, unique_key) -%}
+    {{ return({
+        'materialized': 'incremental',
+        'incremental_strategy': 'delete+insert',
+        'unique_key': unique_key or partition_by,
+    }) }}
+{%- endmacro %}
+
+{% macro spark__incremental_config(partition_by, unique_key) -%}
+    {%- set file_format = var('spark_file_format') -%}
+    {%- if partition_by -%}
+        {{ return({
+            'materialized': 'incremental',
+            'incremental_strategy': 'insert_overwrite',
+            'partition_by': [partition_by],
+            'file_format': file_format,
+        }) }}
+    {%- elif file_format in ('delta', 'iceberg', 'hudi') -%}
+        {{ return({
+            'materialized': 'incremental',
+            'incremental_strategy': 'merge',
+            'unique_key': unique_key,
+            'file_format': file_format,
+        }) }}
+    {%- else -%}
+        {{ return({'materialized': 'table', 'file_format': file_format}) }}
+    {%- endif -%}
+{%- endmacro %}

@@ -4,6 +4,7 @@
     Incremental: a run reads the completed lines ordered from the latest loaded order
     date less var('incremental_lookback_days') on and merges them into the loaded pairs
     (delete+insert on customer and category), so it never re-reads the order history. -#}
+{{ config(**incremental_config(unique_key=['customer_id', 'category'])) }}
 {{ assert_not_rewound('last_order_date') }}
 
 with

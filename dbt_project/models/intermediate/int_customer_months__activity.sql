@@ -6,6 +6,7 @@
     Incremental like the panel: a run recomputes the months the panel recomputed,
     from the events in them and the totals and latest answers of the month before
     (the opening balance). -#}
+{{ config(**incremental_config(partition_by='month_start', unique_key=['customer_id', 'month_start'])) }}
 {{ assert_not_rewound('evaluated_on') }}
 
 {%- set since = incremental_months_start() if is_incremental() else none %}

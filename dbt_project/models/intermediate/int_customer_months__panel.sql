@@ -8,6 +8,7 @@
     revenue forward from the rows already loaded (the opening balance). Going back in
     time (var as_of_date earlier than loaded rows) needs --full-refresh; the model
     refuses to run incrementally then. -#}
+{{ config(**incremental_config(partition_by='month_start', unique_key=['customer_id', 'month_start'])) }}
 {{ assert_not_rewound('evaluated_on') }}
 
 {%- set lookback_days = [2 * var('lifecycle_window_days'), var('trailing_revenue_days')] | max %}

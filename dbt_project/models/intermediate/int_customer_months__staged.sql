@@ -4,6 +4,7 @@
     Each sub-rule is a flag, so the stage and the reason share one precedence.
 
     Incremental like the panel: a run restages the panel months it recomputed. -#}
+{{ config(**incremental_config(partition_by='month_start', unique_key=['customer_id', 'month_start'])) }}
 {{ assert_not_rewound('evaluated_on') }}
 
 with

@@ -20,7 +20,7 @@ final as (
         customer_id,
         count(*) as touches,
         sum(case when has_responded then 1 else 0 end) as touch_responses,
-        avg(case when has_responded then 1.0 else 0.0 end) as touch_response_rate,
+        avg(case when has_responded then 1 else 0 end) as touch_response_rate,
         max(case when touch_recency_rank = 1 then sent_at end) as last_touch_at,
         max(case when touch_recency_rank = 1 then touch_type end) as last_touch_type,
         max(case when touch_recency_rank = 1 then touch_channel end) as last_touch_channel,

@@ -9,8 +9,8 @@ ticket_measures as (
         *,
         ticket_type = 'complaint' as is_complaint,
         ticket_status = 'open' as is_open,
-        {{ dbt.datediff('opened_at', 'first_response_at', 'second') }} / 3600.0 as first_response_hours,
-        {{ dbt.datediff('opened_at', 'resolved_at', 'second') }} / 3600.0 as resolution_hours
+        {{ dbt.datediff('opened_at', 'first_response_at', 'second') }} / {{ as_double(3600) }} as first_response_hours,
+        {{ dbt.datediff('opened_at', 'resolved_at', 'second') }} / {{ as_double(3600) }} as resolution_hours
     from tickets
 ),
 
@@ -23,7 +23,7 @@ final as (
         sum(case when is_complaint and not is_open then 1 else 0 end) as resolved_complaints,
         sum(case when ticket_type = 'praise' then 1 else 0 end) as praises,
         sum(case when is_escalated then 1 else 0 end) as escalated_tickets,
-        avg(case when is_first_contact_resolved then 1.0 when not is_first_contact_resolved then 0.0 end)
+        avg(case when is_first_contact_resolved then 1 when not is_first_contact_resolved then 0 end)
             as first_contact_resolution_rate,
         avg(first_response_hours) as average_first_response_hours,
         avg(resolution_hours) as average_resolution_hours,

@@ -22,7 +22,7 @@ loyalty_ranks as (
                     percent_rank() over (order by drivers.trailing_12m_orders)
                     + percent_rank() over (order by drivers.tenure_days)
                     + percent_rank() over (order by coalesce(drivers.share_of_wallet, 0))
-                ) / 3.0
+                ) / {{ as_double(3) }}
             else 0
         end as loyalty_score
     from drivers

@@ -1,10 +1,13 @@
 {#- One row per customer and day with a completed order. Gaps are measured between
     purchase days, so two orders on one day are one purchase (as in the CLV models).
 
-    Incremental: a run resequences only the customers with a completed order from the
-    latest loaded order date less var('incremental_lookback_days') on, all of their
-    days (delete+insert on customer_id): running gaps and medians need a customer's
-    whole sequence, and the other customers' rows cannot change. -#}
+    Incremental: a run replaces the purchase days from the latest loaded order date
+    less var('incremental_lookback_days') on. A day's number, gap and running median
+    depend on the customer's earlier days only, so the days before the window cannot
+    change; the customers with a day in the window are sequenced over their whole
+    history (the running median needs it) and only their days in the window are
+    written. -#}
+{{ config(**incremental_config(partition_by='order_date', unique_key=['customer_id', 'order_date'])) }}
 {{ assert_not_rewound('order_date') }}
 
 {%- set since = incremental_start('order_date') if is_incremental() else none %}
@@ -89,6 +92,7 @@ final as (
         on
             gaps.customer_id = median_gap_so_far.customer_id
             and gaps.day_number = median_gap_so_far.day_number
+    where {{ on_or_after('gaps.order_date', since) }}
 )
 
 select * from final

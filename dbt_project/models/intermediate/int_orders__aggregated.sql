@@ -2,6 +2,7 @@
     less var('incremental_lookback_days') on and replaces them (delete+insert on
     order_id). A re-read customer's completed orders are numbered on from the ones
     loaded before that date. -#}
+{{ config(**incremental_config(partition_by='order_date', unique_key='order_id')) }}
 {{ assert_not_rewound('order_date') }}
 
 {%- set since = incremental_start('order_date') if is_incremental() else none %}

@@ -35,7 +35,7 @@ reason_counts as (
 final as (
     select
         *,
-        closed_accounts * 1.0 / nullif(sum(closed_accounts) over (), 0) as share_of_closed_accounts,
+        {{ as_double('closed_accounts') }} / nullif(sum(closed_accounts) over (), 0) as share_of_closed_accounts,
         is_controllable and closed_accounts > 0 as is_serious,
         sum(case when is_controllable then closed_accounts else 0 end) over () = 0 as is_within_normal_range
     from reason_counts

@@ -42,7 +42,7 @@ final as (
         cohort_sizes.cohort_buyers,
         retention.observable_customers,
         retention.ordering_customers,
-        retention.ordering_customers * 1.0 / retention.observable_customers as retention_rate
+        {{ as_double('retention.ordering_customers') }} / retention.observable_customers as retention_rate
     from retention
     inner join cohort_sizes
         on retention.cohort_month = cohort_sizes.cohort_month

@@ -1,5 +1,6 @@
 {#- Incremental like the panel: a run replaces the months the panel recomputed, reading
     one month more for each customer's previous stage. -#}
+{{ config(**incremental_config(partition_by='month_start', unique_key=['customer_id', 'month_start'])) }}
 {{ assert_not_rewound('evaluated_on') }}
 
 with

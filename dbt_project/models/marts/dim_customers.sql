@@ -51,7 +51,7 @@ final as (
         {{ hash_pii('customers.phone') }} as phone_hash,
         {{ hash_pii('customers.national_id') }} as national_id_hash,
         customers.gender,
-        floor({{ days_between('customers.birth_date', 'as_of.as_of_date') }} / 365.25) as age_years,
+        floor({{ days_between('customers.birth_date', 'as_of.as_of_date') }} / {{ as_double(365.25) }}) as age_years,
         customers.customer_type,
         customer_types.name_en as customer_type_name_en,
         customer_types.name_zh as customer_type_name_zh,

@@ -1,6 +1,7 @@
 {#- Incremental: a run re-reads the orders placed from the latest loaded order date
     less var('incremental_lookback_days') on and replaces their lines (delete+insert
     on order_line_id). Rebuilding as of an earlier date needs --full-refresh. -#}
+{{ config(**incremental_config(partition_by='order_date', unique_key='order_line_id')) }}
 {{ assert_not_rewound('order_date') }}
 
 with

@@ -1,5 +1,6 @@
 {#- Incremental like int_orders__aggregated: a run replaces the orders placed from
     the latest loaded order date less var('incremental_lookback_days') on. -#}
+{{ config(**incremental_config(partition_by='order_date', unique_key='order_id')) }}
 {{ assert_not_rewound('order_date') }}
 
 with

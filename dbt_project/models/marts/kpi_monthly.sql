@@ -11,6 +11,7 @@
     var('service_recovery_days'), the longest a month's figures keep changing (its
     complainants count once their recovery window has passed), reading the events
     of those months and the month before (for changes since the previous month). -#}
+{{ config(**incremental_config(partition_by='month_start')) }}
 {{ assert_not_rewound('evaluated_on') }}
 
 {%- set since = month_start(dbt.dateadd('day', -var('service_recovery_days'), incremental_start('evaluated_on')))
@@ -76,7 +77,7 @@ customer_months as (
         staged.margin_in_month,
         staged.trailing_12m_revenue,
         staged.trailing_12m_revenue
-        / (least(coalesce(staged.tenure_days, 0) + 1, {{ number_var('trailing_revenue_days') }}) / 7.0)
+        / (least(coalesce(staged.tenure_days, 0) + 1, {{ number_var('trailing_revenue_days') }}) / {{ as_double(7) }})
             as weekly_value
     from staged
     left join stages
@@ -132,9 +133,9 @@ ticket_totals as (
         {{ month_start('opened_at') }} as month_start,
         count(*) as tickets_opened,
         sum(case when ticket_type = 'complaint' then 1 else 0 end) as complaints_opened,
-        avg(case when is_first_contact_resolved then 1.0 when not is_first_contact_resolved then 0.0 end)
+        avg(case when is_first_contact_resolved then 1 when not is_first_contact_resolved then 0 end)
             as first_contact_resolution_rate,
-        avg({{ dbt.datediff('opened_at', 'first_response_at', 'second') }} / 3600.0) as average_first_response_hours
+        avg({{ dbt.datediff('opened_at', 'first_response_at', 'second') }} / {{ as_double(3600) }}) as average_first_response_hours
     from tickets
     group by {{ month_start('opened_at') }}
 ),
@@ -143,7 +144,7 @@ resolution_totals as (
     select
         {{ month_start('resolved_at') }} as month_start,
         count(*) as tickets_resolved,
-        avg({{ dbt.datediff('opened_at', 'resolved_at', 'second') }} / 3600.0) as average_resolution_hours
+        avg({{ dbt.datediff('opened_at', 'resolved_at', 'second') }} / {{ as_double(3600) }}) as average_resolution_hours
     from tickets
     where resolved_at is not null
     group by {{ month_start('resolved_at') }}
@@ -154,9 +155,9 @@ survey_totals as (
         {{ month_start('responded_at') }} as month_start,
         count(*) as survey_responses,
         avg(csat) as average_csat,
-        100.0 * (
-            avg(case when nps >= {{ number_var('promoter_min_nps') }} then 1.0 when nps is not null then 0.0 end)
-            - avg(case when nps <= {{ number_var('detractor_max_nps') }} then 1.0 when nps is not null then 0.0 end)
+        100 * (
+            avg(case when nps >= {{ number_var('promoter_min_nps') }} then 1 when nps is not null then 0 end)
+            - avg(case when nps <= {{ number_var('detractor_max_nps') }} then 1 when nps is not null then 0 end)
         ) as nps,
         avg(perception_score / nullif(expectation_score, 0)) as average_satisfaction_index
     from responses
@@ -194,7 +195,7 @@ recovery_totals as (
     select
         complaint_recoveries.month_start,
         count(*) as recovery_complainants,
-        avg(complaint_recoveries.bought_again * 1.0) as service_recovery_rate
+        avg(complaint_recoveries.bought_again) as service_recovery_rate
     from complaint_recoveries
     cross join as_of
     where
@@ -213,11 +214,11 @@ final as (
             as active_customers_at_start,
         coalesce(customer_totals.new_customers, 0) as new_customers,
         coalesce(customer_totals.churned_customers, 0) as churned_customers,
-        (customer_totals.active_customers - customer_totals.new_customers) * 1.0
+        {{ as_double('customer_totals.active_customers - customer_totals.new_customers') }}
         / nullif(lag(customer_totals.active_customers) over (order by months.month_start), 0) as retention_rate,
-        customer_totals.churned_customers * 1.0
+        {{ as_double('customer_totals.churned_customers') }}
         / nullif(lag(customer_totals.active_customers) over (order by months.month_start), 0) as churn_rate,
-        customer_totals.repeat_buying_customers * 1.0 / nullif(customer_totals.buying_customers, 0)
+        {{ as_double('customer_totals.repeat_buying_customers') }} / nullif(customer_totals.buying_customers, 0)
             as repeat_purchase_rate,
         coalesce(customer_totals.orders, 0) as orders,
         coalesce(customer_totals.revenue, 0) as revenue,
@@ -225,7 +226,7 @@ final as (
         customer_totals.top_customer_revenue_share,
         coalesce(ticket_totals.tickets_opened, 0) as tickets_opened,
         coalesce(ticket_totals.complaints_opened, 0) as complaints_opened,
-        100.0 * coalesce(ticket_totals.complaints_opened, 0) / nullif(customer_totals.active_customers, 0)
+        {{ as_double('100 * coalesce(ticket_totals.complaints_opened, 0)') }} / nullif(customer_totals.active_customers, 0)
             as complaints_per_100_active,
         ticket_totals.first_contact_resolution_rate,
         ticket_totals.average_first_response_hours,

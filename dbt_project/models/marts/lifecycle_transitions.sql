@@ -1,5 +1,6 @@
 {#- Incremental: a run replaces the months customer_lifecycle_history replaced (the
     panel's window), counted from those months alone. -#}
+{{ config(**incremental_config(partition_by='month_start')) }}
 {{ assert_not_rewound('month_start') }}
 
 with
@@ -29,7 +30,7 @@ final as (
         to_stage_code,
         from_stage_code <> to_stage_code as is_stage_change,
         customers,
-        customers * 1.0 / sum(customers) over (partition by month_start, from_stage_code) as share_of_from_stage
+        {{ as_double('customers') }} / sum(customers) over (partition by month_start, from_stage_code) as share_of_from_stage
     from moves
 )
 
