@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import sys
 import typing
 from dataclasses import dataclass, field, replace
@@ -48,7 +49,9 @@ class Settings:
     dbt_profiles_dir: Path
     spark_warehouse_dir: Path
     spark_metastore_dir: Path
+    duckdb_temp_dir: Path
     as_of_date: date | None
+    duckdb_memory_limit: str = "2GiB"
     engine: str = "duckdb"
     spark_thrift_host: str = "127.0.0.1"
     spark_thrift_port: int = 10000
@@ -116,6 +119,7 @@ def _paths_under(data_dir: Path) -> dict[str, Path]:
         "dbt_profiles_dir": data_dir / "dbt",
         "spark_warehouse_dir": data_dir / "spark" / "warehouse",
         "spark_metastore_dir": data_dir / "spark" / "metastore",
+        "duckdb_temp_dir": data_dir / "tmp" / "duckdb",
     }
 
 
@@ -143,6 +147,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     ``CRM_LANDING_DIR``, ``CRM_TRUTH_DIR``, ``CRM_WAREHOUSE_PATH``, ``CRM_SERVING_PATH``,
     ``CRM_MODELS_DIR``, ``CRM_DQ_DOCS_DIR`` (Great Expectations Data Docs), ``DAGSTER_HOME``,
     ``CRM_DBT_PROFILES_DIR`` (where the dbt profile of this configuration is written),
+    ``CRM_DUCKDB_MEMORY_LIMIT`` (the ``memory_limit`` of every DuckDB connection, dbt's
+    included, e.g. ``3GiB``; default: a quarter of the machine's memory, between 1 and
+    2 GiB, see :func:`default_duckdb_memory_limit`), ``CRM_DUCKDB_TEMP_DIR`` (where DuckDB
+    spills what does not fit; default ``<data>/tmp/duckdb``),
     ``CRM_AS_OF_DATE`` (YYYY-MM-DD; default the latest loaded order's date),
     ``CRM_ENGINE`` (``duckdb``, the embedded default, or ``spark``), and for Spark
     ``CRM_SPARK_THRIFT_HOST`` / ``CRM_SPARK_THRIFT_PORT`` / ``CRM_SPARK_THRIFT_USER`` (the
@@ -183,6 +191,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         dbt_profiles_dir=_env_path(env, "CRM_DBT_PROFILES_DIR", defaults["dbt_profiles_dir"]),
         spark_warehouse_dir=_env_path(env, "CRM_SPARK_WAREHOUSE_DIR", defaults["spark_warehouse_dir"]),
         spark_metastore_dir=_env_path(env, "CRM_SPARK_METASTORE_DIR", defaults["spark_metastore_dir"]),
+        duckdb_temp_dir=_env_path(env, "CRM_DUCKDB_TEMP_DIR", defaults["duckdb_temp_dir"]),
+        duckdb_memory_limit=_parse_memory_limit(env, "CRM_DUCKDB_MEMORY_LIMIT"),
         as_of_date=_parse_date("CRM_AS_OF_DATE", env.get("CRM_AS_OF_DATE")),
         engine=_parse_engine(env),
         spark_thrift_host=env.get("CRM_SPARK_THRIFT_HOST") or "127.0.0.1",
@@ -236,6 +246,41 @@ def _parse_engine(environ: dict[str, str]) -> str:
     if engine not in ENGINES:
         raise ValueError(f"CRM_ENGINE={environ['CRM_ENGINE']!r} is not an engine: set one of {', '.join(ENGINES)}")
     return engine
+
+
+_MEMORY_LIMIT = re.compile(r"^\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
+GIB = 1024**3
+
+
+def machine_memory_bytes() -> int:
+    """Physical memory, or the container's cgroup limit when that is lower."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text(encoding="ascii").strip()
+    except OSError:
+        return total
+    return min(total, int(limit)) if limit.isdigit() else total
+
+
+def default_duckdb_memory_limit(memory_bytes: int) -> str:
+    """A quarter of ``memory_bytes``, between 1 and 2 GiB.
+
+    One DuckDB instance works at a time (dbt's, or a step's), beside a Dagster process
+    of about 0.7 GiB; DuckDB spills to ``temp_directory`` beyond its limit, so a larger
+    limit buys little speed (docs/performance.md) and a bigger one would break the 4 GiB
+    budget of the whole job on a small machine.
+    """
+    mib = min(max(memory_bytes // 4, GIB), 2 * GIB) // 1024**2
+    return f"{mib}MiB"
+
+
+def _parse_memory_limit(environ: dict[str, str], name: str) -> str:
+    value = environ.get(name)
+    if not value:
+        return default_duckdb_memory_limit(machine_memory_bytes())
+    if not _MEMORY_LIMIT.match(value):
+        raise ValueError(f"{name}={value!r} is not an amount of memory: set e.g. {name}=3GiB or {name}=1500MB")
+    return value.strip()
 
 
 def _parse_rate(environ: dict[str, str], name: str, default: float) -> float:

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml  # a dependency of dbt and Dagster
 
+from crm_warehouse.warehouse.duckdb_connection import duckdb_settings
+
 if TYPE_CHECKING:
     from crm_warehouse.settings import Settings
 
@@ -58,14 +60,15 @@ def write_profile(settings: Settings) -> Path:
     """Write the project's dbt profile for a configuration; returns the folder (``settings.dbt_profiles_dir``).
 
     The target is the output of ``settings.engine``: DuckDB with the configured
-    warehouse path, or Spark's Thrift server with the configured host, port and user.
-    Orchestrated dbt steps point ``--profiles-dir`` here, so the configuration
-    reaches dbt without going through the process environment.
+    warehouse path and memory bounds, or Spark's Thrift server with the configured
+    host, port and user. Orchestrated dbt steps point ``--profiles-dir`` here, so the
+    configuration reaches dbt without going through the process environment.
     """
     profiles = yaml.safe_load(PROJECT_PROFILES.read_text(encoding="utf-8"))
     profile = profiles[PROFILE_NAME]
     profile["target"] = ENGINE_TARGETS[settings.engine]
-    profile["outputs"][ENGINE_TARGETS["duckdb"]]["path"] = str(settings.warehouse_path)
+    duckdb = profile["outputs"][ENGINE_TARGETS["duckdb"]]
+    duckdb.update(path=str(settings.warehouse_path), settings=duckdb_settings(settings))
     spark = profile["outputs"][ENGINE_TARGETS["spark"]]
     spark.update(host=settings.spark_thrift_host, port=settings.spark_thrift_port)
     if settings.spark_thrift_user:
@@ -83,3 +86,18 @@ def write_profile(settings: Settings) -> Path:
 def run_vars(as_of: date, **more: str) -> dict[str, str]:
     """The run-time dbt vars of an orchestrated build: the resolved as-of date and any extras."""
     return {"as_of_date": as_of.isoformat(), **more}
+
+
+def main() -> int:
+    """``python -m crm_warehouse.warehouse.dbt_project``: write the configuration's profile, print its folder.
+
+    ``make docs`` runs dbt by hand through it, with the same memory bounds as the runs.
+    """
+    from crm_warehouse.settings import load_settings
+
+    print(write_profile(load_settings()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
