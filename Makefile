@@ -35,7 +35,7 @@ MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -path dbt_project/logs -prune -o \
 	-type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' -o -name '*.md' \) -print 2>/dev/null)
 
-.PHONY: help install run test lint lint-python dev data manifest docs docs-serve sql bench postgres screenshots lock clean
+.PHONY: help install run test lint lint-python dev data manifest docs docs-serve sql bench postgres spark screenshots lock clean
 
 help:
 	@echo "make run    set up, generate the demo company, build the whole warehouse, print a summary"
@@ -48,6 +48,7 @@ help:
 	@echo "make sql    a read-only SQL shell on the serving file (DuckDB)"
 	@echo "make bench  the whole pipeline at several sizes against DuckDB's own floor"
 	@echo "make postgres  install and start PostgreSQL on 127.0.0.1 (optional serving target)"
+	@echo "make spark  start a local Spark (Thrift server + Spark Connect) for CRM_ENGINE=spark"
 	@echo "make screenshots  refresh docs/screenshots from a real Dagster UI in headless Chromium"
 	@echo "make lock   re-resolve requirements.lock from pyproject.toml"
 
@@ -113,6 +114,9 @@ bench: $(VENV)/.installed $(MANIFEST)
 
 postgres:
 	@bash scripts/postgres.sh
+
+spark: $(VENV)/.installed
+	@bash scripts/spark.sh
 
 screenshots: $(VENV)/.installed $(MANIFEST)
 	@bash scripts/browser.sh >/dev/null

@@ -179,6 +179,27 @@ def test_the_spark_engine_writes_a_thrift_target_with_the_configured_server(tmp_
         load_settings({"CRM_ENGINE": "trino"})
 
 
+def test_the_engine_changes_the_dbt_profile_and_nothing_else_in_the_definitions(tmp_path: Path):
+    """Asset keys, groups, lineage and checks are the same on DuckDB and Spark; only dbt's target moves."""
+    from orchestration.definitions import build_definitions
+    from orchestration.resources import WarehouseResource
+
+    def shape(engine: str) -> tuple[dict, list, str]:
+        settings = load_settings({"CRM_DATA_DIR": str(tmp_path / engine), "CRM_ENGINE": engine})
+        graph = build_definitions(WarehouseResource.from_settings(settings)).resolve_asset_graph()
+        assets = {
+            key: (graph.get(key).group_name, sorted(graph.get(key).parent_keys)) for key in graph.get_all_asset_keys()
+        }
+        profile = yaml.safe_load((settings.dbt_profiles_dir / "profiles.yml").read_text())
+        return assets, sorted(graph.asset_check_keys), profile["crm_warehouse"]["target"]
+
+    duckdb_assets, duckdb_checks, duckdb_target = shape("duckdb")
+    spark_assets, spark_checks, spark_target = shape("spark")
+    assert spark_assets == duckdb_assets and len(duckdb_assets) > 50
+    assert spark_checks == duckdb_checks and len(duckdb_checks) > 400
+    assert (duckdb_target, spark_target) == ("dev", "spark")
+
+
 def test_no_step_writes_the_process_environment():
     offenders = [
         str(path.relative_to(PROJECT_ROOT))

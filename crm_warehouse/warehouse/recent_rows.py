@@ -43,7 +43,9 @@ def recent_window(con: duckdb.DuckDBPyConnection, table: str) -> RecentWindow | 
     if not RECENT_WINDOWS.exists(con):
         return None
     row = con.execute(
-        f"select window_column, window_start from {RECENT_WINDOWS.sql()} where relation_name = $table",
+        # the latest record: on Spark the hook appends instead of replacing
+        f"select window_column, window_start from {RECENT_WINDOWS.sql()} where relation_name = $table "
+        "order by recorded_at desc limit 1",
         {"table": table},
     ).fetchone()
     return RecentWindow(column=row[0], start=row[1]) if row and row[1] is not None else None

@@ -70,9 +70,10 @@
 {%- endmacro %}
 
 
-{#- Whole days from first_date to second_date (dates or timestamps). -#}
+{#- Whole days from first_date to second_date (dates or timestamps), as a bigint on
+    every engine (Spark's datediff gives an int). -#}
 {% macro days_between(first_date, second_date) -%}
-    {{ dbt.datediff('cast(' ~ first_date ~ ' as date)', 'cast(' ~ second_date ~ ' as date)', 'day') }}
+    cast({{ dbt.datediff('cast(' ~ first_date ~ ' as date)', 'cast(' ~ second_date ~ ' as date)', 'day') }} as bigint)
 {%- endmacro %}
 
 {#- First day of the month of a date or timestamp, as a date. -#}

@@ -74,7 +74,7 @@
         {%- endfor -%}
         {%- if windows -%}
             {%- set table = 'audit.recent_windows' -%}
-            {%- do adapter.create_schema(api.Relation.create(database=target.database, schema='audit')) -%}
+            {%- do adapter.create_schema(api.Relation.create(database=target.get('database'), schema='audit')) -%}
             {%- do run_query(
                 'create table if not exists ' ~ table ~ ' (relation_name ' ~ dbt.type_string()
                 ~ ', window_column ' ~ dbt.type_string() ~ ', window_start date, recorded_at '
@@ -82,9 +82,8 @@
             {%- for node in windows -%}
                 {%- set name = node.schema ~ '.' ~ node.alias -%}
                 {%- set relation = api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias) -%}
-                {%- do run_query("delete from " ~ table ~ " where relation_name = '" ~ name ~ "'") -%}
-                {%- do run_query(
-                    "insert into " ~ table ~ " select '" ~ name ~ "', '" ~ node.config.meta.window_column ~ "', "
+                {%- do record_recent_window(table, name,
+                    "select '" ~ name ~ "', '" ~ node.config.meta.window_column ~ "', "
                     ~ incremental_start(node.config.meta.window_column, relation) ~ ", " ~ dbt.current_timestamp()) -%}
             {%- endfor -%}
         {%- endif -%}
@@ -135,4 +134,20 @@
     {%- else -%}
         {{ return({'materialized': 'table', 'file_format': file_format}) }}
     {%- endif -%}
+{%- endmacro %}
+
+{#- A model's row of the window record: its earlier row is replaced. Spark's Parquet
+    tables cannot delete rows, so there the row is appended and readers take each
+    relation's latest (crm_warehouse/warehouse/recent_rows.py). -#}
+{% macro record_recent_window(table, name, select_sql) -%}
+    {{ return(adapter.dispatch('record_recent_window', 'crm_warehouse')(table, name, select_sql)) }}
+{%- endmacro %}
+
+{% macro default__record_recent_window(table, name, select_sql) -%}
+    {%- do run_query("delete from " ~ table ~ " where relation_name = '" ~ name ~ "'") -%}
+    {%- do run_query("insert into " ~ table ~ " " ~ select_sql) -%}
+{%- endmacro %}
+
+{% macro spark__record_recent_window(table, name, select_sql) -%}
+    {%- do run_query("insert into " ~ table ~ " " ~ select_sql) -%}
 {%- endmacro %}

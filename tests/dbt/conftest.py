@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from dbt_company import Company, build_company, dbt_env
+from spark_engine import LocalSpark, local_spark
 
 
 @pytest.fixture
@@ -18,3 +22,15 @@ def dbt_env_in_tmp(tmp_path: Path) -> dict[str, str]:
 def company(tmp_path_factory: pytest.TempPathFactory) -> Company:
     """About 1,500 simulated customers over two years, ingested and built with dbt."""
     return build_company(tmp_path_factory.mktemp("dbt_company"))
+
+
+@pytest.fixture(scope="session")
+def local_spark_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSpark]:
+    """A local Spark (scripts/spark.sh) for the session; skipped only where Java is absent."""
+    if shutil.which("java") is None:
+        message = "Java is absent: the Spark tests need a Java 17 runtime (bash scripts/spark.sh --java-only installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI installs Java first (.ci/run): there the Spark path must run
+        pytest.skip(message)
+    with local_spark(tmp_path_factory.mktemp("spark")) as spark:
+        yield spark

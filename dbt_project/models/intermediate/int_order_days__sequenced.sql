@@ -46,7 +46,7 @@ purchase_days as (
 sequenced as (
     select
         *,
-        row_number() over (partition by customer_id order by order_date) as day_number,
+        cast(row_number() over (partition by customer_id order by order_date) as bigint) as day_number,
         lag(order_date) over (partition by customer_id order by order_date) as previous_order_date
     from purchase_days
 ),

@@ -86,10 +86,10 @@ final as (
             when orders_with_totals.is_completed
                 then
                     coalesce(completed_before.completed_orders, 0)
-                    + row_number() over (
+                    + cast(row_number() over (
                         partition by orders_with_totals.customer_id, orders_with_totals.is_completed
                         order by orders_with_totals.ordered_at, orders_with_totals.order_id
-                    )
+                    ) as bigint)
         end as completed_order_number
     from orders_with_totals
     left join completed_before

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Local Spark for CRM_ENGINE=spark: one JVM (local mode) with a Thrift server (HiveServer2
+# protocol, what dbt-spark's thrift method talks to) and Spark Connect (what Python code
+# opens with SparkSession.builder.remote), on 127.0.0.1 only, sharing one Derby metastore
+# and one warehouse folder under the project's data folder. Installs Debian's Java 17
+# where java is missing; Spark itself is the venv's pyspark (its jars hold both servers).
+# Idempotent: a second run finds the server answering and changes nothing. Prints the
+# settings that point the project at it on its last line (stdout); the rest goes to stderr.
+# Stop it: kill -- -$(cat "$(.venv/bin/python -m crm_warehouse.settings spark_metastore_dir)/thriftserver.pid")
+# Server sizing (environment): CRM_SPARK_MASTER (local[2]), CRM_SPARK_DRIVER_MEMORY (2g),
+# CRM_SPARK_SHUFFLE_PARTITIONS (4: small data on two cores; a cluster wants hundreds).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-.venv/bin/python}
+MASTER=${CRM_SPARK_MASTER:-local[2]}
+DRIVER_MEMORY=${CRM_SPARK_DRIVER_MEMORY:-2g}
+SHUFFLE_PARTITIONS=${CRM_SPARK_SHUFFLE_PARTITIONS:-4}
+
+log() { echo "spark.sh: $*" >&2; }
+setting() { "$PYTHON" -m crm_warehouse.settings "$1"; }
+
+if ! command -v java >/dev/null; then
+    log "installing openjdk-17-jre-headless with apt-get"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2
+    apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless >&2
+fi
+# --java-only: make sure Java is there (CI does, before the tests start their own servers).
+if [ "${1:-}" = --java-only ]; then
+    java -version 2>&1 | head -n 1 >&2
+    exit 0
+fi
+if [ ! -x "$PYTHON" ]; then
+    log "no $PYTHON: run make install first"
+    exit 1
+fi
+
+HOST=$(setting spark_thrift_host)
+PORT=$(setting spark_thrift_port)
+CONNECT_URL=$(setting spark_connect_url)
+CONNECT_PORT=${CONNECT_URL##*:}
+WAREHOUSE_DIR=$(setting spark_warehouse_dir)
+METASTORE_DIR=$(setting spark_metastore_dir)
+SPARK_HOME=$("$PYTHON" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')
+PID_FILE="$METASTORE_DIR/thriftserver.pid"
+LOG_FILE="$METASTORE_DIR/thriftserver.log"
+CONNECTION="CRM_ENGINE=spark CRM_SPARK_THRIFT_HOST=$HOST CRM_SPARK_THRIFT_PORT=$PORT CRM_SPARK_CONNECT_URL=$CONNECT_URL"
+
+answers() {
+    "$PYTHON" - "$HOST" "$PORT" "$CONNECT_PORT" <<'PY' 2>/dev/null
+import socket, sys
+host, ports = sys.argv[1], sys.argv[2:]
+for port in ports:
+    socket.create_connection((host, int(port)), timeout=2).close()
+PY
+}
+
+if answers; then
+    log "Spark answers on $HOST:$PORT (Thrift) and $CONNECT_URL (Connect)"
+    echo "$CONNECTION"
+    exit 0
+fi
+if [ "$HOST" != 127.0.0.1 ] && [ "$HOST" != localhost ]; then
+    log "CRM_SPARK_THRIFT_HOST=$HOST does not answer on port $PORT; this script starts a local server only"
+    exit 1
+fi
+if [ -f "$PID_FILE" ] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null; then
+    log "a Spark server (pid $(cat "$PID_FILE")) is starting; waiting for it"
+else
+    mkdir -p "$WAREHOUSE_DIR" "$METASTORE_DIR"
+    log "starting Spark $MASTER on $HOST:$PORT (Thrift) and $CONNECT_URL (Connect); log $LOG_FILE"
+    # The metastore (Derby) and its log live in METASTORE_DIR; the tables are Parquet
+    # folders under WAREHOUSE_DIR. setsid: the server outlives this script.
+    SPARK_HOME="$SPARK_HOME" setsid nohup "$SPARK_HOME/bin/spark-submit" \
+        --class org.apache.spark.sql.hive.thriftserver.HiveThriftServer2 \
+        --name crm-warehouse-spark \
+        --master "$MASTER" \
+        --driver-memory "$DRIVER_MEMORY" \
+        --conf spark.sql.catalogImplementation=hive \
+        --conf "spark.sql.warehouse.dir=$WAREHOUSE_DIR" \
+        --conf "spark.hadoop.javax.jdo.option.ConnectionURL=jdbc:derby:;databaseName=$METASTORE_DIR/metastore_db;create=true" \
+        --conf "spark.driver.extraJavaOptions=-Dderby.system.home=$METASTORE_DIR -Duser.timezone=UTC" \
+        --conf spark.sql.session.timeZone=UTC \
+        --conf "spark.sql.shuffle.partitions=$SHUFFLE_PARTITIONS" \
+        --conf spark.sql.adaptive.enabled=true \
+        --conf spark.ui.enabled=false \
+        --conf spark.driver.host=127.0.0.1 \
+        --conf spark.driver.bindAddress=127.0.0.1 \
+        --conf spark.plugins=org.apache.spark.sql.connect.SparkConnectPlugin \
+        --conf spark.connect.grpc.binding.address=127.0.0.1 \
+        --conf "spark.connect.grpc.binding.port=$CONNECT_PORT" \
+        --hiveconf "hive.server2.thrift.bind.host=$HOST" \
+        --hiveconf "hive.server2.thrift.port=$PORT" \
+        spark-internal >"$LOG_FILE" 2>&1 < /dev/null &
+    echo $! > "$PID_FILE"
+fi
+for _ in $(seq 1 180); do
+    if answers; then
+        log "Spark answers on $HOST:$PORT (Thrift) and $CONNECT_URL (Connect)"
+        echo "$CONNECTION"
+        exit 0
+    fi
+    if ! kill -0 "$(cat "$PID_FILE")" 2>/dev/null; then
+        log "the Spark server stopped while starting; the end of $LOG_FILE:"
+        tail -n 30 "$LOG_FILE" >&2
+        exit 1
+    fi
+    sleep 1
+done
+log "Spark did not answer within 180 s; see $LOG_FILE"
+exit 1

@@ -1,0 +1,109 @@
+"""A local Spark for the tests (``scripts/spark.sh`` on free ports under a temp folder), and table comparison.
+
+The dbt project is built on Spark from the raw and analytics tables the DuckDB test
+company holds (copied by :func:`crm_warehouse.warehouse.spark.copy_duckdb_schema`,
+the stand-in for ingestion on Spark), and every table compared with DuckDB's.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from crm_warehouse.settings import PROJECT_ROOT, Settings, load_settings
+
+#: Relative tolerance for numbers: the engines add doubles in different orders.
+REL_TOLERANCE = 1e-9
+#: Below this a number is zero: a sum that cancels out can leave 1e-13 in one order and 0 in another.
+ABS_TOLERANCE = 1e-12
+
+
+@dataclass(frozen=True)
+class LocalSpark:
+    """A running local Spark: the settings that point at it, and the environment dbt needs for it."""
+
+    settings: Settings
+    env: dict[str, str]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def local_spark(root: Path) -> Iterator[LocalSpark]:
+    """``scripts/spark.sh`` with its metastore and warehouse under ``root``; stopped on exit."""
+    env = dict(os.environ)
+    env.update(
+        CRM_DATA_DIR=str(root),
+        CRM_ENGINE="spark",
+        CRM_SPARK_THRIFT_PORT=str(_free_port()),
+        CRM_SPARK_CONNECT_URL=f"sc://127.0.0.1:{_free_port()}",
+        CRM_SPARK_DRIVER_MEMORY="1g",
+    )
+    started = subprocess.run(
+        ["bash", str(PROJECT_ROOT / "scripts" / "spark.sh")], env=env, capture_output=True, text=True, check=False
+    )
+    settings = load_settings(env)
+    pid_file = settings.spark_metastore_dir / "thriftserver.pid"
+    try:
+        assert started.returncode == 0, started.stderr[-3000:]
+        # The last line is the configuration that points at the server.
+        assert started.stdout.strip().splitlines()[-1].startswith("CRM_ENGINE=spark ")
+        yield LocalSpark(settings=settings, env=env)
+    finally:
+        if pid_file.exists():
+            # spark.sh starts the server in its own session: stop the whole group.
+            os.killpg(int(pid_file.read_text()), signal.SIGTERM)
+
+
+def _normalised(frame: pd.DataFrame) -> pd.DataFrame:
+    """Decimals as floats, timestamps without time zone, columns in name order, rows sorted by every column."""
+    frame = frame.reindex(sorted(frame.columns), axis=1).copy()
+    for column in frame.columns:
+        values = frame[column]
+        if values.map(lambda v: isinstance(v, Decimal)).any():
+            frame[column] = values.map(lambda v: None if v is None or pd.isna(v) else float(v)).astype("float64")
+        elif isinstance(values.dtype, pd.DatetimeTZDtype):
+            frame[column] = values.dt.tz_localize(None)
+    order = [
+        frame[c].round(6) if pd.api.types.is_float_dtype(frame[c]) else frame[c].astype("string") for c in frame.columns
+    ]
+    keys = pd.concat(order, axis=1, keys=range(len(order)))
+    return frame.loc[keys.sort_values(list(keys.columns), na_position="first").index].reset_index(drop=True)
+
+
+def table_differences(expected: pd.DataFrame, actual: pd.DataFrame) -> list[str]:
+    """How ``actual`` differs from ``expected``: row count, columns, then each column's values
+    (numbers within :data:`REL_TOLERANCE` relative, everything else exactly)."""
+    if len(expected) != len(actual):
+        return [f"{len(actual)} rows, expected {len(expected)}"]
+    if sorted(expected.columns) != sorted(actual.columns):
+        return [f"columns {sorted(actual.columns)}, expected {sorted(expected.columns)}"]
+    expected, actual = _normalised(expected), _normalised(actual)
+    problems = []
+    for column in expected.columns:
+        mine, theirs = expected[column], actual[column]
+        if pd.api.types.is_numeric_dtype(mine) and pd.api.types.is_numeric_dtype(theirs):
+            left, right = mine.to_numpy(dtype="float64", na_value=np.nan), theirs.to_numpy("float64", na_value=np.nan)
+            same = np.isclose(left, right, rtol=REL_TOLERANCE, atol=ABS_TOLERANCE, equal_nan=True)
+        else:
+            same = (mine.astype("string").fillna("<null>") == theirs.astype("string").fillna("<null>")).to_numpy()
+        if not same.all():
+            first = int(np.argmin(same))
+            problems.append(
+                f"{column}: {int((~same).sum())} rows differ, e.g. {theirs.iloc[first]!r} against {mine.iloc[first]!r}"
+            )
+    return problems
