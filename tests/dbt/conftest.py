@@ -28,7 +28,9 @@ def company(tmp_path_factory: pytest.TempPathFactory) -> Company:
 def local_spark_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSpark]:
     """A local Spark (scripts/spark.sh) for the session; skipped only where Java is absent."""
     if shutil.which("java") is None:
-        message = "Java is absent: the Spark tests need a Java 17 runtime (bash scripts/spark.sh --java-only installs it)"
+        message = (
+            "Java is absent: the Spark tests need a Java 17 runtime (bash scripts/spark.sh --java-only installs it)"
+        )
         if os.environ.get("CI"):
             pytest.fail(message)  # CI installs Java first (.ci/run): there the Spark path must run
         pytest.skip(message)
