@@ -86,7 +86,7 @@ def _duckdb_table_names(con: duckdb.DuckDBPyConnection, schema: str) -> list[str
 
 
 def _duckdb_table(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> pd.DataFrame:
-    return con.execute(f"select * from {qualified_name(schema, name)}").arrow().to_pandas()
+    return con.execute(f"select * from {qualified_name(schema, name)}").fetch_arrow_table().to_pandas()
 
 
 def test_dbt_build_on_spark_passes_every_model_and_test(spark_build: SparkBuild) -> None:
