@@ -70,7 +70,7 @@ def local_spark(root: Path) -> Iterator[LocalSpark]:
 
 
 def _normalised(frame: pd.DataFrame) -> pd.DataFrame:
-    """Decimals as floats, timestamps without time zone, columns in name order, rows sorted by every column."""
+    """Decimals as floats, timestamps without time zone, columns in name order."""
     frame = frame.reindex(sorted(frame.columns), axis=1).copy()
     for column in frame.columns:
         values = frame[column]
@@ -78,11 +78,16 @@ def _normalised(frame: pd.DataFrame) -> pd.DataFrame:
             frame[column] = values.map(lambda v: None if v is None or pd.isna(v) else float(v)).astype("float64")
         elif isinstance(values.dtype, pd.DatetimeTZDtype):
             frame[column] = values.dt.tz_localize(None)
-    order = [
-        frame[c].round(6) if pd.api.types.is_float_dtype(frame[c]) else frame[c].astype("string") for c in frame.columns
-    ]
-    keys = pd.concat(order, axis=1, keys=range(len(order)))
-    return frame.loc[keys.sort_values(list(keys.columns), na_position="first").index].reset_index(drop=True)
+    return frame
+
+
+def _sorted(frame: pd.DataFrame, numeric: list[str]) -> pd.DataFrame:
+    """Rows in one order on both engines: by the other columns as text first, then by the numbers
+    (rounded, so the last digits do not decide; an int column may hold floats where it has nulls)."""
+    keys = [frame[c].astype("string") for c in frame.columns if c not in numeric]
+    keys += [frame[c].astype("float64").round(6) for c in numeric]
+    ordered = pd.concat(keys, axis=1, keys=range(len(keys)))
+    return frame.loc[ordered.sort_values(list(ordered.columns), na_position="first").index].reset_index(drop=True)
 
 
 def table_differences(expected: pd.DataFrame, actual: pd.DataFrame) -> list[str]:
@@ -93,6 +98,14 @@ def table_differences(expected: pd.DataFrame, actual: pd.DataFrame) -> list[str]
     if sorted(expected.columns) != sorted(actual.columns):
         return [f"columns {sorted(actual.columns)}, expected {sorted(expected.columns)}"]
     expected, actual = _normalised(expected), _normalised(actual)
+    numeric = [
+        c
+        for c in expected.columns
+        if pd.api.types.is_numeric_dtype(expected[c])
+        and pd.api.types.is_numeric_dtype(actual[c])
+        and not pd.api.types.is_bool_dtype(expected[c])
+    ]
+    expected, actual = _sorted(expected, numeric), _sorted(actual, numeric)
     problems = []
     for column in expected.columns:
         mine, theirs = expected[column], actual[column]

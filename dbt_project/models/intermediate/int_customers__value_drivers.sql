@@ -45,7 +45,7 @@ catalogue_categories as (
 trailing_category_margins as (
     select
         order_lines.category,
-        sum(order_lines.line_margin) / count(distinct order_lines.customer_id) as margin_per_buyer
+        {{ as_double('sum(order_lines.line_margin)') }} / count(distinct order_lines.customer_id) as margin_per_buyer
     from order_lines
     cross join as_of
     where {{ days_between('order_lines.order_date', 'as_of.as_of_date') }} < {{ number_var('trailing_revenue_days') }}
@@ -55,7 +55,7 @@ trailing_category_margins as (
 portfolio as (
     select
         (select avg(trailing_category_margins.margin_per_buyer) from trailing_category_margins) as average_category_margin,
-        sum(margin) / nullif(sum(revenue), 0) as portfolio_margin_rate
+        {{ as_double('sum(margin)') }} / nullif(sum(revenue), 0) as portfolio_margin_rate
     from order_stats
 ),
 
@@ -109,7 +109,7 @@ potential_parts as (
             else 0
         end as referral_value,
         case
-            when estimated_annual_wallet > 0 then least(trailing_12m_revenue / estimated_annual_wallet, 1)
+            when estimated_annual_wallet > 0 then least({{ as_double('trailing_12m_revenue') }} / estimated_annual_wallet, 1)
         end as share_of_wallet
     from customer_drivers
 ),

@@ -114,7 +114,7 @@ customer_totals as (
                     then trailing_12m_revenue
                 else 0
             end
-        ) / nullif(sum(trailing_12m_revenue), 0) as top_customer_revenue_share,
+        ) / nullif({{ as_double('sum(trailing_12m_revenue)') }}, 0) as top_customer_revenue_share,
         sum(case when stage_code = 'decline' then weekly_value else 0 end) * {{ number_var('weeks_per_year') }}
             as annualised_revenue_at_risk,
         sum(
