@@ -133,6 +133,7 @@ def retrain_churn(
             **fit.model.params,
             "horizon_days": config.horizon_days,
             "calibration": f"isotonic, cross-fitted over {config.calibration_folds} customer folds",
+            "train_sample_rows": config.train_sample_rows,
             "training_cutoffs": [c.isoformat() for c in cutoffs],
             "validation_training_cutoffs": [c.isoformat() for c in validation.split.training],
         },
