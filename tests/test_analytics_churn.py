@@ -9,11 +9,13 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
 from analytics_warehouse import SimulatedWarehouse, simulated_warehouse
 
+from crm_warehouse.analytics.churn.attribution import PathAttribution
 from crm_warehouse.analytics.churn.config import ChurnConfig
 from crm_warehouse.analytics.churn.drivers import strongest_features, top_drivers
 from crm_warehouse.analytics.churn.features import (
@@ -27,6 +29,7 @@ from crm_warehouse.analytics.churn.features import (
 )
 from crm_warehouse.analytics.churn.model import (
     ChurnModel,
+    booster_params,
     customer_folds,
     fit_churn_model,
     isotonic_map,
@@ -514,6 +517,22 @@ def test_scores_stream_in_batches_with_the_reason_for_unscored_accounts(tiny: du
     assert scores.loc[3, ["churn_probability", "risk_band", "driver_2"]].isna().all()
     expected = top_drivers(features, model.predict_with_contributions(features)[1])
     assert scores["top_drivers"][:3].tolist() == expected["top_drivers"].tolist()
+
+
+def test_path_attribution_is_treeshap_on_single_split_trees_and_adds_up_on_deep_ones() -> None:
+    frame = _labelled_frame(2000, seed=4)
+    matrix, y = frame[list(FEATURES)], frame["churned"].astype(int).to_numpy()
+    for leaves_per_tree in (2, 15):
+        params = {**booster_params(ChurnConfig()), "num_leaves": leaves_per_tree}
+        booster = lgb.train(params, lgb.Dataset(matrix, label=y), num_boost_round=40)
+        attribution = PathAttribution.of(booster)
+        log_odds, contributions = attribution.explain(booster.predict(matrix, pred_leaf=True))
+        np.testing.assert_allclose(log_odds, booster.predict(matrix, raw_score=True), rtol=0, atol=1e-12)
+        np.testing.assert_allclose(contributions.sum(axis=1) + attribution.bias, log_odds, rtol=0, atol=1e-12)
+        if leaves_per_tree == 2:
+            # One split per tree: the move from the root's expectation to the leaf is the Shapley value.
+            shap = booster.predict(matrix, pred_contrib=True)
+            np.testing.assert_allclose(contributions, shap[:, :-1], rtol=0, atol=1e-12)
 
 
 def test_single_class_label_is_refused() -> None:

@@ -49,7 +49,7 @@ class ChurnConfig:
 
     horizon_days: int = 90
     training_cutoffs: int = 3
-    train_sample_rows: int = 200_000
+    train_sample_rows: int = 100_000
     calibration_folds: int = 2
     score_batch_rows: int = 100_000
     recent_months: int = 3

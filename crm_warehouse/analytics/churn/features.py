@@ -460,7 +460,7 @@ def open_account_batches(
     if int(batch_rows) != batch_rows or batch_rows < 1:
         raise ValueError(f"batch_rows={batch_rows!r} must be a whole number >= 1")
     _check_request(con, [cutoff], horizon_days)
-    reader = con.execute(_OPEN_ACCOUNTS_SQL, _parameters([cutoff], horizon_days, recent_months)).fetch_record_batch(
+    reader = con.execute(_OPEN_ACCOUNTS_SQL, _parameters([cutoff], horizon_days, recent_months)).to_arrow_reader(
         int(batch_rows)
     )
     for batch in reader:

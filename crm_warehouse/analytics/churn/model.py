@@ -46,6 +46,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cached_property
 from typing import Any
 
 import duckdb
@@ -55,6 +56,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from sklearn.isotonic import IsotonicRegression
 
+from crm_warehouse.analytics.churn.attribution import PathAttribution
 from crm_warehouse.analytics.churn.config import ChurnConfig
 from crm_warehouse.analytics.churn.drivers import N_DRIVERS, top_drivers
 from crm_warehouse.analytics.churn.features import (
@@ -147,18 +149,23 @@ class ChurnModel:
         raw = np.asarray(self.booster.predict(self._matrix(features)), dtype=np.float64)
         return self._calibrated(raw)
 
+    @cached_property
+    def _attribution(self) -> PathAttribution:
+        return PathAttribution.of(self.booster)
+
     def predict_with_contributions(self, features: pd.DataFrame) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Calibrated probability and per-feature contributions, from one pass over the trees.
 
-        The contributions are LightGBM's ``pred_contrib`` log-odds, one column per
-        feature of :data:`FEATURES` (bias left out); with the bias they sum to the
-        booster's log-odds, so the probability needs no second prediction. The
+        The contributions are the path attributions of
+        :mod:`~crm_warehouse.analytics.churn.attribution` in log-odds, one column per
+        feature of :data:`FEATURES` (bias left out); the row's leaves give its
+        log-odds too, so the probability needs no second prediction. The
         calibration map is increasing, so a feature that raises the log-odds
         raises the calibrated probability too.
         """
-        values = np.asarray(self.booster.predict(self._matrix(features), pred_contrib=True), dtype=np.float64)
-        raw = 1.0 / (1.0 + np.exp(-values.sum(axis=1)))
-        return self._calibrated(raw), values[:, : len(FEATURES)]
+        leaves = self.booster.predict(self._matrix(features), pred_leaf=True)
+        log_odds, contributions = self._attribution.explain(leaves)
+        return self._calibrated(1.0 / (1.0 + np.exp(-log_odds))), contributions
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the booster as LightGBM's text model)."""
