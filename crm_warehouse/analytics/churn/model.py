@@ -75,6 +75,9 @@ from crm_warehouse.analytics.clv.summary import summarize_transactions_sql
 from crm_warehouse.analytics.metrics import ClassifierScores, score_classifier
 from crm_warehouse.warehouse.relations import INT_ORDER_DAYS_SEQUENCED
 
+#: Weight of the booster probability added to the calibrated one (see ``ChurnModel._calibrated``).
+_TIE_BREAK = 1e-9
+
 SCORE_COLUMNS = (
     "customer_id",
     "churn_probability",
@@ -142,7 +145,9 @@ class ChurnModel:
         return features[list(FEATURES)]
 
     def _calibrated(self, raw_probability: NDArray[np.float64]) -> NDArray[np.float64]:
-        return np.interp(raw_probability, self.calibration_x, self.calibration_y)
+        # Inside a flat step of the isotonic map the booster's own order breaks the tie, by a
+        # nudge far below any digit reported (1e-9): the ranking, hence the AUC, stays the booster's.
+        return np.interp(raw_probability, self.calibration_x, self.calibration_y) + _TIE_BREAK * raw_probability
 
     def predict(self, features: pd.DataFrame) -> NDArray[np.float64]:
         """Calibrated churn probability per row of ``features`` (columns :data:`FEATURES`)."""
