@@ -27,13 +27,18 @@ the rows, then the booster that scores on all of them. Why cross-fitted: a
 separate calibration period would need a third non-overlapping 90-day label
 window, and with two years of history (and a company still growing) the oldest
 usable cutoffs have few customers; a held-out share of the training customers
-leaves fewer rows to both the booster and the map (on the test companies it
-raised the calibration error from 0.018 to 0.028, docs/performance.md);
+leaves fewer rows to both the booster and the map (on the 3,000-customer test
+company it raised the calibration error from 0.018-0.020 to 0.025-0.031, see
+docs/performance.md, churn model at scale);
 cross-fitting uses every training row for both, and the out-of-fold
 probabilities are as honest as held-out ones because no row is scored by trees
 that saw it. Why isotonic: it assumes only that the booster ranks customers
 well, not that its distortion is a sigmoid (Platt); Platt on the same held-out
-rows did no better. Validation is on the later cutoff, untouched by either fit.
+rows did no better. Validation is on the later cutoff, untouched by either fit. Inside a flat step
+of the map the booster's probability breaks ties, so the ranking stays the booster's.
+
+Drivers: per-feature contributions from path attribution
+(:mod:`~crm_warehouse.analytics.churn.attribution`), the top three phrased.
 
 Baseline: the BG/NBD model fitted on the purchase days up to the validation
 cutoff, scoring ``P(no purchase in (T, T + H] | x, t_x, T) = 1 - P(alive) +
