@@ -7,7 +7,8 @@ Not a test: prints one line per run and records it in ``benchmarks/results/churn
     .venv/bin/python benchmarks/churn_scale.py --warehouse W --label 100k-sample-25k --train-sample-rows 25000
 
 The warehouse needs the dbt models the churn model reads (``tests/analytics_warehouse.py``
-builds them; a ``make run`` warehouse has them); it is opened read-only. Fit is
+builds them; a ``make run`` warehouse has them); it is opened read-only, with the
+configuration's DuckDB memory bounds (``CRM_DUCKDB_MEMORY_LIMIT``, ``CRM_DUCKDB_TEMP_DIR``). Fit is
 :func:`train_churn_model` (validation fit, its calibration folds, the final fit,
 the BG/NBD baseline); scoring is every batch of :func:`score_churn_batches` at the
 as-of date, read as the asset reads them, without writing.
@@ -24,11 +25,11 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import duckdb
-
 from crm_warehouse.analytics.churn.config import ChurnConfig
 from crm_warehouse.analytics.churn.features import warehouse_as_of
 from crm_warehouse.analytics.churn.model import score_churn_batches, train_churn_model
+from crm_warehouse.settings import load_settings
+from crm_warehouse.warehouse.duckdb_connection import connect
 
 RESULTS = Path(__file__).resolve().parent / "results" / "churn_scale.json"
 
@@ -46,7 +47,9 @@ def main() -> int:
     args = parser.parse_args()
     config = replace(ChurnConfig(), train_sample_rows=args.train_sample_rows)
     load_at_start = os.getloadavg()
-    with duckdb.connect(str(args.warehouse), read_only=True) as con:
+    # The project's connection: memory_limit and temp_directory of the configuration (CRM_DUCKDB_*).
+    settings = load_settings()
+    with connect(settings, args.warehouse, read_only=True) as con:
         as_of = warehouse_as_of(con)
         started, cpu = time.perf_counter(), _cpu_seconds()
         fit = train_churn_model(con, as_of, config)
@@ -60,6 +63,7 @@ def main() -> int:
     figures = fit.validation.model
     run = {
         "warehouse": str(args.warehouse),
+        "duckdb_memory_limit": settings.duckdb_memory_limit,
         "as_of": as_of.isoformat(),
         "train_sample_rows": config.train_sample_rows,
         "training_rows": fit.model.training_rows,
