@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -204,10 +204,8 @@ def score_with_latest_churn(
     """
     payload = _latest(models_dir, "churn")
     model = ChurnModel.from_dict(payload)
-    # Settings the model was saved with; a setting this code no longer has (calibration_folds of
-    # older models was 5) does not stop scoring, and a new one takes its default.
-    known = {field.name for field in fields(ChurnConfig)}
-    config = ChurnConfig(**{name: value for name, value in payload["config"].items() if name in known})
+    # Settings the model was saved with; one added since (e.g. score_batch_rows) takes its default.
+    config = ChurnConfig(**payload["config"])
     stamp = pd.Timestamp(_utc(scored_at))
 
     def stamped() -> Iterator[pd.DataFrame]:
