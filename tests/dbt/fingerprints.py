@@ -20,7 +20,7 @@ import duckdb
 
 FINGERPRINTS_FILE = Path(__file__).with_name("model_fingerprints.json")
 FLOAT_DIGITS = 6
-# The models whose SQL was rewritten for speed, with the columns that identify a row.
+# The slowest models (issue 15), whose SQL is rewritten for speed, with the columns that identify a row.
 PINNED_MODELS: dict[str, tuple[str, ...]] = {
     "intermediate.int_customer_months__panel": ("customer_id", "month_start"),
     "intermediate.int_customer_months__activity": ("customer_id", "month_start"),

@@ -329,6 +329,24 @@ def test_rewritten_models_give_the_results_of_the_sql_they_replaced(company: Com
     assert not changed, changed
 
 
+def test_customer_month_tables_are_stored_in_month_order(company: Company) -> None:
+    """Incremental runs read the latest months; DuckDB skips the other row groups only when
+    the rows are stored in month order (incremental.sql, in_month_order), sorted or inherited."""
+    with company.connect() as con:
+        for table in (
+            "intermediate.int_customer_months__panel",
+            "intermediate.int_customer_months__staged",
+            "intermediate.int_customer_months__activity",
+            "marts.customer_lifecycle_history",
+        ):
+            (out_of_order,) = con.execute(
+                f"""select count(*) from (
+                        select month_start, lag(month_start) over (order by rowid) as stored_before from {table}
+                    ) where month_start < stored_before"""
+            ).fetchone()
+            assert out_of_order == 0, table
+
+
 def test_sqlfluff_lint_is_clean(dbt_env_in_tmp: dict[str, str]) -> None:
     process = subprocess.run(
         [str(Path(sys.executable).parent / "sqlfluff"), "lint", "models", "tests"],
