@@ -289,6 +289,24 @@ def test_data_docs_are_built_with_every_validated_suite(con, tmp_path):
     assert len(list((docs / "validations").rglob("*.html"))) == 3, "docs keep the latest result per suite"
 
 
+def test_a_failing_suite_is_validated_again_with_samples_and_docs_keep_that_run(con, tmp_path):
+    """Suites run without samples first (no scan for a sample of nothing); a failure
+    reruns the suite with them, and Data Docs show that run only, samples included."""
+    docs = tmp_path / "dq_docs"
+    assert validate_suite(con, suites()["raw.customers"], "run-1", docs_dir=docs).passed
+    con.execute("update raw.customers set status = 'zzz' where customer_id = 'C1'")
+    result = validate_suite(con, suites()["raw.customers"], "run-2", docs_dir=docs)
+    failed = failures(result)
+    assert list(failed) == ["expect_column_values_to_be_in_set(status)"]
+    assert failed["expect_column_values_to_be_in_set(status)"].observed_value["unexpected_count"] == 1
+    assert {"customer_id": "C1", "status": "zzz"} in failed[
+        "expect_column_values_to_be_in_set(status)"
+    ].unexpected_sample
+    pages = list((docs / "validations").rglob("*.html"))
+    assert len(pages) == 1
+    assert "zzz" in pages[0].read_text(encoding="utf-8")
+
+
 def test_command_line_validates_every_built_table_and_exits_1_on_a_blocking_failure(con, tmp_path, capsys):
     suites_dir = tmp_path / "expectations"
     suites_dir.mkdir()
