@@ -42,25 +42,29 @@ RESULTS = Path(__file__).resolve().parent / "results" / "ingest_speed.json"
 
 def measure_floor(landing: Path, work: Path) -> dict[str, Any]:
     database = work / "floor.duckdb"
+    cpu = time.process_time()
     with RssSampler() as sampler:
         seconds = floor_ingest(landing, database)
+    cpu = time.process_time() - cpu
     database.unlink()
-    return {"seconds": seconds, "peak_rss_mib": mib(max(rss for _, rss in sampler.samples))}
+    return {"seconds": seconds, "cpu_seconds": cpu, "peak_rss_mib": mib(max(rss for _, rss in sampler.samples))}
 
 
 def measure_ingestion(landing: Path, work: Path) -> dict[str, Any]:
     from crm_warehouse.ingest import ingest_all
     from crm_warehouse.settings import load_settings
 
+    batch_bytes = load_settings().ingest_batch_bytes
     warehouse = work / "warehouse.duckdb"
     rows: dict[str, dict[str, float]] = {}
     with RssSampler() as sampler:
         for contract in CONTRACTS:
-            start = time.time()
-            (result,) = ingest_all(warehouse, landing, run_id="bench", tables=[contract.table])
+            start, cpu = time.time(), time.process_time()
+            (result,) = ingest_all(warehouse, landing, "bench", [contract.table], batch_bytes)
             end = time.time()
             rows[contract.table] = {
                 "seconds": end - start,
+                "cpu_seconds": time.process_time() - cpu,
                 "peak_rss_mib": mib(sampler.peak_between(start, end)),
                 "files": len(result.files),
                 "rows_loaded": result.rows_loaded,
@@ -71,7 +75,7 @@ def measure_ingestion(landing: Path, work: Path) -> dict[str, Any]:
     warehouse.unlink()
     return {
         "tables": rows,
-        "batch_bytes": load_settings().ingest_batch_bytes,
+        "batch_bytes": batch_bytes,
         "warehouse_mib": mib(warehouse_bytes),
         "max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
@@ -107,6 +111,11 @@ def print_table(floor: dict[str, Any], ingestion: dict[str, Any]) -> None:
     print(
         f"{'all sources':<22} {'':>6} {'':>11} {total:>9.1f} {floor_total:>8.1f} {total / floor_total:>6.2f} "
         f"{max(r['peak_rss_mib'] for r in ingestion['tables'].values()):>9.0f}"
+    )
+    cpu = sum(r["cpu_seconds"] for r in ingestion["tables"].values())
+    print(
+        f"CPU seconds (both cores; fairer on a busy machine): ingestion {cpu:.1f}, floor {floor['cpu_seconds']:.1f}, "
+        f"ratio {cpu / floor['cpu_seconds']:.2f}"
     )
     print(f"floor peak RSS {floor['peak_rss_mib']:.0f} MiB; batch bytes {ingestion['batch_bytes']:,}")
 

@@ -56,14 +56,11 @@ from crm_warehouse.contracts import (
     SourceContract,
     contract_for,
 )
+from crm_warehouse.settings import DEFAULT_INGEST_BATCH_BYTES
 from crm_warehouse.warehouse.as_of import latest_order_date
 from crm_warehouse.warehouse.sql import safe_identifier
 
 log = logging.getLogger(__name__)
-
-# A batch holds at most this many bytes of landing files, so memory stays bounded
-# however much history lands at once; each batch commits on its own.
-BATCH_BYTES = 256 * 1024 * 1024
 
 _CSV_FIELD = r'(?:"(?:[^"]|"")*"|[^,"]*)'
 _INTEGER_TEXT = r"-?[0-9]+"
@@ -447,8 +444,8 @@ def _show_macro() -> str:
              else t end"""
 
 
-def _typed_expression(column: Column) -> tuple[str, str]:
-    """SQL for the typed value of a text field and for "the text did not fit the type".
+def _typed_expression(column: Column) -> str:
+    """SQL for the typed value of a text field: null when the text does not fit the type.
 
     ``try_cast`` alone rounds ``'1.5'`` to an INTEGER and extra decimals to the
     scale, which would silently change data; the text pattern is checked first.
@@ -461,11 +458,9 @@ def _typed_expression(column: Column) -> tuple[str, str]:
     elif column.type.startswith("DECIMAL"):
         scale = int(column.type.rstrip(")").split(",")[1])
         pattern = rf"-?[0-9]+(\.[0-9]{{1,{scale}}})?"
-    fits = f"{typed} is not null"
     if pattern:
-        fits += f" and regexp_full_match({text}, '{pattern}')"
         typed = f"case when regexp_full_match({text}, '{pattern}') then {typed} end"
-    return typed, f"({text} is not null and not ({fits}))"
+    return typed
 
 
 def _text_lines(contract: SourceContract) -> str:
@@ -635,16 +630,22 @@ def _judge_sql(contract: SourceContract) -> str:
     typed: list[str] = []
     type_checks: list[str] = []
     for column in contract.columns:
-        expression, misfit = _typed_expression(column)
-        typed.append(f"{expression} as {safe_identifier(column.name)}")
+        name = safe_identifier(column.name)
+        typed.append(f"{_typed_expression(column)} as {name}")
         type_checks.append(
-            f"case when {misfit} then 'bad type: {column.name}=' || _crm_show(f_{column.name}) "
-            f"|| ' is not {column.type}' end"
+            f"case when f_{column.name} is not null and {name} is null then 'bad type: {column.name}=' "
+            f"|| _crm_show(f_{column.name}) || ' is not {column.type}' end"
         )
+    # One pattern over the row's fields run together finds the rare row to look at field by field.
     invisible = [
-        f"case when regexp_matches(f_{c}, '{_INVISIBLE}') then "
-        f"'{c}=' || _crm_show(f_{c}) || ' contains control or invisible characters' end"
-        for c in contract.column_names
+        f"case when regexp_matches(concat({', '.join(f'f_{c}' for c in contract.column_names)}), '{_INVISIBLE}') "
+        "then concat_ws('; ', "
+        + ", ".join(
+            f"case when regexp_matches(f_{c}, '{_INVISIBLE}') then "
+            f"'{c}=' || _crm_show(f_{c}) || ' contains control or invisible characters' end"
+            for c in contract.column_names
+        )
+        + ") end"
     ]
     varchar_keys = [c.name for c in contract.columns if c.name in contract.key_columns and c.type == "VARCHAR"]
     padded = [
@@ -717,12 +718,13 @@ def _judge_sql(contract: SourceContract) -> str:
         select * exclude ({", ".join(f"f_{c}" for c in contract.column_names)}) from final"""
 
 
-def _batches(files: Sequence[_LandingFile]) -> list[list[_LandingFile]]:
+def _batches(files: Sequence[_LandingFile], batch_bytes: int) -> list[list[_LandingFile]]:
+    """Consecutive files of at most ``batch_bytes`` together (a larger file alone), so memory stays bounded."""
     batches: list[list[_LandingFile]] = []
     current: list[_LandingFile] = []
     size = 0
     for f in files:
-        if current and size + f.size > BATCH_BYTES:
+        if current and size + f.size > batch_bytes:
             batches.append(current)
             current, size = [], 0
         current.append(f)
@@ -1384,6 +1386,7 @@ def ingest_table(
     run_id: str | None = None,
     progress: Callable[[str], None] | None = None,
     reload_dates: tuple[date, date] | None = None,
+    batch_bytes: int = DEFAULT_INGEST_BATCH_BYTES,
 ) -> TableResult:
     """Load the new and changed landing files of ``contract`` into ``raw.<table>``.
 
@@ -1393,7 +1396,8 @@ def ingest_table(
     re-delivery) replaces the rows its earlier version loaded; child rows whose parent
     row went away with it are moved to the quarantine. ``reload_dates`` (first, last
     export date) re-processes the files of that range even when unchanged, replacing
-    their rows: a backfill, which gives the same tables however often it runs.
+    their rows: a backfill, which gives the same tables however often it runs. Files
+    are read and committed in batches of at most ``batch_bytes`` (``CRM_INGEST_BATCH_BYTES``).
 
     A file that cannot be loaded is refused (``result.refused``, ``raw.unloaded_files``)
     and the other files load; a file that is no source's is listed as not recognised
@@ -1450,7 +1454,7 @@ def ingest_table(
         refused=[f for f in inventory.refused_by_name if f.table == contract.table],
         unrecognised=inventory.unrecognised_for(contract),
     )
-    batches = _batches(new)
+    batches = _batches(new, batch_bytes)
     workdir = Path(tempfile.mkdtemp(prefix="crm_ingest_"))
     try:
         for number, batch in enumerate(batches, start=1):
@@ -1509,7 +1513,11 @@ def source_freshness(
 
 
 def ingest_all(
-    warehouse_path: Path, landing_dir: Path, run_id: str | None = None, tables: Sequence[str] | None = None
+    warehouse_path: Path,
+    landing_dir: Path,
+    run_id: str | None = None,
+    tables: Sequence[str] | None = None,
+    batch_bytes: int = DEFAULT_INGEST_BATCH_BYTES,
 ) -> list[TableResult]:
     """Ingest every source table (or ``tables``) in dependency order."""
     warehouse_path = Path(warehouse_path)
@@ -1517,7 +1525,7 @@ def ingest_all(
     run_id = run_id or uuid.uuid4().hex
     contracts = [contract_for(t) for t in tables] if tables else list(CONTRACTS)
     with duckdb.connect(str(warehouse_path)) as con:
-        return [ingest_table(con, c, Path(landing_dir), run_id) for c in contracts]
+        return [ingest_table(con, c, Path(landing_dir), run_id, batch_bytes=batch_bytes) for c in contracts]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1537,7 +1545,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        results = ingest_all(args.warehouse, args.landing, tables=args.table)
+        results = ingest_all(args.warehouse, args.landing, tables=args.table, batch_bytes=settings.ingest_batch_bytes)
     except IngestionError as exc:
         print(f"ingestion failed: {exc}")
         return 1
