@@ -18,7 +18,7 @@ from typing import Any
 
 import duckdb
 
-from crm_warehouse.settings import DBT_PROJECT_DIR, load_settings
+from crm_warehouse.settings import DBT_PROJECT_DIR, Settings, load_settings
 
 SAMPLE_SECONDS = 0.05
 #: dagster-dbt writes each invocation into ``target/<asset>-<hash>-<hash>``.
@@ -192,8 +192,11 @@ def _suffixed(statement: str) -> str | None:
 
 @contextmanager
 def pipeline_environment(work: Path) -> Iterator[dict[str, Path]]:
-    """Point every ``CRM_*`` path and ``DAGSTER_HOME`` into ``work`` for this process."""
-    settings = load_settings({"CRM_DATA_DIR": str(work)})
+    """Point every ``CRM_*`` path and ``DAGSTER_HOME`` into ``work`` for this process.
+
+    Other ``CRM_*`` variables of the environment (e.g. ``CRM_DUCKDB_MEMORY_LIMIT``) hold.
+    """
+    settings = bench_settings(work)
     paths = {
         "data_dir": settings.data_dir,
         "landing": settings.landing_dir,
@@ -212,10 +215,16 @@ def pipeline_environment(work: Path) -> Iterator[dict[str, Path]]:
     yield paths
 
 
+def bench_settings(work: Path) -> Settings:
+    """The configuration of a benchmark run: this process's ``CRM_*`` variables, every path under ``work``."""
+    environ = {k: v for k, v in os.environ.items() if k.startswith("CRM_") and not k.endswith(("_DIR", "_PATH"))}
+    return load_settings({**environ, "CRM_DATA_DIR": str(work)})
+
+
 def warehouse_resource(paths: dict[str, Path]) -> Any:
     from orchestration.resources import WarehouseResource
 
-    return WarehouseResource.from_settings(load_settings({"CRM_DATA_DIR": str(paths["data_dir"])}))
+    return WarehouseResource.from_settings(bench_settings(paths["data_dir"]))
 
 
 def run_job(job_name: str, paths: dict[str, Path], run_config: dict | None = None) -> dict[str, Any]:

@@ -23,7 +23,7 @@ import duckdb
 from crm_simulator.company import simulate_company
 from crm_simulator.config import SimulationConfig
 from crm_warehouse.ingest import ingest_all
-from crm_warehouse.settings import DBT_PROJECT_DIR, PROJECT_ROOT
+from crm_warehouse.settings import DBT_PROJECT_DIR, PROJECT_ROOT, load_settings
 
 STUB_SQL = PROJECT_ROOT / "tests" / "dbt" / "analytics_stub.sql"
 DBT = Path(sys.executable).parent / "dbt"
@@ -65,7 +65,10 @@ def main() -> None:
     if not warehouse.exists():
         config = SimulationConfig(customers=args.customers, days=args.days)
         timed("simulate", lambda: simulate_company(config, landing, truth))
-        timed("ingest", lambda: ingest_all(warehouse, landing))
+        settings = load_settings(
+            {"CRM_DATA_DIR": str(work), "CRM_WAREHOUSE_PATH": str(warehouse), "CRM_LANDING_DIR": str(landing)}
+        )
+        timed("ingest", lambda: ingest_all(settings))
 
     def stub() -> None:
         with duckdb.connect(str(warehouse)) as con:

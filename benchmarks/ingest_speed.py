@@ -13,7 +13,9 @@ resident memory sampled every 50 ms:
   own connection, as the Dagster steps run), into a fresh warehouse file.
 
 The warehouse and the floor's database are written under ``--work`` and removed at the
-end. ``CRM_INGEST_BATCH_BYTES`` in the environment sets the batch size as in a run.
+end. Both use the configuration's DuckDB bounds (``CRM_DUCKDB_MEMORY_LIMIT``, with
+DuckDB's temp folder under ``--work``); ``CRM_INGEST_BATCH_BYTES`` sets the batch size,
+as in a run.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import resource
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,31 +39,39 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._harness import RssSampler, mib
 from benchmarks.pipeline import floor_ingest
 from crm_warehouse.contracts import CONTRACTS
+from crm_warehouse.settings import Settings, load_settings
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ingest_speed.json"
 
 
-def measure_floor(landing: Path, work: Path) -> dict[str, Any]:
+def bench_settings(landing: Path, work: Path) -> Settings:
+    """The configuration of this shell, reading ``landing`` into a warehouse under ``work``."""
+    return replace(
+        load_settings(),
+        landing_dir=landing,
+        warehouse_path=work / "warehouse.duckdb",
+        duckdb_temp_dir=work / "duckdb_tmp",
+    )
+
+
+def measure_floor(settings: Settings, work: Path) -> dict[str, Any]:
     database = work / "floor.duckdb"
     cpu = time.process_time()
     with RssSampler() as sampler:
-        seconds = floor_ingest(landing, database)
+        seconds = floor_ingest(settings, database)
     cpu = time.process_time() - cpu
     database.unlink()
     return {"seconds": seconds, "cpu_seconds": cpu, "peak_rss_mib": mib(max(rss for _, rss in sampler.samples))}
 
 
-def measure_ingestion(landing: Path, work: Path) -> dict[str, Any]:
+def measure_ingestion(settings: Settings) -> dict[str, Any]:
     from crm_warehouse.ingest import ingest_all
-    from crm_warehouse.settings import load_settings
 
-    batch_bytes = load_settings().ingest_batch_bytes
-    warehouse = work / "warehouse.duckdb"
     rows: dict[str, dict[str, float]] = {}
     with RssSampler() as sampler:
         for contract in CONTRACTS:
             start, cpu = time.time(), time.process_time()
-            (result,) = ingest_all(warehouse, landing, "bench", [contract.table], batch_bytes)
+            (result,) = ingest_all(settings, "bench", [contract.table])
             end = time.time()
             rows[contract.table] = {
                 "seconds": end - start,
@@ -71,18 +82,20 @@ def measure_ingestion(landing: Path, work: Path) -> dict[str, Any]:
                 "rows_quarantined": result.rows_quarantined,
                 "files_refused": len(result.refused),
             }
-    warehouse_bytes = warehouse.stat().st_size
-    warehouse.unlink()
+    warehouse_bytes = settings.warehouse_path.stat().st_size
+    settings.warehouse_path.unlink()
     return {
         "tables": rows,
-        "batch_bytes": batch_bytes,
+        "batch_bytes": settings.ingest_batch_bytes,
+        "duckdb_memory_limit": settings.duckdb_memory_limit,
         "warehouse_mib": mib(warehouse_bytes),
         "max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
 
 def _child(kind: str, landing: Path, work: Path, out: Path) -> None:
-    result = measure_floor(landing, work) if kind == "floor" else measure_ingestion(landing, work)
+    settings = bench_settings(landing, work)
+    result = measure_floor(settings, work) if kind == "floor" else measure_ingestion(settings)
     out.write_text(json.dumps(result))
 
 
@@ -117,7 +130,10 @@ def print_table(floor: dict[str, Any], ingestion: dict[str, Any]) -> None:
         f"CPU seconds (both cores; fairer on a busy machine): ingestion {cpu:.1f}, floor {floor['cpu_seconds']:.1f}, "
         f"ratio {cpu / floor['cpu_seconds']:.2f}"
     )
-    print(f"floor peak RSS {floor['peak_rss_mib']:.0f} MiB; batch bytes {ingestion['batch_bytes']:,}")
+    print(
+        f"floor peak RSS {floor['peak_rss_mib']:.0f} MiB; batch bytes {ingestion['batch_bytes']:,}; "
+        f"DuckDB memory_limit {ingestion['duckdb_memory_limit']}"
+    )
 
 
 def main() -> int:

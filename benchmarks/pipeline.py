@@ -2,8 +2,8 @@
 
 Not a test: prints a table and writes ``benchmarks/results/pipeline.json``.
 
-    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/pipeline.py                  # 10k, 100k, 1M customers
-    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/pipeline.py --sizes 100000
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/pipeline.py                  # 100k and 1M customers
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/pipeline.py --sizes 1000000 --memory-limit 2GiB
 
 Each size runs in a fresh process in a temp folder: simulate the company (730 days),
 then the real ``full_pipeline`` job in process (``build_definitions`` +
@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._harness import (
     RssSampler,
+    bench_settings,
     mib,
     pipeline_environment,
     remove_dbt_targets,
@@ -50,8 +51,10 @@ from benchmarks._harness import (
     run_job,
     timed,
 )
+from crm_warehouse.settings import Settings
+from crm_warehouse.warehouse.duckdb_connection import connect
 
-DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
+DEFAULT_SIZES = (100_000, 1_000_000)
 DAYS = 730
 RESULTS = Path(__file__).resolve().parent / "results" / "pipeline.json"
 #: Internal steps of crm_warehouse.ingest timed in the profile run (inclusive times).
@@ -81,7 +84,7 @@ def step_group(step: str) -> str:
     return "other"
 
 
-def floor_ingest(landing: Path, database: Path) -> dict[str, float]:
+def floor_ingest(settings: Settings, database: Path) -> dict[str, float]:
     """Seconds DuckDB needs to read each source's landing files into a typed table (one connection).
 
     The columns and types are the contract's, given to the reader, as ingestion knows
@@ -96,9 +99,9 @@ def floor_ingest(landing: Path, database: Path) -> dict[str, float]:
         "parquet": "read_parquet($files, union_by_name = true)",
     }
     seconds = {}
-    with duckdb.connect(str(database)) as con:
+    with connect(settings, database) as con:
         for contract in CONTRACTS:
-            files = sorted(str(p) for p in landing.glob(contract.file_glob))
+            files = sorted(str(p) for p in settings.landing_dir.glob(contract.file_glob))
             columns = "{" + ", ".join(f"'{c.name}': '{c.type}'" for c in contract.columns) + "}"
             start = time.perf_counter()
             con.execute(
@@ -109,7 +112,7 @@ def floor_ingest(landing: Path, database: Path) -> dict[str, float]:
     return seconds
 
 
-def profile_ingest(landing: Path, database: Path) -> dict[str, Any]:
+def profile_ingest(settings: Settings, database: Path) -> dict[str, Any]:
     """Pure-function ingestion with its internal steps timed, per table."""
     from crm_warehouse import ingest
     from crm_warehouse.contracts import CONTRACTS
@@ -134,11 +137,11 @@ def profile_ingest(landing: Path, database: Path) -> dict[str, Any]:
     for name, function in originals.items():
         setattr(ingest, name, wrap(name, function))
     try:
-        with duckdb.connect(str(database)) as con:
+        with connect(settings, database) as con:
             for contract in CONTRACTS:
                 current["table"] = contract.table
                 start = time.perf_counter()
-                ingest.ingest_table(con, contract, landing)
+                ingest.ingest_table(con, contract, settings.landing_dir)
                 totals[contract.table]["total"] = time.perf_counter() - start
     finally:
         for name, function in originals.items():
@@ -146,13 +149,14 @@ def profile_ingest(landing: Path, database: Path) -> dict[str, Any]:
     return {"seconds": {t: dict(parts) for t, parts in totals.items()}, "calls": dict(calls)}
 
 
-def floor_publish(warehouse: Path, out: Path) -> float:
+def floor_publish(settings: Settings, out: Path) -> float:
     """Seconds for a bare ``create table as`` of the published tables into a new file."""
     from crm_warehouse.publish import publishable_tables
 
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    warehouse = settings.warehouse_path
+    with connect(settings, warehouse, read_only=True) as con:
         tables = publishable_tables(con)
-    with duckdb.connect() as con:
+    with connect(settings) as con:
         start = time.perf_counter()
         con.execute(f"attach '{warehouse}' as source (read_only)")
         con.execute(f"attach '{out}' as floor_target")
@@ -165,13 +169,14 @@ def floor_publish(warehouse: Path, out: Path) -> float:
         return time.perf_counter() - start
 
 
-def floor_dbt(warehouse: Path, work: Path, targets: list[str]) -> dict[str, dict[str, float]]:
+def floor_dbt(settings: Settings, work: Path, targets: list[str]) -> dict[str, dict[str, float]]:
     """Replay each dbt invocation's SQL on a copy of the built warehouse."""
+    warehouse = settings.warehouse_path
     copy = work / "floor_dbt" / warehouse.name  # same file stem: the SQL names the database
     copy.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(warehouse, copy)
     out = {}
-    with duckdb.connect(str(copy)) as con:
+    with connect(settings, copy) as con:
         for target in targets:
             start = time.perf_counter()
             parts = replay_dbt_sql(con, Path(target))
@@ -198,14 +203,15 @@ def bench_size(customers: int, days: int, work: Path, profile: bool) -> dict[str
         print(f"  simulated {customers:,} customers in {simulate['seconds']:.0f} s ({landing_mib:.0f} MiB)", flush=True)
         run = run_job("full_pipeline", paths)
         print(f"  full_pipeline {'succeeded' if run['success'] else 'FAILED'} in {run['seconds']:.0f} s", flush=True)
-        floors: dict[str, Any] = {"ingest": floor_ingest(paths["landing"], work / "floor_ingest.duckdb")}
+        settings = bench_settings(work)
+        floors: dict[str, Any] = {"ingest": floor_ingest(settings, work / "floor_ingest.duckdb")}
         (work / "floor_ingest.duckdb").unlink()
         print(f"  floor: reading the landing files took {sum(floors['ingest'].values()):.0f} s", flush=True)
-        floors["dbt"] = floor_dbt(paths["warehouse"], work, run["dbt_targets"])
-        floors["publish"] = floor_publish(paths["warehouse"], work / "floor_publish.duckdb")
+        floors["dbt"] = floor_dbt(settings, work, run["dbt_targets"])
+        floors["publish"] = floor_publish(settings, work / "floor_publish.duckdb")
         if profile:
-            floors["ingest_profile"] = profile_ingest(paths["landing"], work / "profile.duckdb")
-        with duckdb.connect(str(paths["warehouse"]), read_only=True) as con:
+            floors["ingest_profile"] = profile_ingest(settings, work / "profile.duckdb")
+        with connect(settings, paths["warehouse"], read_only=True) as con:
             rows = dict(
                 con.execute(
                     "select schema_name || '.' || table_name, estimated_size from duckdb_tables() "
@@ -217,6 +223,7 @@ def bench_size(customers: int, days: int, work: Path, profile: bool) -> dict[str
     return {
         "customers": customers,
         "days": days,
+        "memory_limit": settings.duckdb_memory_limit,
         "landing_mib": landing_mib,
         "warehouse_mib": warehouse_mib,
         "rows": rows,
@@ -271,7 +278,8 @@ def print_table(result: dict[str, Any]) -> None:
     load = os.getloadavg()
     print(
         f"\n{result['customers']:,} customers, {result['days']} days: landing {result['landing_mib']:.0f} MiB, "
-        f"warehouse {result['warehouse_mib']:.0f} MiB (load average {load[0]:.1f}, 2 cores, shared machine)"
+        f"warehouse {result['warehouse_mib']:.0f} MiB, DuckDB memory_limit {result['memory_limit']} "
+        f"(load average {load[0]:.1f}, {os.cpu_count()} cores, shared machine)"
     )
     print(f"{'step':<44} {'seconds':>9} {'peak MiB':>9} {'floor s':>8} {'ratio':>6}")
     for step, seconds, peak, floor in _summary(result):
@@ -279,6 +287,12 @@ def print_table(result: dict[str, Any]) -> None:
         floor_text = f"{floor:8.1f}" if floor is not None else ""
         peak_text = f"{peak:9.0f}" if peak else ""
         print(f"{step:<44} {seconds:9.1f} {peak_text:>9} {floor_text:>8} {ratio:>6}")
+    ingest = [r for r in _summary(result) if r[0] == "= ingest total"][0]
+    print(
+        f"issue 15 targets: job {result['run']['seconds']:.0f} s (<= 600), "
+        f"peak {result['run']['peak_rss_mib']:.0f} MiB (<= 4096), "
+        f"ingestion {ingest[1] / ingest[3]:.2f} x its floor (<= 1.5)"
+    )
     for name, nodes in result["run"]["dbt_node_seconds"].items():
         parts = ", ".join(f"{k} {v:.1f}" for k, v in nodes.items())
         print(f"  dbt {name}: seconds inside dbt: {parts}")
@@ -301,19 +315,29 @@ def _child(customers: int, days: int, out: Path, profile: bool) -> None:
     out.write_text(json.dumps(result, indent=1))
 
 
+def _result_key(result: dict[str, Any]) -> str:
+    """One result per size and memory limit (runs with another limit are kept beside it)."""
+    return f"{result['customers']}@{result.get('memory_limit', 'default')}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES), help="customers per run")
     parser.add_argument("--days", type=int, default=DAYS)
     parser.add_argument("--no-profile", action="store_true", help="skip the second, profiled ingestion")
+    parser.add_argument(
+        "--memory-limit", help="CRM_DUCKDB_MEMORY_LIMIT of the runs (default: the configuration's, from the machine)"
+    )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         _child(args.sizes[0], args.days, args.child, not args.no_profile)
         return 0
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    sizes = {str(r["customers"]): r for r in previous.get("results", [])}
+    sizes = {_result_key(r): r for r in previous.get("results", [])}
     env = {**os.environ, "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "1")}
+    if args.memory_limit:
+        env["CRM_DUCKDB_MEMORY_LIMIT"] = args.memory_limit
     for customers in args.sizes:
         print(f"{customers:,} customers: simulating and running full_pipeline ...", flush=True)
         with tempfile.NamedTemporaryFile(suffix=".json") as out:
@@ -334,7 +358,7 @@ def main() -> int:
             result = json.loads(Path(out.name).read_text())
         result["load_average"] = os.getloadavg()
         print_table(result)
-        sizes[str(customers)] = result
+        sizes[_result_key(result)] = result
         RESULTS.parent.mkdir(exist_ok=True)
         RESULTS.write_text(
             json.dumps(
@@ -345,7 +369,7 @@ def main() -> int:
                         "duckdb": duckdb.__version__,
                         "note": "shared machine; each size records its load average",
                     },
-                    "results": sorted(sizes.values(), key=lambda r: r["customers"]),
+                    "results": sorted(sizes.values(), key=lambda r: (r["customers"], r.get("memory_limit", ""))),
                 },
                 indent=1,
             )

@@ -56,8 +56,9 @@ from crm_warehouse.contracts import (
     SourceContract,
     contract_for,
 )
-from crm_warehouse.settings import DEFAULT_INGEST_BATCH_BYTES
+from crm_warehouse.settings import DEFAULT_INGEST_BATCH_BYTES, Settings
 from crm_warehouse.warehouse.as_of import latest_order_date
+from crm_warehouse.warehouse.duckdb_connection import connect
 from crm_warehouse.warehouse.sql import safe_identifier
 
 log = logging.getLogger(__name__)
@@ -1512,20 +1513,16 @@ def source_freshness(
     return newest, as_of
 
 
-def ingest_all(
-    warehouse_path: Path,
-    landing_dir: Path,
-    run_id: str | None = None,
-    tables: Sequence[str] | None = None,
-    batch_bytes: int = DEFAULT_INGEST_BATCH_BYTES,
-) -> list[TableResult]:
-    """Ingest every source table (or ``tables``) in dependency order."""
-    warehouse_path = Path(warehouse_path)
-    warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+def ingest_all(settings: Settings, run_id: str | None = None, tables: Sequence[str] | None = None) -> list[TableResult]:
+    """Ingest every source table (or ``tables``) of ``settings.landing_dir`` in dependency order."""
+    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     run_id = run_id or uuid.uuid4().hex
     contracts = [contract_for(t) for t in tables] if tables else list(CONTRACTS)
-    with duckdb.connect(str(warehouse_path)) as con:
-        return [ingest_table(con, c, Path(landing_dir), run_id, batch_bytes=batch_bytes) for c in contracts]
+    with connect(settings, settings.warehouse_path) as con:
+        return [
+            ingest_table(con, c, settings.landing_dir, run_id, batch_bytes=settings.ingest_batch_bytes)
+            for c in contracts
+        ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1545,7 +1542,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        results = ingest_all(args.warehouse, args.landing, tables=args.table, batch_bytes=settings.ingest_batch_bytes)
+        chosen = replace(settings, warehouse_path=args.warehouse.resolve(), landing_dir=args.landing.resolve())
+        results = ingest_all(chosen, tables=args.table)
     except IngestionError as exc:
         print(f"ingestion failed: {exc}")
         return 1

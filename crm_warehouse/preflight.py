@@ -22,6 +22,7 @@ import yaml
 
 from crm_warehouse.contracts import CONTRACTS
 from crm_warehouse.settings import DBT_PROJECT_DIR, PROJECT_ROOT, Settings, load_settings
+from crm_warehouse.warehouse.duckdb_connection import connect
 
 #: The only folder ``make run`` ever simulates the demo company into.
 DEMO_LANDING_DIR = PROJECT_ROOT / "data" / "landing"
@@ -150,7 +151,7 @@ def as_of_problems(configured: date | None, first: date | None, latest: date | N
     return []
 
 
-def order_date_range(warehouse_path: Path, landing_dir: Path) -> tuple[date | None, date | None]:
+def order_date_range(settings: Settings) -> tuple[date | None, date | None]:
     """First and latest order date of the data a run would hold: the warehouse's orders and the landed files.
 
     Landed order files count by their export date (a run loads them before anything
@@ -161,7 +162,7 @@ def order_date_range(warehouse_path: Path, landing_dir: Path) -> tuple[date | No
     from crm_warehouse.warehouse.as_of import first_order_date, latest_order_date
 
     dates: list[date] = []
-    landing_dir = Path(landing_dir)
+    landing_dir, warehouse_path = settings.landing_dir, settings.warehouse_path
     if landing_dir.is_dir():
         for path in landing_dir.glob(ORDERS_ORDERS.file_glob):
             match = re.search(r"(\d{4}-\d{2}-\d{2})", path.name)
@@ -172,7 +173,7 @@ def order_date_range(warehouse_path: Path, landing_dir: Path) -> tuple[date | No
                     pass
     if Path(warehouse_path).is_file():
         try:
-            with duckdb.connect(str(warehouse_path), read_only=True) as con:
+            with connect(settings, warehouse_path, read_only=True) as con:
                 dates.extend(d for d in (first_order_date(con), latest_order_date(con)) if d is not None)
         except duckdb.Error:
             pass
@@ -335,14 +336,15 @@ def find_problems(
     ]
 
 
-def built_as_of(warehouse_path: Path) -> date | None:
+def built_as_of(settings: Settings) -> date | None:
     """The as-of date the warehouse was last built for (``int_calendar__as_of``), or None."""
     from crm_warehouse.warehouse.relations import INT_CALENDAR_AS_OF
 
-    if not Path(warehouse_path).is_file():
+    warehouse_path = settings.warehouse_path
+    if not warehouse_path.is_file():
         return None
     try:
-        with duckdb.connect(str(warehouse_path), read_only=True) as con:
+        with connect(settings, warehouse_path, read_only=True) as con:
             return con.execute(f"select max(as_of_date) from {INT_CALENDAR_AS_OF.sql()}").fetchone()[0]
     except duckdb.Error:
         return None
@@ -356,8 +358,8 @@ def data_problems(settings: Settings) -> list[str]:
     configured = settings.as_of_date
     if configured is None:
         return []
-    problems = as_of_problems(configured, *order_date_range(settings.warehouse_path, settings.landing_dir))
-    built = built_as_of(settings.warehouse_path)
+    problems = as_of_problems(configured, *order_date_range(settings))
+    built = built_as_of(settings)
     if not problems and built is not None and configured < built:
         problems.append(
             f"CRM_AS_OF_DATE={configured} is before the date this warehouse was built for ({built}); its "

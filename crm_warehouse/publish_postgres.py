@@ -27,6 +27,8 @@ import psycopg
 from psycopg import sql
 
 from crm_warehouse.publish import PUBLISH_LOG, PUBLISHED_SCHEMAS, PublishError
+from crm_warehouse.settings import Settings
+from crm_warehouse.warehouse.duckdb_connection import connect
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +64,7 @@ def _sql_literal(value: str) -> str:
 
 
 @contextmanager
-def _duckdb_with_postgres_extension() -> Iterator[duckdb.DuckDBPyConnection]:
+def _duckdb_with_postgres_extension(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
     """An in-memory DuckDB with the postgres extension of the installed wheel loaded.
 
     Extensions cannot be downloaded at run time here; the PyPI package
@@ -82,7 +84,7 @@ def _duckdb_with_postgres_extension() -> Iterator[duckdb.DuckDBPyConnection]:
     with tempfile.TemporaryDirectory(prefix="crm_pg_ext_") as folder:
         linked = Path(folder) / "postgres_scanner.duckdb_extension"
         linked.symlink_to(shipped)
-        con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+        con = connect(settings)
         try:
             con.execute(f"load {_sql_literal(str(linked))}")
             yield con
@@ -115,10 +117,10 @@ def _drop_stray_schemas(pg: psycopg.Connection) -> None:
             pg.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(name)))
 
 
-def _load(serving_path: Path, dsn: str, staging: dict[str, str]) -> dict[str, int]:
+def _load(settings: Settings, serving_path: Path, dsn: str, staging: dict[str, str]) -> dict[str, int]:
     """Copy every published table into its staging schema; row counts by ``schema.table``."""
     row_counts: dict[str, int] = {}
-    with _duckdb_with_postgres_extension() as con:
+    with _duckdb_with_postgres_extension(settings) as con:
         con.execute(f"attach {_sql_literal(str(serving_path))} as serving (read_only)")
         con.execute(f"attach {_sql_literal(dsn)} as pg (type postgres)")
         serving_tables = _tables_of(con)
@@ -148,8 +150,8 @@ def _check_identifier(name: str) -> None:
         raise PublishError(f"refusing to publish an unsafe table name: {name!r}")
 
 
-def _serving_checks_passed(serving_path: Path) -> int:
-    with duckdb.connect(str(serving_path), read_only=True) as con:
+def _serving_checks_passed(settings: Settings, serving_path: Path) -> int:
+    with connect(settings, serving_path, read_only=True) as con:
         row = con.execute(f"select checks_passed from {PUBLISH_LOG} order by published_at desc limit 1").fetchone()
     return row[0] if row else 0
 
@@ -204,12 +206,15 @@ def publish_to_postgres(
     dsn: str,
     reader_password: str,
     run_id: str,
+    *,
+    settings: Settings,
     swap_deadline_seconds: float = SWAP_DEADLINE_SECONDS,
 ) -> PostgresPublishResult:
     """Copy the serving file's published schemas to PostgreSQL and swap them in atomically.
 
     ``dsn`` is the loader role's connection string (it owns the published schemas and
-    may create roles); ``reader_password`` is set on ``bi_reader``. A failure before the
+    may create roles); ``reader_password`` is set on ``bi_reader``; ``settings`` bound the
+    memory of the DuckDB that reads the serving file. A failure before the
     swap leaves the previous PostgreSQL copy in place and removes the half-loaded one.
     """
     serving_path = Path(serving_path)
@@ -224,9 +229,9 @@ def publish_to_postgres(
         ensure_reader_role(pg, reader_password)
         _drop_stray_schemas(pg)
         try:
-            row_counts = _load(serving_path, dsn, staging)
+            row_counts = _load(settings, serving_path, dsn, staging)
             _verify_counts(pg, staging, row_counts)
-            checks_passed = _serving_checks_passed(serving_path)
+            checks_passed = _serving_checks_passed(settings, serving_path)
             rows = [(run_id, name, count, checks_passed) for name, count in row_counts.items()]
             attempts = _swap_until_deadline(pg, staging, old, rows, swap_deadline_seconds)
         except BaseException:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from crm_warehouse.contracts import LEDGER_TABLE, QUARANTINE_TABLE, RAW_SCHEMA, UNLOADED_FILES_TABLE
+from crm_warehouse.warehouse.duckdb_connection import connect
+
+if TYPE_CHECKING:
+    from crm_warehouse.settings import Settings
 
 # Reasons listed per source in a run's summary; the rest are counted.
 REASONS_LISTED = 10
@@ -60,13 +64,14 @@ def _quarantine_lines(rows: list[tuple[str, str, int]]) -> list[str]:
     return lines
 
 
-def summarise(warehouse_path: Path, run_id: str | None = None) -> str:
+def summarise(settings: Settings, run_id: str | None = None) -> str:
     """Text summary: rows per table by schema, quarantine by reason, files in the ledger.
 
     With ``run_id``: also what that run quarantined (rows per reason per source) and
     the landing files not loaded (refused or not recognised).
     """
-    with duckdb.connect(str(warehouse_path), read_only=True) as con:
+    warehouse_path = settings.warehouse_path
+    with connect(settings, warehouse_path, read_only=True) as con:
         counts = table_counts(con)
         quarantine = con.execute(
             f"""select source_table, count(*) from {RAW_SCHEMA}.{QUARANTINE_TABLE}
@@ -103,10 +108,11 @@ def _run_lines(con: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:
     return lines
 
 
-def short_summary(warehouse_path: Path, run_id: str | None = None) -> str:
+def short_summary(settings: Settings, run_id: str | None = None) -> str:
     """The end of a run: size, customers, orders, files loaded, rows quarantined; with ``run_id``
     also what that run quarantined and why, and the landing files it did not load."""
-    with duckdb.connect(str(warehouse_path), read_only=True) as con:
+    warehouse_path = settings.warehouse_path
+    with connect(settings, warehouse_path, read_only=True) as con:
         this_run = _run_lines(con, run_id) if run_id else []
         counts = {f"{s}.{t}": n for s, t, n in table_counts(con)}
         quarantined = counts.get(f"{RAW_SCHEMA}.{QUARANTINE_TABLE}", 0)

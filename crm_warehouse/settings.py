@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import sys
 import typing
 from dataclasses import dataclass, field, replace
@@ -47,7 +48,9 @@ class Settings:
     dq_docs_dir: Path
     dagster_home: Path
     dbt_profiles_dir: Path
+    duckdb_temp_dir: Path
     as_of_date: date | None
+    duckdb_memory_limit: str = "2GiB"
     daily_cron: str = "0 6 * * *"
     retrain_cron: str = "0 3 * * 0"
     timezone: str = "UTC"
@@ -109,6 +112,7 @@ def _paths_under(data_dir: Path) -> dict[str, Path]:
         "dq_docs_dir": data_dir / "dq_docs",
         "dagster_home": data_dir / "dagster_home",
         "dbt_profiles_dir": data_dir / "dbt",
+        "duckdb_temp_dir": data_dir / "tmp" / "duckdb",
     }
 
 
@@ -136,6 +140,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     ``CRM_LANDING_DIR``, ``CRM_TRUTH_DIR``, ``CRM_WAREHOUSE_PATH``, ``CRM_SERVING_PATH``,
     ``CRM_MODELS_DIR``, ``CRM_DQ_DOCS_DIR`` (Great Expectations Data Docs), ``DAGSTER_HOME``,
     ``CRM_DBT_PROFILES_DIR`` (where the dbt profile of this configuration is written),
+    ``CRM_DUCKDB_MEMORY_LIMIT`` (the ``memory_limit`` of every DuckDB connection, dbt's
+    included, e.g. ``3GiB``; default: a quarter of the machine's memory, between 1 and
+    2 GiB, see :func:`default_duckdb_memory_limit`), ``CRM_DUCKDB_TEMP_DIR`` (where DuckDB
+    spills what does not fit; default ``<data>/tmp/duckdb``),
     ``CRM_AS_OF_DATE`` (YYYY-MM-DD; default the latest loaded order's date),
     ``CRM_DAILY_CRON`` / ``CRM_RETRAIN_CRON`` / ``CRM_TIMEZONE`` (schedules),
     ``CRM_ALERT_WEBHOOK`` / ``CRM_ALERT_COMMAND`` (where failure alerts go),
@@ -172,6 +180,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         dq_docs_dir=_env_path(env, "CRM_DQ_DOCS_DIR", defaults["dq_docs_dir"]),
         dagster_home=_env_path(env, "DAGSTER_HOME", defaults["dagster_home"]),
         dbt_profiles_dir=_env_path(env, "CRM_DBT_PROFILES_DIR", defaults["dbt_profiles_dir"]),
+        duckdb_temp_dir=_env_path(env, "CRM_DUCKDB_TEMP_DIR", defaults["duckdb_temp_dir"]),
+        duckdb_memory_limit=_parse_memory_limit(env, "CRM_DUCKDB_MEMORY_LIMIT"),
         as_of_date=_parse_date("CRM_AS_OF_DATE", env.get("CRM_AS_OF_DATE")),
         daily_cron=env.get("CRM_DAILY_CRON") or "0 6 * * *",
         retrain_cron=env.get("CRM_RETRAIN_CRON") or "0 3 * * 0",
@@ -214,6 +224,41 @@ def _dataclass_from_env(kind: type, environ: dict[str, str], prefix: str) -> typ
         return kind(**values)
     except ValueError as exc:
         raise ValueError(f"{prefix}*: {exc}") from exc
+
+
+_MEMORY_LIMIT = re.compile(r"^\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
+GIB = 1024**3
+
+
+def machine_memory_bytes() -> int:
+    """Physical memory, or the container's cgroup limit when that is lower."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text(encoding="ascii").strip()
+    except OSError:
+        return total
+    return min(total, int(limit)) if limit.isdigit() else total
+
+
+def default_duckdb_memory_limit(memory_bytes: int) -> str:
+    """A quarter of ``memory_bytes``, between 1 and 2 GiB.
+
+    One DuckDB instance works at a time (dbt's, or a step's), beside a Dagster process
+    of about 0.7 GiB; DuckDB spills to ``temp_directory`` beyond its limit, so a larger
+    limit buys little speed (docs/performance.md) and a bigger one would break the 4 GiB
+    budget of the whole job on a small machine.
+    """
+    mib = min(max(memory_bytes // 4, GIB), 2 * GIB) // 1024**2
+    return f"{mib}MiB"
+
+
+def _parse_memory_limit(environ: dict[str, str], name: str) -> str:
+    value = environ.get(name)
+    if not value:
+        return default_duckdb_memory_limit(machine_memory_bytes())
+    if not _MEMORY_LIMIT.match(value):
+        raise ValueError(f"{name}={value!r} is not an amount of memory: set e.g. {name}=3GiB or {name}=1500MB")
+    return value.strip()
 
 
 def _parse_rate(environ: dict[str, str], name: str, default: float) -> float:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import duckdb
 
+from crm_warehouse.warehouse.duckdb_connection import connect
+
 PROMPT, MORE = "crm> ", "...> "
 
 
@@ -37,18 +39,16 @@ def main(argv: list[str] | None = None) -> int:
     if args and args[0] in ("-h", "--help"):
         print(__doc__)
         return 0
-    if args:
-        path = Path(args[0])
-    else:
-        from crm_warehouse.settings import load_settings
+    from crm_warehouse.settings import load_settings
 
-        path = load_settings().serving_path
+    settings = load_settings()
+    path = Path(args[0]) if args else settings.serving_path
     if not path.is_file():
         print(f"no DuckDB file at {path}: run `make run` first, or name a file", file=sys.stderr)
         return 2
     interactive = sys.stdin.isatty()
     ok = True
-    with duckdb.connect(str(path), read_only=True) as con:
+    with connect(settings, path, read_only=True) as con:
         if interactive:
             print(f"{path} (read-only). End statements with ';'. .tables lists tables, .quit leaves.")
         buffer = ""

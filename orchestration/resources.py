@@ -13,6 +13,7 @@ import duckdb
 
 from crm_warehouse.settings import Settings
 from crm_warehouse.warehouse.as_of import AsOfError, resolve_as_of
+from crm_warehouse.warehouse.duckdb_connection import connect
 
 # Every step that writes the warehouse joins this Dagster concurrency pool; the
 # instance limits it to one slot (dagster.yaml), so runs started together queue.
@@ -122,7 +123,7 @@ class WarehouseResource(dg.ConfigurableResource):
         delay = 0.5
         while True:
             try:
-                return duckdb.connect(str(path))
+                return connect(self.settings, path)
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                     raise dg.Failure(f"cannot open the warehouse {path} for writing: {exc}") from exc

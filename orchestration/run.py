@@ -210,8 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
     print(f"\nRun {result.run_id} of {job_name} succeeded in {seconds:.0f} s.")
     with open(log_path, "a", encoding="utf-8") as log:
-        log.write(summarise(settings.warehouse_path, result.run_id) + "\n")
-    print(short_summary(settings.warehouse_path, result.run_id))
+        log.write(summarise(settings, result.run_id) + "\n")
+    print(short_summary(settings, result.run_id))
     if settings.serving_path.exists():
         print(f"Serving file for BI tools (open read-only): {settings.serving_path}")
     postgres = _published_to_postgres(result)

@@ -17,7 +17,7 @@ import pytest
 from crm_simulator.company import simulate_company
 from crm_simulator.config import SimulationConfig
 from crm_warehouse.ingest import ingest_all
-from crm_warehouse.settings import DBT_PROJECT_DIR
+from crm_warehouse.settings import DBT_PROJECT_DIR, load_settings
 
 #: The simulated company of the analytics tests (fixed seed; big enough for stable churn figures).
 COMPANY = SimulationConfig(customers=3000, days=730, seed=7)
@@ -43,7 +43,7 @@ def build_warehouse(root: Path, config: SimulationConfig = COMPANY) -> Simulated
     """Simulate ``config`` under ``root``, ingest it and run the dbt models the analytics read."""
     landing, truth, warehouse = root / "landing", root / "truth", root / "warehouse.duckdb"
     simulate_company(config, landing, truth)
-    ingest_all(warehouse, landing)
+    ingest_all(load_settings({"CRM_DATA_DIR": str(root), "CRM_WAREHOUSE_PATH": str(warehouse)}))
     dbt = Path(sys.executable).parent / "dbt"
     command = [
         str(dbt),

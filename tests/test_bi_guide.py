@@ -20,6 +20,7 @@ from pipeline_support import PROJECT_ROOT
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from crm_warehouse.publish_postgres import READER_ROLE, publish_to_postgres
+from crm_warehouse.settings import load_settings
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +67,13 @@ def published_postgres(built_pipeline) -> str:
             pytest.skip(f"no PostgreSQL server: {script.stderr.strip()[-300:]}")
         dsn = script.stdout.strip().splitlines()[-1]
     serving = built_pipeline.root / "serving" / "crm_serving.duckdb"
-    publish_to_postgres(serving, dsn, READER_PASSWORD, f"bi-guide-{built_pipeline.run_id}")
+    publish_to_postgres(
+        serving,
+        dsn,
+        READER_PASSWORD,
+        f"bi-guide-{built_pipeline.run_id}",
+        settings=load_settings({"CRM_DATA_DIR": str(built_pipeline.root)}),
+    )
     return dsn
 
 

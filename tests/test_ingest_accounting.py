@@ -265,7 +265,7 @@ def test_ingestion_checks_report_unloaded_files_and_small_batches_pass(tmp_path,
     assert checks[("orders_orders", LANDING_FILES_CHECK)].passed
     rate = checks[("surveys_responses", QUARANTINE_CHECK)]
     assert rate.passed and rate.metadata["rows_quarantined"].value == 1
-    summary = summarise(settings.warehouse_path, result.run_id)
+    summary = summarise(settings, result.run_id)
     assert "quarantined in this run:\n    surveys_responses: 1 rows\n             1  csat outside 1-5" in summary
     assert "refused: surveys/2024-03-02.parquet: cannot be read as Parquet" in summary
     assert "not recognised: crm/customers_2024-03-02.csv: name does not match crm/YYYY-MM-DD.csv" in summary

@@ -10,6 +10,7 @@ import pytest
 from crm_simulator import SimulationConfig, simulate_company
 from crm_warehouse.contracts import CONTRACTS
 from crm_warehouse.ingest import ingest_all
+from crm_warehouse.settings import load_settings
 
 
 @pytest.fixture(scope="module")
@@ -18,8 +19,9 @@ def dirty_company(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
     simulate_company(
         SimulationConfig(customers=600, days=400, seed=11, dirty_rate=0.02), root / "landing", root / "truth"
     )
-    ingest_all(root / "warehouse.duckdb", root / "landing", run_id="dirty-run")
-    return root, root / "warehouse.duckdb"
+    settings = load_settings({"CRM_DATA_DIR": str(root)})
+    ingest_all(settings, run_id="dirty-run")
+    return root, settings.warehouse_path
 
 
 def test_every_injected_bad_row_is_quarantined_and_nothing_else(dirty_company):
@@ -75,7 +77,7 @@ def test_ledger_proves_every_row_of_every_file_is_accounted_for(dirty_company):
 
 def test_rerun_loads_nothing_twice(dirty_company):
     root, warehouse = dirty_company
-    results = ingest_all(warehouse, root / "landing", run_id="second-run")
+    results = ingest_all(load_settings({"CRM_DATA_DIR": str(root)}), run_id="second-run")
     assert sum(len(r.files) for r in results) == 0
     assert sum(r.skipped_files for r in results) > 0
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -83,6 +85,7 @@ def test_rerun_loads_nothing_twice(dirty_company):
 
 
 def test_clean_company_quarantines_nothing(company, tmp_path):
-    results = ingest_all(tmp_path / "warehouse.duckdb", company.landing, run_id="clean")
+    settings = load_settings({"CRM_DATA_DIR": str(tmp_path), "CRM_LANDING_DIR": str(company.landing)})
+    results = ingest_all(settings, run_id="clean")
     assert all(r.rows_quarantined == 0 for r in results), {r.table: r.quarantine_reasons for r in results}
     assert {r.table: r.rows_loaded > 0 for r in results} == {c.table: True for c in CONTRACTS}

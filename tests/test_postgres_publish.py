@@ -17,6 +17,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from crm_warehouse.publish import publish
 from crm_warehouse.publish_postgres import READER_ROLE, publish_to_postgres
+from crm_warehouse.settings import Settings, load_settings
 
 # The tests publish into their own database so a developer's `crm` copy is left alone.
 TEST_DATABASE = "crm_test"
@@ -74,6 +75,10 @@ def _reader_dsn(loader_dsn: str) -> str:
     return make_conninfo(**{**conninfo_to_dict(loader_dsn), "user": READER_ROLE, "password": READER_PASSWORD})
 
 
+def _settings(tmp_path: Path) -> Settings:
+    return load_settings({"CRM_DATA_DIR": str(tmp_path)})
+
+
 def build_serving(tmp_path: Path, customers: int, name: str) -> Path:
     """A serving file like the pipeline's, with ``customers`` customers and 3 orders each."""
     warehouse_path = tmp_path / f"{name}_warehouse.duckdb"
@@ -120,7 +125,7 @@ def _counts(con: psycopg.Connection) -> dict[str, int]:
 def test_tables_and_row_counts_arrive_with_a_publish_log(pg, loader_dsn, tmp_path):
     serving = build_serving(tmp_path, 200, "v1")
 
-    result = publish_to_postgres(serving, loader_dsn, READER_PASSWORD, "run-1")
+    result = publish_to_postgres(serving, loader_dsn, READER_PASSWORD, "run-1", settings=_settings(tmp_path))
 
     expected = {"analytics.customer_clv": 200, "marts.dim_customers": 200, "marts.fct_orders": 600}
     assert result.row_counts == expected
@@ -144,8 +149,12 @@ def test_tables_and_row_counts_arrive_with_a_publish_log(pg, loader_dsn, tmp_pat
 
 
 def test_publishing_twice_leaves_no_stray_schemas_and_keeps_the_log(pg, loader_dsn, tmp_path):
-    publish_to_postgres(build_serving(tmp_path, 100, "v1"), loader_dsn, READER_PASSWORD, "run-1")
-    publish_to_postgres(build_serving(tmp_path, 150, "v2"), loader_dsn, READER_PASSWORD, "run-2")
+    publish_to_postgres(
+        build_serving(tmp_path, 100, "v1"), loader_dsn, READER_PASSWORD, "run-1", settings=_settings(tmp_path)
+    )
+    publish_to_postgres(
+        build_serving(tmp_path, 150, "v2"), loader_dsn, READER_PASSWORD, "run-2", settings=_settings(tmp_path)
+    )
 
     assert _user_schemas(pg) == {"public", "marts", "analytics"}
     assert published_counts(loader_dsn)["marts.dim_customers"] == 150
@@ -153,13 +162,15 @@ def test_publishing_twice_leaves_no_stray_schemas_and_keeps_the_log(pg, loader_d
 
 
 def test_failed_load_keeps_the_previous_copy_and_cleans_up(pg, loader_dsn, tmp_path):
-    publish_to_postgres(build_serving(tmp_path, 100, "v1"), loader_dsn, READER_PASSWORD, "run-1")
+    publish_to_postgres(
+        build_serving(tmp_path, 100, "v1"), loader_dsn, READER_PASSWORD, "run-1", settings=_settings(tmp_path)
+    )
     broken = tmp_path / "broken" / "crm_serving.duckdb"
     broken.parent.mkdir()
     broken.write_bytes(b"not a duckdb file")
 
     with pytest.raises(duckdb.Error):
-        publish_to_postgres(broken, loader_dsn, READER_PASSWORD, "run-2")
+        publish_to_postgres(broken, loader_dsn, READER_PASSWORD, "run-2", settings=_settings(tmp_path))
 
     assert published_counts(loader_dsn)["marts.dim_customers"] == 100
     assert _user_schemas(pg) == {"public", "marts", "analytics"}
@@ -178,7 +189,9 @@ def _wait_for_a_blocked_swap(pg: psycopg.Connection, publisher: threading.Thread
 
 
 def test_readers_see_the_old_or_the_new_copy_never_a_mix(pg, loader_dsn, tmp_path):
-    publish_to_postgres(build_serving(tmp_path, 100, "v1"), loader_dsn, READER_PASSWORD, "run-1")
+    publish_to_postgres(
+        build_serving(tmp_path, 100, "v1"), loader_dsn, READER_PASSWORD, "run-1", settings=_settings(tmp_path)
+    )
     old = published_counts(loader_dsn)
     new_serving = build_serving(tmp_path, 3000, "v2")
     new = {"marts.dim_customers": 3000, "marts.fct_orders": 9000, "analytics.customer_clv": 3000}
@@ -201,7 +214,9 @@ def test_readers_see_the_old_or_the_new_copy_never_a_mix(pg, loader_dsn, tmp_pat
 
     def run_publish() -> None:
         try:
-            publisher_result.append(publish_to_postgres(new_serving, loader_dsn, READER_PASSWORD, "run-2"))
+            publisher_result.append(
+                publish_to_postgres(new_serving, loader_dsn, READER_PASSWORD, "run-2", settings=_settings(tmp_path))
+            )
         except BaseException as exc:
             failures.append(exc)
 
@@ -229,7 +244,9 @@ def test_readers_see_the_old_or_the_new_copy_never_a_mix(pg, loader_dsn, tmp_pat
 
 
 def test_bi_reader_reads_marts_and_nothing_else(pg, loader_dsn, tmp_path):
-    publish_to_postgres(build_serving(tmp_path, 50, "v1"), loader_dsn, READER_PASSWORD, "run-1")
+    publish_to_postgres(
+        build_serving(tmp_path, 50, "v1"), loader_dsn, READER_PASSWORD, "run-1", settings=_settings(tmp_path)
+    )
     pg.execute("create schema raw; create table raw.customers as select 'secret' as national_id")
 
     with psycopg.connect(_reader_dsn(loader_dsn), autocommit=True) as reader:
@@ -259,7 +276,6 @@ def test_bi_reader_reads_marts_and_nothing_else(pg, loader_dsn, tmp_path):
 def test_postgres_asset_is_off_without_a_dsn_and_publishes_with_one(pg, loader_dsn, tmp_path):
     import dagster as dg
 
-    from crm_warehouse.settings import load_settings
     from orchestration.assets.postgres import POSTGRES_KEY, postgres_assets
     from orchestration.resources import WarehouseResource
 

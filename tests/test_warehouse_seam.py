@@ -143,13 +143,16 @@ def test_the_settings_command_prints_the_layout_the_makefile_uses(tmp_path: Path
     assert setting("dagster_home") == str(tmp_path / "dagster_home")
 
 
-def test_the_written_dbt_profile_is_the_projects_with_the_configured_warehouse(tmp_path: Path):
-    folder = write_profile(tmp_path / "dbt", tmp_path / "wh" / "crm.duckdb")
+def test_the_written_dbt_profile_is_the_projects_with_the_configured_warehouse_and_memory(tmp_path: Path):
+    settings = load_settings({"CRM_DATA_DIR": str(tmp_path), "CRM_DUCKDB_MEMORY_LIMIT": "1500MB"})
+    folder = write_profile(settings)
+    assert folder == tmp_path / "dbt"
     written = yaml.safe_load((folder / "profiles.yml").read_text())
     project = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text())
     output = written["crm_warehouse"]["outputs"]["dev"]
-    assert output["path"] == str(tmp_path / "wh" / "crm.duckdb")
-    assert {k: v for k, v in output.items() if k != "path"} == {
+    assert output["path"] == str(tmp_path / "warehouse" / "crm.duckdb")
+    assert output["settings"] == {"memory_limit": "1500MB", "temp_directory": str(tmp_path / "tmp" / "duckdb")}
+    assert {k: v for k, v in output.items() if k not in ("path", "settings")} == {
         k: v for k, v in project["crm_warehouse"]["outputs"]["dev"].items() if k != "path"
     }
 

@@ -19,6 +19,7 @@ from crm_warehouse.quality.results import SuiteResult, record_results
 from crm_warehouse.quality.sql_checks import run_sql_check
 from crm_warehouse.quality.suites import Suite, load_suites
 from crm_warehouse.settings import EXPECTATIONS_DIR, load_settings
+from crm_warehouse.warehouse.duckdb_connection import connect
 from crm_warehouse.warehouse.recent_rows import RecentWindow
 
 
@@ -84,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     run_id = f"manual-{uuid.uuid4().hex[:12]}"
     blocked = False
-    with duckdb.connect(str(args.warehouse)) as con:
+    with connect(settings, args.warehouse) as con:
         for suite in load_suites(args.expectations):
             if not table_exists(con, suite):
                 print(f"{suite.name:<40} skipped: table not built")

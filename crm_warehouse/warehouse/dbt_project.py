@@ -11,9 +11,14 @@ import csv
 from datetime import date
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml  # a dependency of dbt and Dagster
+
+from crm_warehouse.warehouse.duckdb_connection import duckdb_settings
+
+if TYPE_CHECKING:
+    from crm_warehouse.settings import Settings
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 #: The dbt profile of the project; its warehouse path comes from the environment
@@ -47,15 +52,18 @@ def relationship_stages() -> tuple[str, ...]:
     return tuple(row["stage_code"] for row in rows if row["is_relationship_stage"] == "true")
 
 
-def write_profile(profiles_dir: Path, warehouse_path: Path) -> Path:
-    """Write the project's dbt profile with the warehouse path of a configuration filled in; returns the folder.
+def write_profile(settings: Settings) -> Path:
+    """Write the project's dbt profile for a configuration; returns the folder (``settings.dbt_profiles_dir``).
 
-    Orchestrated dbt steps point ``--profiles-dir`` here, so the configuration
-    reaches dbt without going through the process environment.
+    The warehouse path and DuckDB's memory bounds are filled in. Orchestrated dbt
+    steps point ``--profiles-dir`` here, so the configuration reaches dbt without
+    going through the process environment.
     """
     profiles = yaml.safe_load(PROJECT_PROFILES.read_text(encoding="utf-8"))
     for output in profiles[PROFILE_NAME]["outputs"].values():
-        output["path"] = str(warehouse_path)
+        output["path"] = str(settings.warehouse_path)
+        output["settings"] = duckdb_settings(settings)
+    profiles_dir = settings.dbt_profiles_dir
     profiles_dir.mkdir(parents=True, exist_ok=True)
     target = profiles_dir / "profiles.yml"
     text = "# Written by crm_warehouse.warehouse.dbt_project.write_profile from dbt_project/profiles.yml.\n"
@@ -68,3 +76,18 @@ def write_profile(profiles_dir: Path, warehouse_path: Path) -> Path:
 def run_vars(as_of: date, **more: str) -> dict[str, str]:
     """The run-time dbt vars of an orchestrated build: the resolved as-of date and any extras."""
     return {"as_of_date": as_of.isoformat(), **more}
+
+
+def main() -> int:
+    """``python -m crm_warehouse.warehouse.dbt_project``: write the configuration's profile, print its folder.
+
+    ``make docs`` runs dbt by hand through it, with the same memory bounds as the runs.
+    """
+    from crm_warehouse.settings import load_settings
+
+    print(write_profile(load_settings()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

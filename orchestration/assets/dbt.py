@@ -79,7 +79,7 @@ def dbt_resource(settings: Settings) -> DbtCliResource:
     return DbtCliResource(
         project_dir=dbt_project,
         dbt_executable=str(Path(sys.executable).parent / "dbt"),
-        profiles_dir=str(write_profile(settings.dbt_profiles_dir, settings.warehouse_path)),
+        profiles_dir=str(write_profile(settings)),
     )
 
 

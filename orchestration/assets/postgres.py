@@ -42,7 +42,9 @@ def postgres_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     )
     def postgres_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         try:
-            result = publish_to_postgres(Path(warehouse.serving_path), dsn, reader_password, context.run_id)
+            result = publish_to_postgres(
+                Path(warehouse.serving_path), dsn, reader_password, context.run_id, settings=warehouse.settings
+            )
         except PublishError as exc:
             raise dg.Failure(str(exc)) from exc
         context.log.info(f"published {len(result.row_counts)} tables to PostgreSQL in {result.seconds:.1f} s")

@@ -21,7 +21,7 @@ import duckdb
 from crm_simulator.company import simulate_company
 from crm_simulator.config import SimulationConfig
 from crm_warehouse.ingest import ingest_all
-from crm_warehouse.settings import DBT_PROJECT_DIR
+from crm_warehouse.settings import DBT_PROJECT_DIR, load_settings
 from crm_warehouse.warehouse.analytics_tables import TABLE_COLUMNS, ensure_table
 
 HERE = Path(__file__).parent
@@ -103,7 +103,7 @@ def build_company(root: Path, customers: int = CUSTOMERS) -> Company:
     landing, truth = root / "landing", root / "truth"
     warehouse = root / "warehouse" / "crm.duckdb"
     simulate_company(SimulationConfig(customers=customers, days=DAYS, seed=SEED), landing, truth)
-    ingest_all(warehouse, landing)
+    ingest_all(load_settings({"CRM_DATA_DIR": str(root)}))
     env = dbt_env(root, warehouse)
     built = Company(root=root, landing=landing, truth=truth, warehouse=warehouse, env=env)
     built.results += _build(["--exclude", "source:analytics+"], env)

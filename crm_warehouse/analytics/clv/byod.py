@@ -49,6 +49,8 @@ from crm_warehouse.analytics.clv.config import DAYS_PER_UNIT, PURCHASE_MODELS, C
 from crm_warehouse.analytics.clv.lifetime_value import CLV_COLUMNS, ClvResult, fit_and_score
 from crm_warehouse.analytics.clv.mle import ModelFitError
 from crm_warehouse.analytics.clv.summary import summarize_transactions_sql
+from crm_warehouse.settings import Settings, load_settings
+from crm_warehouse.warehouse.duckdb_connection import connect
 
 _READERS = {".csv": "read_csv", ".parquet": "read_parquet"}
 _WRITERS = {".csv", ".parquet"}
@@ -207,6 +209,7 @@ def score_transactions(
     amount_col: str,
     as_of: date,
     config: ClvConfig,
+    settings: Settings,
     date_formats: Sequence[str] = (),
     keep_duplicates: bool = False,
 ) -> ByodResult:
@@ -221,6 +224,8 @@ def score_transactions(
         End of the observed period; later rows are ignored.
     config : ClvConfig
         Horizon, discounting, margin, time unit and model choice.
+    settings : Settings
+        The configuration; its DuckDB memory bounds apply to the file's reading.
     date_formats : sequence of str
         DuckDB ``strptime`` formats tried in order before ISO dates.
     keep_duplicates : bool
@@ -243,7 +248,7 @@ def score_transactions(
         raise ValueError(f"{path}: unsupported file type {path.suffix!r}; use one of {sorted(_READERS)}")
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
-    con = duckdb.connect()
+    con = connect(settings)
     try:
         report, _ = _load(con, path, customer_col, date_col, amount_col, date_formats, keep_duplicates)
         not_yet = con.execute(
@@ -415,6 +420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             amount_col=args.amount_col,
             as_of=args.as_of,
             config=config,
+            settings=load_settings(),
             date_formats=args.date_format,
             keep_duplicates=args.keep_duplicates,
         )
