@@ -16,12 +16,18 @@ hash, rows read, loaded, quarantined), so a file is loaded once, and for every f
 ``rows read = loaded + quarantined`` is proved against an independent count
 (line ends in the file, or the Parquet footer) before the batch commits.
 
-Why CSV is split from ``read_text`` and not parsed by ``read_csv``: DuckDB's CSV
-reader merges the lines after an unterminated quote into one rejected record, and at
-the end of a file drops them with no reject at all, so it cannot account for every
-row. Our contract is one record per physical line (LF, CRLF or CR line ends); lines
-are split in SQL (a plain split for lines without quotes, a strict RFC-4180 pattern
-for lines with quotes), which keeps exact line numbers and every malformed line.
+How a file is read: DuckDB's own reader first, the text split as the fallback.
+DuckDB's CSV reader merges the lines after an unterminated quote into one rejected
+record, drops them at the end of a file with no reject at all, and accepts quoting the
+contract calls malformed (``ab"c``, ``1, "a"``). So it reads a CSV file only when the
+file has no quote character and every CR is part of a line end (checked on the hashing
+pass); JSON lines go through it as one text column per line. Its rows of a file are
+kept only when they balance the file's line count (one row per line), and their
+ordinals become line numbers. Every other file is split from ``read_text`` in SQL (a
+plain split for lines without quotes, a strict RFC-4180 pattern for lines with
+quotes), which keeps exact line numbers and every malformed line. Both give the same
+text fields, judged by the same SQL (:func:`_judge_sql`), so a row gets the same
+reasons whichever way its file was read (``FileResult.read_by`` says which).
 """
 
 from __future__ import annotations
