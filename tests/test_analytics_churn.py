@@ -9,26 +9,33 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
 from analytics_warehouse import SimulatedWarehouse, simulated_warehouse
 
+from crm_warehouse.analytics.churn.attribution import PathAttribution
 from crm_warehouse.analytics.churn.config import ChurnConfig
-from crm_warehouse.analytics.churn.drivers import top_drivers
+from crm_warehouse.analytics.churn.drivers import strongest_features, top_drivers
 from crm_warehouse.analytics.churn.features import (
     CATEGORICAL_LEVELS,
     FEATURES,
     NUMERIC_FEATURES,
     churn_features,
     evaluation_dates,
+    sample_training_rows,
     warehouse_as_of,
 )
 from crm_warehouse.analytics.churn.model import (
     ChurnModel,
+    booster_params,
+    customer_folds,
     fit_churn_model,
+    isotonic_map,
     no_purchase_probability,
     score_churn,
+    score_churn_batches,
     time_split,
     train_churn_model,
 )
@@ -300,6 +307,42 @@ def test_bad_cutoffs_raise(tiny: duckdb.DuckDBPyConnection) -> None:
         churn_features(tiny, CUTOFF, 0)
 
 
+LABELLED_CUTOFFS = [CUTOFF, date(2024, 4, 30), date(2024, 5, 31)]
+
+
+def test_sample_is_stratified_by_cutoff_and_label_with_the_exact_size(tiny: duckdb.DuckDBPyConnection) -> None:
+    # 30-day labels: March 31 A, B, C all churn; April 30 (A-E in stability) A buys on May 10,
+    # the others churn; May 31 all five churn. Strata: 3, 1 + 4, 5 rows (13).
+    sample = sample_training_rows(tiny, LABELLED_CUTOFFS, 30, sample_rows=6, seed=7)
+    strata = sample.groupby(["cutoff", "churned"]).size().to_dict()
+    # Shares of 6: 18/13, 6/13, 24/13, 30/13 -> floors 1, 0, 1, 2; the two rows left go to the
+    # largest remainders (11/13 and 6/13).
+    assert strata == {
+        (CUTOFF, True): 1,
+        (date(2024, 4, 30), False): 1,
+        (date(2024, 4, 30), True): 2,
+        (date(2024, 5, 31), True): 2,
+    }
+    # Sampled rows are the feature rows themselves.
+    everything = pd.concat([churn_features(tiny, c, 30) for c in LABELLED_CUTOFFS], ignore_index=True)
+    merged = sample.merge(everything, on=["cutoff", "customer_id"], suffixes=("", "_all"))
+    assert len(merged) == 6
+    pd.testing.assert_series_equal(merged["revenue_to_date"], merged["revenue_to_date_all"], check_names=False)
+    # Same seed, same rows; the seed changes the draw.
+    pd.testing.assert_frame_equal(sample, sample_training_rows(tiny, LABELLED_CUTOFFS, 30, sample_rows=6, seed=7))
+    draws = {
+        tuple(sample_training_rows(tiny, LABELLED_CUTOFFS, 30, sample_rows=6, seed=seed)["customer_id"])
+        for seed in range(8)
+    }
+    assert len(draws) > 1
+    # A sample larger than the population is the population, as churn_features gives it per cutoff.
+    pd.testing.assert_frame_equal(sample_training_rows(tiny, LABELLED_CUTOFFS, 30, sample_rows=100, seed=7), everything)
+    with pytest.raises(ValueError, match="sample_rows=0"):
+        sample_training_rows(tiny, LABELLED_CUTOFFS, 30, sample_rows=0, seed=7)
+    with pytest.raises(ValueError, match="cutoff=2024-03-30 is not a day"):
+        sample_training_rows(tiny, [date(2024, 3, 30)], 30, sample_rows=5, seed=7)
+
+
 # ---------------------------------------------------------------------------
 # Drivers, metrics and the model on hand-made frames.
 # ---------------------------------------------------------------------------
@@ -349,7 +392,7 @@ def test_drivers_in_plain_words() -> None:
         -0.5,
     ]
     contributions.loc["c2", "recent_complaints"] = 0.1  # tie with revenue_change: the earlier feature wins
-    drivers = top_drivers(features, contributions, recent_months=3)
+    drivers = top_drivers(features, contributions.to_numpy(), recent_months=3)
     assert drivers.loc["c1"].tolist() == [
         "no order for 120 days",
         "2 unresolved complaints",
@@ -361,8 +404,40 @@ def test_drivers_in_plain_words() -> None:
         "lifecycle stage: decline",
         "revenue up 25% vs previous quarter",
     ]
-    one = top_drivers(features, contributions.assign(revenue_change=0.0, recent_complaints=0.5), n=2)
+    one = top_drivers(features, contributions.assign(revenue_change=0.0, recent_complaints=0.5).to_numpy(), n=2)
     assert one.loc["c2", "top_drivers"] == "1 complaint in the last 3 months; no CSAT answer"
+
+
+def test_strongest_features_by_hand() -> None:
+    values = np.array([[0.1, 0.5, 0.5, 0.2], [1.0, 1.0, 1.0, 1.0], [-1.0, -2.0, -3.0, 0.0], [0.3, 0.1, 0.2, 0.4]])
+    # Largest first; ties (row 1, and at the edge in row 0) go to the earlier column.
+    assert strongest_features(values, 2).tolist() == [[1, 2], [0, 1], [3, 0], [3, 0]]
+    assert strongest_features(values, 3).tolist() == [[1, 2, 3], [0, 1, 2], [3, 0, 1], [3, 0, 2]]
+    with pytest.raises(ValueError, match="at least n=5"):
+        strongest_features(values, 5)
+
+
+def test_isotonic_calibration_by_hand() -> None:
+    # Pool adjacent violators: 0.2 (churned) and 0.3 (stayed) pool to 0.5; the ends are kept
+    # half a row (0.5 / 4) away from 0 and 1.
+    x, y = isotonic_map([0.4, 0.1, 0.3, 0.2], [1, 0, 0, 1])
+    assert x.tolist() == [0.1, 0.2, 0.3, 0.4]
+    assert y.tolist() == [0.125, 0.5, 0.5, 0.875]
+
+
+def test_customer_folds_keep_customers_together_and_deal_churners_evenly() -> None:
+    customers = np.array(["a", "a", "b", "c", "c", "c", "d", "e", "f", "g"])
+    y = np.array([0, 1, 0, 1, 1, 0, 0, 1, 0, 0])
+    fold = customer_folds(customers, y, 2, seed=7)
+    by_customer = pd.Series(fold).groupby(customers).nunique()
+    assert (by_customer == 1).all()
+    per_customer = (
+        pd.DataFrame({"fold": fold, "churned": y}).groupby(customers).agg({"fold": "first", "churned": "max"})
+    )
+    # 7 customers (a, c, e churn): 4 + 3, churners 2 + 1.
+    assert sorted(per_customer["fold"].value_counts()) == [3, 4]
+    assert sorted(per_customer.groupby("fold")["churned"].sum()) == [1, 2]
+    np.testing.assert_array_equal(fold, customer_folds(customers, y, 2, seed=7))
 
 
 def test_metrics_on_known_answers() -> None:
@@ -418,10 +493,46 @@ def test_fit_is_deterministic_calibrated_and_survives_a_round_trip(tmp_path: Pat
     path.write_text(json.dumps(model.to_dict()))
     loaded = ChurnModel.from_dict(json.loads(path.read_text()))
     np.testing.assert_array_equal(p, loaded.predict(held_out))
-    pd.testing.assert_frame_equal(model.contributions(held_out), loaded.contributions(held_out))
+    probability, contributions = model.predict_with_contributions(held_out)
+    # The contributions sum (with the bias) to the booster's log-odds: the same probability as predict.
+    np.testing.assert_allclose(probability, p, rtol=1e-9)
+    np.testing.assert_array_equal(contributions, loaded.predict_with_contributions(held_out)[1])
     # Recency drives the label, so it is the strongest feature for the most overdue customer.
-    overdue = held_out.index[held_out["days_since_last_order"].argmax()]
-    assert model.contributions(held_out).loc[overdue].idxmax() == "days_since_last_order"
+    overdue = held_out["days_since_last_order"].to_numpy().argmax()
+    assert FEATURES[contributions[overdue].argmax()] == "days_since_last_order"
+
+
+def test_scores_stream_in_batches_with_the_reason_for_unscored_accounts(tiny: duckdb.DuckDBPyConnection) -> None:
+    model = fit_churn_model(_labelled_frame(1500, seed=1), ChurnConfig(num_boost_round=20))
+    config = ChurnConfig(score_batch_rows=3)
+    batches = list(score_churn_batches(tiny, model, CUTOFF, config))
+    # Open accounts at the cutoff: A, B, C (scored) and the prospect D; E's account is closed.
+    assert [len(b) for b in batches] == [3, 1]
+    scores = pd.concat(batches, ignore_index=True)
+    pd.testing.assert_frame_equal(scores, score_churn(tiny, model, CUTOFF, ChurnConfig()))
+    assert scores["customer_id"].tolist() == ["A", "B", "C", "D"]
+    features = churn_features(tiny, CUTOFF, 90)
+    np.testing.assert_allclose(scores["churn_probability"][:3], model.predict(features), rtol=1e-9)
+    assert scores.loc[3, ["driver_1", "top_drivers"]].tolist() == ["prospect: no completed order yet"] * 2
+    assert scores.loc[3, ["churn_probability", "risk_band", "driver_2"]].isna().all()
+    expected = top_drivers(features, model.predict_with_contributions(features)[1])
+    assert scores["top_drivers"][:3].tolist() == expected["top_drivers"].tolist()
+
+
+def test_path_attribution_is_treeshap_on_single_split_trees_and_adds_up_on_deep_ones() -> None:
+    frame = _labelled_frame(2000, seed=4)
+    matrix, y = frame[list(FEATURES)], frame["churned"].astype(int).to_numpy()
+    for leaves_per_tree in (2, 15):
+        params = {**booster_params(ChurnConfig()), "num_leaves": leaves_per_tree}
+        booster = lgb.train(params, lgb.Dataset(matrix, label=y), num_boost_round=40)
+        attribution = PathAttribution.of(booster)
+        log_odds, contributions = attribution.explain(booster.predict(matrix, pred_leaf=True))
+        np.testing.assert_allclose(log_odds, booster.predict(matrix, raw_score=True), rtol=0, atol=1e-12)
+        np.testing.assert_allclose(contributions.sum(axis=1) + attribution.bias, log_odds, rtol=0, atol=1e-12)
+        if leaves_per_tree == 2:
+            # One split per tree: the move from the root's expectation to the leaf is the Shapley value.
+            shap = booster.predict(matrix, pred_contrib=True)
+            np.testing.assert_allclose(contributions, shap[:, :-1], rtol=0, atol=1e-12)
 
 
 def test_single_class_label_is_refused() -> None:

@@ -289,13 +289,32 @@ def test_data_docs_are_built_with_every_validated_suite(con, tmp_path):
     assert len(list((docs / "validations").rglob("*.html"))) == 3, "docs keep the latest result per suite"
 
 
+def test_a_failing_suite_is_validated_again_with_samples_and_docs_keep_that_run(con, tmp_path):
+    """Suites run without samples first (no scan for a sample of nothing); a failure
+    reruns the suite with them, and Data Docs show that run only, samples included."""
+    docs = tmp_path / "dq_docs"
+    assert validate_suite(con, suites()["raw.customers"], "run-1", docs_dir=docs).passed
+    con.execute("update raw.customers set status = 'zzz' where customer_id = 'C1'")
+    result = validate_suite(con, suites()["raw.customers"], "run-2", docs_dir=docs)
+    failed = failures(result)
+    assert list(failed) == ["expect_column_values_to_be_in_set(status)"]
+    assert failed["expect_column_values_to_be_in_set(status)"].observed_value["unexpected_count"] == 1
+    assert {"customer_id": "C1", "status": "zzz"} in failed[
+        "expect_column_values_to_be_in_set(status)"
+    ].unexpected_sample
+    pages = list((docs / "validations").rglob("*.html"))
+    assert len(pages) == 1
+    assert "zzz" in pages[0].read_text(encoding="utf-8")
+
+
 def test_command_line_validates_every_built_table_and_exits_1_on_a_blocking_failure(con, tmp_path, capsys):
     suites_dir = tmp_path / "expectations"
     suites_dir.mkdir()
     for document in (CUSTOMERS, ORDERS, DIM, {**DIM, "name": "marts.not_built"}):
         (suites_dir / f"{document['name']}.json").write_text(json.dumps(document))
     con.execute("insert into raw.orders values ('O3', 1, 'C99', 1, 5.0)")
-    con.execute("checkpoint")
+    # The command line is its own process in use: it opens the file with the configuration's bounds.
+    con.close()
     arguments = [
         "--warehouse",
         str(tmp_path / "warehouse.duckdb"),
@@ -308,11 +327,9 @@ def test_command_line_validates_every_built_table_and_exits_1_on_a_blocking_fail
     printed = capsys.readouterr().out
     assert "marts.not_built" in printed and "skipped: table not built" in printed
     assert "raw.orders                               BLOCKS: 1 errors" in printed
-    assert con.execute("select distinct asset from audit.dq_results order by 1").fetchall() == [
-        ("marts/dim_customers",),
-        ("raw/customers",),
-        ("raw/orders",),
-    ]
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as reopened:
+        assets = reopened.execute("select distinct asset from audit.dq_results order by 1").fetchall()
+    assert assets == [("marts/dim_customers",), ("raw/customers",), ("raw/orders",)]
 
 
 def test_every_suite_file_loads_and_compiles_for_gx():

@@ -9,6 +9,7 @@ the warehouse: the caller appends the returned rows (``tables.append_rows``).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -18,7 +19,7 @@ import duckdb
 import pandas as pd
 
 from crm_warehouse.analytics.churn.config import ChurnConfig
-from crm_warehouse.analytics.churn.model import ChurnFit, ChurnModel, score_churn, train_churn_model
+from crm_warehouse.analytics.churn.model import ChurnFit, ChurnModel, score_churn_batches, train_churn_model
 from crm_warehouse.analytics.clv.config import ClvConfig
 from crm_warehouse.analytics.clv.warehouse import ClvFit, clv_models, clv_payload, fit_clv, score_clv
 from crm_warehouse.analytics.model_store import latest_model_path, load_model, new_model_id, save_model
@@ -45,6 +46,15 @@ class Scored:
 
     model_id: str
     rows: pd.DataFrame
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ScoredBatches:
+    """Score rows ready for the analytics table, batch by batch as they are computed, and their model."""
+
+    model_id: str
+    batches: Iterator[pd.DataFrame]
     payload: dict[str, Any]
 
 
@@ -133,6 +143,7 @@ def retrain_churn(
             **fit.model.params,
             "horizon_days": config.horizon_days,
             "calibration": f"isotonic, cross-fitted over {config.calibration_folds} customer folds",
+            "train_sample_rows": config.train_sample_rows,
             "training_cutoffs": [c.isoformat() for c in cutoffs],
             "validation_training_cutoffs": [c.isoformat() for c in validation.split.training],
         },
@@ -179,8 +190,12 @@ def score_with_latest_clv(con: duckdb.DuckDBPyConnection, models_dir: Path, as_o
 
 def score_with_latest_churn(
     con: duckdb.DuckDBPyConnection, models_dir: Path, cutoff: date, scored_at: datetime
-) -> Scored:
-    """Churn scores of every open account at ``cutoff`` with the newest saved churn model.
+) -> ScoredBatches:
+    """Churn scores of every open account at ``cutoff`` with the newest saved churn model, in batches.
+
+    The batches are computed while they are read (``ChurnConfig.score_batch_rows``
+    customers each), so memory follows the batch size; ``con`` streams the
+    features until the last batch is read and must not run other statements meanwhile.
 
     Raises
     ------
@@ -189,8 +204,12 @@ def score_with_latest_churn(
     """
     payload = _latest(models_dir, "churn")
     model = ChurnModel.from_dict(payload)
+    # Settings the model was saved with; one added since (e.g. score_batch_rows) takes its default.
     config = ChurnConfig(**payload["config"])
-    rows = score_churn(con, model, cutoff, config)
-    rows["model_id"] = payload["model_id"]
-    rows["scored_at"] = pd.Timestamp(_utc(scored_at))
-    return Scored(model_id=payload["model_id"], rows=rows, payload=payload)
+    stamp = pd.Timestamp(_utc(scored_at))
+
+    def stamped() -> Iterator[pd.DataFrame]:
+        for rows in score_churn_batches(con, model, cutoff, config):
+            yield rows.assign(model_id=payload["model_id"], scored_at=stamp)
+
+    return ScoredBatches(model_id=payload["model_id"], batches=stamped(), payload=payload)

@@ -135,9 +135,15 @@ def gx_suite(suite: Suite, positions: Iterable[int] | None = None, name: str | N
     )
 
 
-def result_format(suite: Suite) -> dict[str, Any]:
-    """Summary results with a sample of failing values (and their row keys, if known)."""
-    fmt: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
+def result_format(suite: Suite, with_samples: bool) -> dict[str, Any]:
+    """Summary results (counts), with a sample of failing values and their row keys, if known.
+
+    Without samples GX still counts every expectation's unexpected rows (one
+    aggregate query per table, all expectations bundled), but its sample queries
+    get ``limit 0``: a sample query of an expectation that passes finds no row, so
+    it scans the whole table for nothing (two scans per expectation with row keys).
+    """
+    fmt: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE if with_samples else 0}
     if suite.key_columns:
         fmt["unexpected_index_column_names"] = list(suite.key_columns)
     return fmt
@@ -183,13 +189,18 @@ def _observed(result: dict[str, Any]) -> Any:
 
 
 def _to_result(
-    con: duckdb.DuckDBPyConnection, suite: Suite, spec: ExpectationSpec, validation: Any, batch_sql: str | None
+    con: duckdb.DuckDBPyConnection,
+    suite: Suite,
+    spec: ExpectationSpec,
+    validation: Any,
+    batch_sql: str | None,
+    with_samples: bool,
 ) -> ExpectationResult:
     result = dict(validation.result or {})
     error = _exception_message(validation.exception_info)
     success = bool(validation.success) and error is None
     sample: list[Any] = []
-    if not success and error is None:
+    if not success and error is None and with_samples:
         if spec.type in (*GX_COMPILED_TYPES, UNEXPECTED_ROWS):
             sample = unexpected_rows_sample(con, suite, spec, batch_sql)
         else:
@@ -221,6 +232,10 @@ def validate_with_gx(
     expectations validate only the recent rows (a GX query asset, GX suite
     ``<name>.recent_rows``); table-level ones still validate the whole table.
 
+    The suite runs first without failing samples and, only when an expectation
+    fails, again with them: a passing table costs no sample queries, and a failing
+    one shows its samples (in the results and Data Docs) as before.
+
     Returns the results in suite order and the Data Docs index URL (None without
     ``docs_dir``). ``con`` stays usable; nothing of the table is loaded into Python
     beyond the failing samples.
@@ -228,6 +243,22 @@ def validate_with_gx(
     specs = {i: spec for i, spec in enumerate(suite.expectations) if spec.runs_in_gx}
     if not specs:
         return [], None
+    results, docs_index = _validate_once(con, suite, specs, run_id, docs_dir, recent, with_samples=False)
+    if not all(result.success for result in results):
+        results, docs_index = _validate_once(con, suite, specs, run_id, docs_dir, recent, with_samples=True)
+    return results, docs_index
+
+
+def _validate_once(
+    con: duckdb.DuckDBPyConnection,
+    suite: Suite,
+    specs: dict[int, ExpectationSpec],
+    run_id: str,
+    docs_dir: Path | None,
+    recent: RecentWindow | None,
+    with_samples: bool,
+) -> tuple[list[ExpectationResult], str | None]:
+    """One GX checkpoint over the expectations ``specs`` (by suite position): results in that order, Data Docs."""
     recent_sql = recent.rows_sql(suite.name) if recent else None
     on_recent = {i for i, spec in specs.items() if recent_sql and not spec.is_table_level}
     context = _context(docs_dir)
@@ -259,7 +290,10 @@ def validate_with_gx(
             actions.append(gx.checkpoint.UpdateDataDocsAction(name="update_data_docs", site_names=[DOCS_SITE]))
         checkpoint = context.checkpoints.add(
             gx.Checkpoint(
-                name=suite.name, validation_definitions=validations, actions=actions, result_format=result_format(suite)
+                name=suite.name,
+                validation_definitions=validations,
+                actions=actions,
+                result_format=result_format(suite, with_samples),
             )
         )
         outcome = checkpoint.run(run_id=RunIdentifier(run_name=run_id))
@@ -268,6 +302,6 @@ def validate_with_gx(
             for validation_result in outcome.run_results.values()
             for r in validation_result.results
         }
-        results = [_to_result(con, suite, spec, by_position[i], batch_of[i]) for i, spec in specs.items()]
+        results = [_to_result(con, suite, spec, by_position[i], batch_of[i], with_samples) for i, spec in specs.items()]
     docs_index = context.get_docs_sites_urls(site_names=[DOCS_SITE])[0]["site_url"] if docs_dir else None
     return results, docs_index

@@ -8,6 +8,7 @@ fail with a clear message while none exists. The work is in
 call it, write the rows and report.
 """
 
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -220,15 +221,25 @@ def customer_clv(context: dg.AssetExecutionContext, warehouse: WarehouseResource
 )
 def customer_churn_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Score every open account's churn risk and top drivers with the latest churn model."""
-    import numpy as np
-
     from crm_warehouse.analytics.model_runs import NoModelError, score_with_latest_churn
     from crm_warehouse.warehouse.analytics_tables import append_rows, table_rows
 
     with warehouse.connect() as con:
         cutoff = warehouse.resolve_as_of(con)
         try:
-            scored = score_with_latest_churn(con, Path(warehouse.models_dir), cutoff, _now())
+            # The scores stream from a second connection while this one writes them, in one transaction.
+            scored = score_with_latest_churn(con.cursor(), Path(warehouse.models_dir), cutoff, _now())
+            written, probability_sum, band_counts = 0, 0.0, Counter()
+            con.begin()
+            try:
+                for rows in scored.batches:
+                    written += append_rows(con, "customer_churn_scores", rows)
+                    probability_sum += float(rows["churn_probability"].sum())
+                    band_counts.update(rows["risk_band"].fillna("not scored"))
+            except BaseException:
+                con.rollback()
+                raise
+            con.commit()
         except NoModelError as exc:
             raise dg.Failure(
                 _NO_MODEL.format(kind="churn", folder=warehouse.models_dir, key=CHURN_MODEL_KEY.to_user_string()),
@@ -236,9 +247,9 @@ def customer_churn_scores(context: dg.AssetExecutionContext, warehouse: Warehous
             ) from exc
         except ValueError as exc:
             raise dg.Failure(f"churn scoring at {cutoff} failed: {exc}", allow_retries=False) from exc
-        written = append_rows(con, "customer_churn_scores", scored.rows)
         total = table_rows(con, "customer_churn_scores")
-    bands = scored.rows["risk_band"].fillna("not scored").value_counts().to_dict()
+    bands = dict(band_counts)
+    scored_rows = written - bands.get("not scored", 0)
     validation: dict[str, Any] = scored.payload["validation"]
     context.log.info(f"scored {written} open accounts with churn model {scored.model_id}: {bands}")
     return dg.MaterializeResult(
@@ -248,7 +259,7 @@ def customer_churn_scores(context: dg.AssetExecutionContext, warehouse: Warehous
             "model_id": scored.model_id,
             "cutoff": cutoff.isoformat(),
             "risk_bands": dg.MetadataValue.json({str(k): int(v) for k, v in bands.items()}),
-            "mean_churn_probability": float(np.nanmean(scored.rows["churn_probability"])),
+            "mean_churn_probability": probability_sum / scored_rows if scored_rows else float("nan"),
             "validation_auc": validation["model"]["auc"],
             "brier_score": validation["model"]["brier"],
             "expected_calibration_error": validation["model"]["calibration_error"],

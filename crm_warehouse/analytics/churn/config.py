@@ -21,8 +21,15 @@ class ChurnConfig:
     training_cutoffs : int
         Consecutive month-end cutoffs stacked into the training set (more rows for
         the booster; every label window still ends before the validation cutoff).
+    train_sample_rows : int
+        Customer-cutoff rows the booster and its calibration are fitted on: a
+        sample stratified by cutoff and label, drawn in DuckDB (all rows when
+        there are fewer). Measured in docs/performance.md (churn model).
     calibration_folds : int
-        Folds (grouped by customer) of the cross-fitted isotonic calibration.
+        Folds (grouped by customer) of the cross-fitted isotonic calibration: a
+        booster per fold on the other folds' rows, besides the one that scores.
+    score_batch_rows : int
+        Customers scored per batch streamed from DuckDB (memory follows it).
     recent_months : int
         Months (the cutoff's and the ones before) over which recent complaints,
         tickets, praise and marketing responses are counted.
@@ -42,7 +49,9 @@ class ChurnConfig:
 
     horizon_days: int = 90
     training_cutoffs: int = 3
-    calibration_folds: int = 5
+    train_sample_rows: int = 100_000
+    calibration_folds: int = 2
+    score_batch_rows: int = 100_000
     recent_months: int = 3
     num_boost_round: int = 300
     learning_rate: float = 0.03
@@ -62,6 +71,8 @@ class ChurnConfig:
         for name in (
             "horizon_days",
             "training_cutoffs",
+            "train_sample_rows",
+            "score_batch_rows",
             "recent_months",
             "num_boost_round",
             "num_leaves",

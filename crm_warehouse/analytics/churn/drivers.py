@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from crm_warehouse.analytics.churn.features import FEATURES
 
@@ -101,30 +102,42 @@ def _phrases(recent_months: int) -> dict[str, Phrase]:
     }
 
 
-def feature_phrases(features: pd.DataFrame, recent_months: int = 3) -> pd.DataFrame:
-    """One phrase per customer and feature, same index as ``features``, columns :data:`FEATURES`.
+def strongest_features(contributions: NDArray[np.float64], n: int) -> NDArray[np.intp]:
+    """Column positions of the ``n`` largest values of each row, largest first; ties go to the earlier column.
 
-    ``features`` needs the columns :data:`~crm_warehouse.analytics.churn.features.FEATURES`.
+    Linear in the number of columns (``numpy.partition`` finds each row's ``n``-th
+    largest value; only the ``n`` chosen values are sorted), not a full sort per row.
     """
-    missing = [c for c in FEATURES if c not in features.columns]
-    if missing:
-        raise ValueError(f"features has no column {missing}")
-    phrases = _phrases(recent_months)
-    return pd.DataFrame({name: phrases[name](features[name]).astype(object) for name in FEATURES}, index=features.index)
+    values = np.asarray(contributions, dtype=np.float64)
+    if values.ndim != 2 or not 1 <= n <= values.shape[1]:
+        raise ValueError(f"need a 2-D array with at least n={n!r} >= 1 columns, got shape {values.shape}")
+    nth_largest = -np.partition(-values, n - 1, axis=1)[:, n - 1 : n]
+    above = values > nth_largest
+    tied = values == nth_largest
+    # Fill up to n with the earliest columns tied at the n-th value.
+    room = n - above.sum(axis=1, keepdims=True)
+    chosen = above | (tied & (np.cumsum(tied, axis=1) <= room))
+    positions = np.nonzero(chosen)[1].reshape(-1, n)
+    order = np.argsort(-np.take_along_axis(values, positions, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(positions, order, axis=1)
 
 
 def top_drivers(
-    features: pd.DataFrame, contributions: pd.DataFrame, n: int = N_DRIVERS, recent_months: int = 3
+    features: pd.DataFrame, contributions: NDArray[np.float64], n: int = N_DRIVERS, recent_months: int = 3
 ) -> pd.DataFrame:
     """The ``n`` features that raise each customer's score most, in words.
+
+    Only the chosen features are phrased: ``n`` phrases per customer, not one per feature.
 
     Parameters
     ----------
     features : pandas.DataFrame
         Columns :data:`~crm_warehouse.analytics.churn.features.FEATURES`.
-    contributions : pandas.DataFrame
-        Same index, one column per feature: its contribution to the score (the
-        log-odds ``pred_contrib`` of LightGBM, without the bias column).
+    contributions : numpy.ndarray
+        One row per row of ``features``, one column per feature of
+        :data:`~crm_warehouse.analytics.churn.features.FEATURES` in that order: its
+        contribution to the score (the log-odds ``pred_contrib`` of LightGBM,
+        without the bias column).
     n : int
         Number of drivers (at most the number of features).
     recent_months : int
@@ -133,24 +146,28 @@ def top_drivers(
     Returns
     -------
     pandas.DataFrame
-        Same index; ``driver_1`` .. ``driver_n`` (strongest first; when fewer than
-        ``n`` features raise the score, the ones that lower it least follow) and
-        ``top_drivers`` (the drivers joined by ``"; "``).
+        Same index as ``features``; ``driver_1`` .. ``driver_n`` (strongest first;
+        when fewer than ``n`` features raise the score, the ones that lower it
+        least follow) and ``top_drivers`` (the drivers joined by ``"; "``).
     """
     if not 1 <= n <= len(FEATURES):
         raise ValueError(f"n={n!r} must be between 1 and {len(FEATURES)}")
-    missing = [c for c in FEATURES if c not in contributions.columns]
+    missing = [c for c in FEATURES if c not in features.columns]
     if missing:
-        raise ValueError(f"contributions has no column {missing}")
-    if not contributions.index.equals(features.index):
-        raise ValueError("features and contributions must have the same index")
-    values = contributions[list(FEATURES)].to_numpy(dtype=np.float64)
-    order = np.argsort(-values, axis=1, kind="stable")[:, :n]
-    phrases = feature_phrases(features, recent_months).to_numpy()
-    chosen = np.take_along_axis(phrases, order, axis=1)
-    drivers = pd.DataFrame(chosen, index=features.index, columns=[f"driver_{i + 1}" for i in range(n)])
-    joined = drivers["driver_1"]
-    for column in drivers.columns[1:]:
-        joined = joined + DRIVER_SEPARATOR + drivers[column]
-    drivers["top_drivers"] = joined
-    return drivers
+        raise ValueError(f"features has no column {missing}")
+    values = np.asarray(contributions, dtype=np.float64)
+    if values.shape != (len(features), len(FEATURES)):
+        raise ValueError(f"contributions must have shape {(len(features), len(FEATURES))}, got {values.shape}")
+    chosen = strongest_features(values, n)
+    phrases = _phrases(recent_months)
+    drivers = np.empty(chosen.shape, dtype=object)
+    for position, name in enumerate(FEATURES):
+        rows, ranks = np.nonzero(chosen == position)
+        if rows.size:
+            drivers[rows, ranks] = phrases[name](features[name].iloc[rows]).to_numpy(dtype=object)
+    result = pd.DataFrame(drivers, index=features.index, columns=[f"driver_{i + 1}" for i in range(n)])
+    joined = result["driver_1"]
+    for column in result.columns[1:]:
+        joined = joined + DRIVER_SEPARATOR + result[column]
+    result["top_drivers"] = joined
+    return result

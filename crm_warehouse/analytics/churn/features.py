@@ -20,7 +20,9 @@ Models read (dbt schemas ``intermediate`` and ``staging``):
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from datetime import date
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -79,8 +81,13 @@ NUMERIC_FEATURES: tuple[str, ...] = (
 FEATURES: tuple[str, ...] = (*NUMERIC_FEATURES, *CATEGORICAL_LEVELS)
 LABEL = "churned"
 
-_FEATURE_SQL = f"""
-with
+# The feature CTEs for every cutoff of ``$cutoffs`` (a list of dates), ending in ``final``:
+# one row per (cutoff, customer in a scored stage). Range filters on the evaluation day let
+# DuckDB skip the row groups of other months (the panel tables are written in month order).
+_FEATURE_CTES = f"""
+cutoffs as (
+    select unnest(cast($cutoffs as date[])) as cutoff
+),
 
 as_of as (
     select max(as_of_date) as as_of_date from {INT_CALENDAR_AS_OF.sql()}
@@ -88,35 +95,40 @@ as_of as (
 
 staged as (
     select * from {INT_CUSTOMER_MONTHS_STAGED.sql()}
-    where evaluated_on = $cutoff
+    where evaluated_on between list_min($cutoffs) and list_max($cutoffs)
+        and list_contains($cutoffs, evaluated_on)
 ),
 
 panel as (
-    select customer_id, purchase_days_to_date, margin_to_date
+    select customer_id, evaluated_on, purchase_days_to_date, margin_to_date
     from {INT_CUSTOMER_MONTHS_PANEL.sql()}
-    where evaluated_on = $cutoff
+    where evaluated_on between list_min($cutoffs) and list_max($cutoffs)
+        and list_contains($cutoffs, evaluated_on)
 ),
 
 activity as (
     select * from {INT_CUSTOMER_MONTHS_ACTIVITY.sql()}
-    where month_start <= $cutoff
+    where month_start <= list_max($cutoffs)
 ),
 
 current_activity as (
     select * from activity
-    where evaluated_on = $cutoff
+    where list_contains($cutoffs, evaluated_on)
 ),
 
 recent_activity as (
     select
-        customer_id,
-        sum(complaints_opened) as recent_complaints,
-        sum(tickets_opened) as recent_tickets,
-        sum(praises_received) as recent_praises,
-        sum(touch_responses) as recent_touch_responses
+        cutoffs.cutoff,
+        activity.customer_id,
+        sum(activity.complaints_opened) as recent_complaints,
+        sum(activity.tickets_opened) as recent_tickets,
+        sum(activity.praises_received) as recent_praises,
+        sum(activity.touch_responses) as recent_touch_responses
     from activity
-    where month_start > date_trunc('month', $cutoff) - to_months($recent_months)
-    group by customer_id
+    inner join cutoffs
+        on activity.month_start <= cutoffs.cutoff
+        and activity.month_start > date_trunc('month', cutoffs.cutoff) - to_months($recent_months)
+    group by cutoffs.cutoff, activity.customer_id
 ),
 
 customers as (
@@ -125,16 +137,18 @@ customers as (
 ),
 
 purchases_after as (
-    select customer_id, count(*) as purchase_days_in_horizon
-    from {INT_ORDER_DAYS_SEQUENCED.sql()}
-    where order_date > $cutoff and order_date <= $cutoff + to_days($horizon_days)
-    group by customer_id
+    select cutoffs.cutoff, order_days.customer_id, count(*) as purchase_days_in_horizon
+    from {INT_ORDER_DAYS_SEQUENCED.sql()} as order_days
+    inner join cutoffs
+        on order_days.order_date > cutoffs.cutoff
+        and order_days.order_date <= cutoffs.cutoff + to_days($horizon_days)
+    group by cutoffs.cutoff, order_days.customer_id
 ),
 
 final as (
     select
         staged.customer_id,
-        cast($cutoff as date) as cutoff,
+        staged.evaluated_on as cutoff,
         cast(staged.days_since_last_order as double) as days_since_last_order,
         staged.days_since_last_order / nullif(staged.median_gap_days, 0) as gap_ratio,
         cast(staged.completed_orders_to_date as double) as completed_orders,
@@ -171,23 +185,24 @@ final as (
         staged.stage_code,
         customers.customer_type,
         case
-            when $cutoff + to_days($horizon_days) > as_of.as_of_date then null
+            when staged.evaluated_on + to_days($horizon_days) > as_of.as_of_date then null
             else
                 coalesce(purchases_after.purchase_days_in_horizon, 0) = 0
-                or coalesce(customers.closed_date <= $cutoff + to_days($horizon_days), false)
+                or coalesce(customers.closed_date <= staged.evaluated_on + to_days($horizon_days), false)
         end as churned
     from staged
     cross join as_of
-    inner join panel on staged.customer_id = panel.customer_id
-    left join current_activity on staged.customer_id = current_activity.customer_id
-    left join recent_activity on staged.customer_id = recent_activity.customer_id
+    inner join panel
+        on staged.customer_id = panel.customer_id and staged.evaluated_on = panel.evaluated_on
+    left join current_activity
+        on staged.customer_id = current_activity.customer_id and staged.evaluated_on = current_activity.evaluated_on
+    left join recent_activity
+        on staged.customer_id = recent_activity.customer_id and staged.evaluated_on = recent_activity.cutoff
     left join customers on staged.customer_id = customers.customer_id
-    left join purchases_after on staged.customer_id = purchases_after.customer_id
+    left join purchases_after
+        on staged.customer_id = purchases_after.customer_id and staged.evaluated_on = purchases_after.cutoff
     where list_contains($scored_stages, staged.stage_code)
 )
-
-select * from final
-order by customer_id
 """
 
 
@@ -197,6 +212,29 @@ def evaluation_dates(con: duckdb.DuckDBPyConnection) -> list[date]:
         f"select distinct evaluated_on from {INT_CUSTOMER_MONTHS_STAGED.sql()} order by evaluated_on"
     ).fetchall()
     return [row[0] for row in rows]
+
+
+def _check_request(con: duckdb.DuckDBPyConnection, cutoffs: Sequence[date], horizon_days: int) -> None:
+    """``ValueError`` for a horizon below one day or a cutoff that is not an evaluation day of the panel."""
+    if int(horizon_days) != horizon_days or horizon_days < 1:
+        raise ValueError(f"horizon_days={horizon_days!r} must be a whole number >= 1")
+    days = evaluation_dates(con)
+    for cutoff in cutoffs:
+        if cutoff not in days:
+            near = [d.isoformat() for d in days if abs((d - cutoff).days) <= 31] or [d.isoformat() for d in days[-3:]]
+            raise ValueError(
+                f"cutoff={cutoff.isoformat()} is not a day the customer-month panel is evaluated on "
+                f"(month ends and the as-of date); nearest: {', '.join(near) or 'none, the panel is empty'}"
+            )
+
+
+def _parameters(cutoffs: Sequence[date], horizon_days: int, recent_months: int) -> dict[str, Any]:
+    return {
+        "cutoffs": list(cutoffs),
+        "horizon_days": int(horizon_days),
+        "recent_months": int(recent_months),
+        "scored_stages": list(SCORED_STAGES),
+    }
 
 
 def churn_features(
@@ -232,23 +270,10 @@ def churn_features(
         If ``horizon_days`` < 1, ``cutoff`` is not an evaluation day of the panel,
         or no customer is in a scored stage on it.
     """
-    if int(horizon_days) != horizon_days or horizon_days < 1:
-        raise ValueError(f"horizon_days={horizon_days!r} must be a whole number >= 1")
-    days = evaluation_dates(con)
-    if cutoff not in days:
-        near = [d.isoformat() for d in days if abs((d - cutoff).days) <= 31] or [d.isoformat() for d in days[-3:]]
-        raise ValueError(
-            f"cutoff={cutoff.isoformat()} is not a day the customer-month panel is evaluated on "
-            f"(month ends and the as-of date); nearest: {', '.join(near) or 'none, the panel is empty'}"
-        )
+    _check_request(con, [cutoff], horizon_days)
     frame = con.execute(
-        _FEATURE_SQL,
-        {
-            "cutoff": cutoff,
-            "horizon_days": int(horizon_days),
-            "recent_months": int(recent_months),
-            "scored_stages": list(SCORED_STAGES),
-        },
+        f"with {_FEATURE_CTES} select * from final order by customer_id",
+        _parameters([cutoff], horizon_days, recent_months),
     ).df()
     if frame.empty:
         raise ValueError(
@@ -256,6 +281,190 @@ def churn_features(
             "(all are prospects or already churned)"
         )
     return _typed(frame)
+
+
+# Proportional allocation of $sample_rows over the strata (cutoff x label) in whole
+# numbers: each stratum gets the floor of its share, the rows left over go to the
+# strata with the largest remainders (Hamilton's method), so the total is exact.
+# Within a stratum the rows with the smallest md5 of (seed, cutoff, customer) are
+# drawn: the same seed draws the same rows, and a customer's cutoffs are drawn independently.
+_SAMPLE_SQL = f"""
+with {_FEATURE_CTES},
+
+features as materialized (
+    select * from final
+),
+
+strata as (
+    select cutoff, churned, count(*) as stratum_rows
+    from features
+    group by cutoff, churned
+),
+
+shares as (
+    select
+        cutoff,
+        churned,
+        stratum_rows,
+        least($sample_rows, sum(stratum_rows) over ()) as sample_size,
+        sum(stratum_rows) over () as population
+    from strata
+),
+
+floors as (
+    select
+        cutoff,
+        churned,
+        sample_size,
+        (sample_size * stratum_rows) // population as floor_rows,
+        (sample_size * stratum_rows) % population as remainder
+    from shares
+),
+
+allocation as (
+    select
+        cutoff,
+        churned,
+        floor_rows + cast(
+            row_number() over (order by remainder desc, cutoff, churned) <= sample_size - sum(floor_rows) over ()
+            as bigint
+        ) as sampled_rows
+    from floors
+),
+
+drawn as (
+    select
+        features.*,
+        row_number() over (
+            partition by features.cutoff, features.churned
+            order by md5(concat_ws('|', $seed, features.cutoff, features.customer_id)), features.customer_id
+        ) as draw
+    from features
+)
+
+select drawn.* exclude (draw)
+from drawn
+inner join allocation
+    on drawn.cutoff = allocation.cutoff and drawn.churned is not distinct from allocation.churned
+where drawn.draw <= allocation.sampled_rows
+order by drawn.cutoff, drawn.customer_id
+"""
+
+
+def sample_training_rows(
+    con: duckdb.DuckDBPyConnection,
+    cutoffs: Sequence[date],
+    horizon_days: int,
+    *,
+    sample_rows: int,
+    seed: int,
+    recent_months: int = 3,
+) -> pd.DataFrame:
+    """A stratified random sample of the labelled rows of several cutoffs, drawn in DuckDB.
+
+    The rows of :func:`churn_features` at every cutoff are split into strata by
+    cutoff and label; each stratum gives its proportional share of ``sample_rows``
+    (whole rows, largest remainders first, so the sample has exactly
+    ``min(sample_rows, all rows)`` rows and every stratum's share is within one
+    row of proportional). Only the sample leaves DuckDB.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        Warehouse with the models listed in the module docstring.
+    cutoffs : sequence of datetime.date
+        Evaluation days of the panel (see :func:`evaluation_dates`).
+    horizon_days : int
+        Length of the label window after each cutoff.
+    sample_rows : int
+        Rows to draw (all rows when there are fewer).
+    seed : int
+        The same seed draws the same rows.
+    recent_months : int
+        Months counted as "recent" (as in :func:`churn_features`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns of :func:`churn_features`, sorted by ``cutoff`` and ``customer_id``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`churn_features`; also if ``sample_rows`` < 1, ``cutoffs`` is empty,
+        or no customer is in a scored stage at any cutoff.
+    """
+    if int(sample_rows) != sample_rows or sample_rows < 1:
+        raise ValueError(f"sample_rows={sample_rows!r} must be a whole number >= 1")
+    if not cutoffs:
+        raise ValueError("cutoffs is empty: name at least one evaluation day")
+    _check_request(con, cutoffs, horizon_days)
+    frame = con.execute(
+        _SAMPLE_SQL,
+        {**_parameters(cutoffs, horizon_days, recent_months), "sample_rows": int(sample_rows), "seed": str(seed)},
+    ).df()
+    if frame.empty:
+        raise ValueError(
+            f"no customer at the cutoffs {[c.isoformat() for c in cutoffs]} is in a scored stage {SCORED_STAGES}"
+        )
+    return _typed(frame)
+
+
+#: Column of :func:`open_account_batches` that says why a row is not scored (missing for scored rows).
+UNSCORED_REASON = "unscored_reason"
+
+# Every open account at the cutoff: the feature rows of the scored stages, and the
+# others (prospects, customers already churned by inactivity) with the reason they get
+# no score instead of features.
+_OPEN_ACCOUNTS_SQL = f"""
+with {_FEATURE_CTES},
+
+unscored as (
+    select
+        customer_id,
+        evaluated_on as cutoff,
+        case
+            when stage_code = 'prospect' then 'prospect: no completed order yet'
+            else concat('already churned: no order for ', cast(round(days_since_last_order) as bigint), ' days')
+        end as {UNSCORED_REASON}
+    from {INT_CUSTOMER_MONTHS_STAGED.sql()}
+    where
+        list_contains($cutoffs, evaluated_on)
+        and not is_closed
+        and not list_contains($scored_stages, stage_code)
+)
+
+select * from final
+union all by name
+select * from unscored
+order by customer_id
+"""
+
+
+def open_account_batches(
+    con: duckdb.DuckDBPyConnection,
+    cutoff: date,
+    horizon_days: int,
+    *,
+    recent_months: int = 3,
+    batch_rows: int = 100_000,
+) -> Iterator[pd.DataFrame]:
+    """Every account open at ``cutoff``, streamed from DuckDB in batches of at most ``batch_rows`` rows.
+
+    Rows of customers in a scored stage carry the columns of :func:`churn_features`
+    and a missing :data:`UNSCORED_REASON`; prospects (``"prospect: no completed
+    order yet"``) and customers already churned by inactivity (``"already churned:
+    no order for 400 days"``) carry only ``customer_id``, ``cutoff`` and that
+    reason. Batches follow ``customer_id``; only one batch is in Python at a time.
+    """
+    if int(batch_rows) != batch_rows or batch_rows < 1:
+        raise ValueError(f"batch_rows={batch_rows!r} must be a whole number >= 1")
+    _check_request(con, [cutoff], horizon_days)
+    reader = con.execute(_OPEN_ACCOUNTS_SQL, _parameters([cutoff], horizon_days, recent_months)).to_arrow_reader(
+        int(batch_rows)
+    )
+    for batch in reader:
+        yield _typed(batch.to_pandas())
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
@@ -269,27 +478,6 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
         frame[column] = pd.Categorical(frame[column], categories=list(levels))
     frame[LABEL] = frame[LABEL].astype("boolean")
     return frame
-
-
-def unscored_customers(con: duckdb.DuckDBPyConnection, cutoff: date) -> pd.DataFrame:
-    """Customers with an open account at ``cutoff`` that the churn model does not score.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``customer_id``, ``stage_code`` (``prospect``: no completed order yet, or
-        ``churned``: no order for the inactivity period of the stage rule) and
-        ``days_since_last_order`` (missing for prospects), sorted by ``customer_id``.
-    """
-    return con.execute(
-        f"""
-        select customer_id, stage_code, cast(days_since_last_order as double) as days_since_last_order
-        from {INT_CUSTOMER_MONTHS_STAGED.sql()}
-        where evaluated_on = $cutoff and not is_closed and not list_contains($scored_stages, stage_code)
-        order by customer_id
-        """,
-        {"cutoff": cutoff, "scored_stages": list(SCORED_STAGES)},
-    ).df()
 
 
 def warehouse_as_of(con: duckdb.DuckDBPyConnection) -> date:

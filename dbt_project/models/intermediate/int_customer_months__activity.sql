@@ -230,11 +230,14 @@ cumulated as (
             + sum(monthly.new_categories_bought) over customer_months
             as bigint
         ) as categories_bought_to_date,
-        -- each answer opens a group that lasts until the next answer: carry it forward;
-        -- group 0 (no answer since the opening balance) keeps the opening answer
-        count(monthly.last_csat_in_month) over customer_months as csat_group,
-        count(monthly.last_nps_in_month) over customer_months as nps_group,
-        count(monthly.last_satisfaction_index_in_month) over customer_months as satisfaction_index_group,
+        -- the latest month with an answer, found in the same window as the totals (one
+        -- sort of the customer-months); none since the opening balance keeps the opening answer
+        max(case when monthly.last_csat_in_month is not null then monthly.month_start end)
+            over customer_months as latest_csat_month,
+        max(case when monthly.last_nps_in_month is not null then monthly.month_start end)
+            over customer_months as latest_nps_month,
+        max(case when monthly.last_satisfaction_index_in_month is not null then monthly.month_start end)
+            over customer_months as latest_satisfaction_index_month,
         opening_balance.latest_csat as opening_csat,
         opening_balance.latest_nps as opening_nps,
         opening_balance.latest_satisfaction_index as opening_satisfaction_index
@@ -250,35 +253,49 @@ cumulated as (
 
 final as (
     select
-        customer_id,
-        month_start,
-        evaluated_on,
-        tickets_opened,
-        complaints_opened,
-        complaints_resolved,
-        cast(complaints_to_date - complaints_resolved_to_date as bigint) as unresolved_complaints,
-        complaints_to_date,
-        praises_received,
-        survey_responses,
+        cumulated.customer_id,
+        cumulated.month_start,
+        cumulated.evaluated_on,
+        cumulated.tickets_opened,
+        cumulated.complaints_opened,
+        cumulated.complaints_resolved,
+        cast(cumulated.complaints_to_date - cumulated.complaints_resolved_to_date as bigint) as unresolved_complaints,
+        cumulated.complaints_to_date,
+        cumulated.praises_received,
+        cumulated.survey_responses,
         case
-            when csat_group = 0 then opening_csat
-            else max(last_csat_in_month) over (partition by customer_id, csat_group)
+            when cumulated.latest_csat_month is null then cumulated.opening_csat
+            else csat_answers.last_csat_in_month
         end as latest_csat,
         case
-            when nps_group = 0 then opening_nps
-            else max(last_nps_in_month) over (partition by customer_id, nps_group)
+            when cumulated.latest_nps_month is null then cumulated.opening_nps
+            else nps_answers.last_nps_in_month
         end as latest_nps,
         case
-            when satisfaction_index_group = 0 then opening_satisfaction_index
-            else max(last_satisfaction_index_in_month) over (partition by customer_id, satisfaction_index_group)
+            when cumulated.latest_satisfaction_index_month is null then cumulated.opening_satisfaction_index
+            else index_answers.last_satisfaction_index_in_month
         end as latest_satisfaction_index,
-        touches_sent,
-        touch_responses,
-        touches_to_date,
-        touch_responses_to_date,
-        new_categories_bought,
-        categories_bought_to_date
+        cumulated.touches_sent,
+        cumulated.touch_responses,
+        cumulated.touches_to_date,
+        cumulated.touch_responses_to_date,
+        cumulated.new_categories_bought,
+        cumulated.categories_bought_to_date
     from cumulated
+    -- the answers of the latest month that had one (a join on a few rows per customer
+    -- instead of a window partitioned by each answer's group: three more sorts)
+    left join monthly_responses as csat_answers
+        on
+            cumulated.customer_id = csat_answers.customer_id
+            and cumulated.latest_csat_month = csat_answers.month_start
+    left join monthly_responses as nps_answers
+        on
+            cumulated.customer_id = nps_answers.customer_id
+            and cumulated.latest_nps_month = nps_answers.month_start
+    left join monthly_responses as index_answers
+        on
+            cumulated.customer_id = index_answers.customer_id
+            and cumulated.latest_satisfaction_index_month = index_answers.month_start
 )
 
 select * from final

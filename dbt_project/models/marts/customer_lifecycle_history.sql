@@ -19,11 +19,17 @@ reasons as (
     select * from {{ ref('lifecycle_stage_reasons') }}
 ),
 
+-- the previous month's row of the same customer (every customer has a row in every
+-- month from its first on): a hash join, cheaper than a window sorting every column
 with_previous as (
     select
-        *,
-        lag(stage_code) over (partition by customer_id order by month_start) as previous_stage_code
+        staged.*,
+        previous_month.stage_code as previous_stage_code
     from staged
+    left join staged as previous_month
+        on
+            staged.customer_id = previous_month.customer_id
+            and previous_month.month_start = cast({{ dbt.dateadd('month', -1, 'staged.month_start') }} as date)
 ),
 
 final as (
