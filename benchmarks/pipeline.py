@@ -62,8 +62,9 @@ INGEST_PARTS = (
     "_scan_file",
     "_load_batch",
     "_read_batch",
-    "_check_headers",
-    "_check_parquet_columns",
+    "_read_with_reader",
+    "_insert_grouped",
+    "_add_quarantined_lines",
     "_account",
     "_expected_rows",
 )

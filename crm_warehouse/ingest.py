@@ -16,12 +16,18 @@ hash, rows read, loaded, quarantined), so a file is loaded once, and for every f
 ``rows read = loaded + quarantined`` is proved against an independent count
 (line ends in the file, or the Parquet footer) before the batch commits.
 
-Why CSV is split from ``read_text`` and not parsed by ``read_csv``: DuckDB's CSV
-reader merges the lines after an unterminated quote into one rejected record, and at
-the end of a file drops them with no reject at all, so it cannot account for every
-row. Our contract is one record per physical line (LF, CRLF or CR line ends); lines
-are split in SQL (a plain split for lines without quotes, a strict RFC-4180 pattern
-for lines with quotes), which keeps exact line numbers and every malformed line.
+How a file is read: DuckDB's own reader first, the text split as the fallback.
+DuckDB's CSV reader merges the lines after an unterminated quote into one rejected
+record, drops them at the end of a file with no reject at all, and accepts quoting the
+contract calls malformed (``ab"c``, ``1, "a"``). So it reads a CSV file only when the
+file has no quote character and every CR is part of a line end (checked on the hashing
+pass); JSON lines go through it as one text column per line. Its rows of a file are
+kept only when they balance the file's line count (one row per line), and their
+ordinals become line numbers. Every other file is split from ``read_text`` in SQL (a
+plain split for lines without quotes, a strict RFC-4180 pattern for lines with
+quotes), which keeps exact line numbers and every malformed line. Both give the same
+text fields, judged by the same SQL (:func:`_judge_sql`), so a row gets the same
+reasons whichever way its file was read (``FileResult.read_by`` says which).
 """
 
 from __future__ import annotations
@@ -42,7 +48,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
 
 import duckdb
 
@@ -57,18 +62,12 @@ from crm_warehouse.contracts import (
     SourceContract,
     contract_for,
 )
+from crm_warehouse.settings import DEFAULT_INGEST_BATCH_BYTES, Settings
 from crm_warehouse.warehouse.as_of import latest_order_date
 from crm_warehouse.warehouse.duckdb_connection import connect
 from crm_warehouse.warehouse.sql import safe_identifier
 
-if TYPE_CHECKING:
-    from crm_warehouse.settings import Settings
-
 log = logging.getLogger(__name__)
-
-# A batch holds at most this many bytes of landing files, so memory stays bounded
-# however much history lands at once; each batch commits on its own.
-BATCH_BYTES = 256 * 1024 * 1024
 
 _CSV_FIELD = r'(?:"(?:[^"]|"")*"|[^,"]*)'
 _INTEGER_TEXT = r"-?[0-9]+"
@@ -103,6 +102,8 @@ class FileResult:
     rows_read: int
     rows_loaded: int
     rows_quarantined: int
+    # READ_BY_READER, READ_BY_TEXT_SPLIT (CSV or JSON lines DuckDB's reader could not take) or READ_BY_PARQUET.
+    read_by: str = ""
 
 
 @dataclass(frozen=True)
@@ -238,6 +239,11 @@ class _LandingFile:
     newlines: int
     ends_with_newline: bool
     first_line: bytes
+    # Every CR is part of a line end, so DuckDB's reader sees the lines we count (a CR
+    # inside a line of an LF file would end a record there).
+    plain_line_ends: bool = False
+    # A quote character anywhere: CSV quoting, which DuckDB's reader parses more leniently.
+    has_quotes: bool = True
     # Not valid UTF-8: what and where the first bad byte is (None: valid).
     utf8_error: str | None = None
     utf8_error_at: int = 0
@@ -247,7 +253,7 @@ def _scan_file(path: Path, landing_dir: Path) -> _LandingFile:
     """Hash the file and count its line ends (LF; CR in a file without LF) in one read."""
     stat = path.stat()
     digest = hashlib.sha256()
-    lf = cr = 0
+    lf = cr = crlf = quotes = 0
     last = b""
     head = b""
     decoder = codecs.getincrementaldecoder("utf-8")()
@@ -260,6 +266,8 @@ def _scan_file(path: Path, landing_dir: Path) -> _LandingFile:
             digest.update(chunk)
             lf += chunk.count(b"\n")
             cr += chunk.count(b"\r")
+            crlf += chunk.count(b"\r\n") + (last == b"\r" and chunk.startswith(b"\n"))
+            quotes += chunk.count(b'"')
             last = chunk[-1:]
             if utf8_error is None:
                 try:
@@ -287,9 +295,16 @@ def _scan_file(path: Path, landing_dir: Path) -> _LandingFile:
         newlines=newlines,
         ends_with_newline=last == terminator,
         first_line=re.split(rb"\r\n|\n|\r", head.removeprefix(codecs.BOM_UTF8), maxsplit=1)[0],
+        plain_line_ends=_plain_line_ends(lf, cr, crlf),
+        has_quotes=quotes > 0,
         utf8_error=utf8_error,
         utf8_error_at=utf8_error_at,
     )
+
+
+def _plain_line_ends(lf: int, cr: int, crlf: int) -> bool:
+    """Every CR is part of a line end: CRLF, or CR in a file without LF."""
+    return cr == crlf or not lf
 
 
 def is_ignored(relative_path: str) -> bool:
@@ -436,8 +451,8 @@ def _show_macro() -> str:
              else t end"""
 
 
-def _typed_expression(column: Column) -> tuple[str, str]:
-    """SQL for the typed value of a text field and for "the text did not fit the type".
+def _typed_expression(column: Column) -> str:
+    """SQL for the typed value of a text field: null when the text does not fit the type.
 
     ``try_cast`` alone rounds ``'1.5'`` to an INTEGER and extra decimals to the
     scale, which would silently change data; the text pattern is checked first.
@@ -450,27 +465,20 @@ def _typed_expression(column: Column) -> tuple[str, str]:
     elif column.type.startswith("DECIMAL"):
         scale = int(column.type.rstrip(")").split(",")[1])
         pattern = rf"-?[0-9]+(\.[0-9]{{1,{scale}}})?"
-    fits = f"{typed} is not null"
     if pattern:
-        fits += f" and regexp_full_match({text}, '{pattern}')"
         typed = f"case when regexp_full_match({text}, '{pattern}') then {typed} end"
-    return typed, f"({text} is not null and not ({fits}))"
+    return typed
 
 
-def _parse_text_lines(
-    contract: SourceContract, positions: Sequence[int] | None = None, field_count: int | None = None
-) -> str:
-    """SQL over ``read_text($files)`` giving one row per data line with text fields.
+def _text_lines(contract: SourceContract) -> str:
+    """CTEs ending in ``data_lines(filename, line_no, line)``: the data lines of ``read_text($files)``.
 
-    Columns: _source_file, _source_line, raw_record, parse_error, f_<column>...
-    ``positions`` (CSV): the 1-based field of each contract column in the file's
-    header (default: the contract's order); ``field_count``: fields per line.
-    Lines end in LF, CRLF or (in a file with no LF) CR; a UTF-8 byte-order mark is dropped.
+    The fallback and the exact count: every physical line, numbered from 1 (the header
+    included). Lines end in LF, CRLF or (in a file with no LF) CR; a UTF-8 byte-order
+    mark is dropped. Holds each file as one text value, so only files DuckDB's reader
+    cannot take as one record per line come this way.
     """
-    names = contract.column_names
-    positions = list(positions or range(1, len(names) + 1))
-    n = field_count or len(names)
-    lines = f"""
+    return f"""
         content as (
             select filename,
                    case when starts_with(content, chr(65279)) then content[2:] else content end as content
@@ -493,15 +501,52 @@ def _parse_text_lines(
             from numbered
         ),
         data_lines as (
-            select * from lines
+            select filename, line_no, line from lines
             where line_no > {_header_lines(contract)} and not (line_no = line_count and line = '')
         )"""
+
+
+# DuckDB's CSV reader, told everything: no sniffing, no quoting (it only reads files
+# without quote characters), a line with the wrong number of fields skipped rather
+# than padded. The count of what it returns per file is the proof it read every line.
+_READER_OPTIONS = (
+    "auto_detect = false, quote = '', escape = '', strict_mode = true, null_padding = false, "
+    "ignore_errors = true, filename = true"
+)
+
+
+def _reader_lines() -> str:
+    """CTE ``data_lines(filename, line_no, line)`` of JSON lines read by DuckDB's CSV reader as one column.
+
+    ``line_no`` is the row's ordinal in the whole read: :func:`_read_batch` rebases it
+    per file once the file's count balances.
+    """
+    return f"""
+        data_lines as (
+            select filename, ordinality as line_no, coalesce(line, '') as line
+            from read_csv($files, header = false, columns = {{'line': 'VARCHAR'}}, delim = $delimiter,
+                          {_READER_OPTIONS}) with ordinality
+        )"""
+
+
+def _parse_lines(
+    contract: SourceContract, data_lines: str, positions: Sequence[int] | None = None, field_count: int | None = None
+) -> str:
+    """SQL over the CTEs ``data_lines`` giving one row per data line with text fields.
+
+    Columns: _source_file, _source_line, raw_record, parse_error, f_<column>...
+    ``positions`` (CSV): the 1-based field of each contract column in the file's
+    header (default: the contract's order); ``field_count``: fields per line.
+    """
+    names = contract.column_names
+    positions = list(positions or range(1, len(names) + 1))
+    n = field_count or len(names)
     if contract.format == "jsonl":
-        fields = ",\n".join(
-            f"case when parse_error is null then json_extract_string(line, '$.{c}') end as f_{c}" for c in names
-        )
+        # One parse of each line for all its fields.
+        paths = ", ".join(f"'$.{c}'" for c in names)
+        fields = ",\n".join(f"values[{i}] as f_{c}" for i, c in enumerate(names, start=1))
         return f"""
-        with {lines},
+        with {data_lines},
         judged as (
             select filename, line_no, line,
                    case
@@ -510,10 +555,14 @@ def _parse_text_lines(
                        when json_type(line) <> 'OBJECT' then 'JSON line is not an object'
                    end as parse_error
             from data_lines
+        ),
+        extracted as (
+            select *, case when parse_error is null then json_extract_string(line, [{paths}]) end as values
+            from judged
         )
         select filename as _source_file, line_no as _source_line, line as raw_record,
                parse_error, {fields}
-        from judged"""
+        from extracted"""
     # CSV: fields of lines with no quote come from a plain split; lines with quotes
     # must match the strict pattern, then each quoted field is unquoted.
     pieces = ",\n".join(
@@ -523,7 +572,7 @@ def _parse_text_lines(
         for p, name in zip(positions, names, strict=True)
     )
     return f"""
-        with {lines},
+        with {data_lines},
         split_fields as (
             select filename, line_no, line,
                    case when contains(line, '"')
@@ -551,6 +600,22 @@ def _parse_text_lines(
         from judged"""
 
 
+def _read_csv_fields(contract: SourceContract, positions: Sequence[int], field_count: int) -> str:
+    """SQL reading CSV ``$files`` (no quote characters) with DuckDB's reader, every field as text.
+
+    The same rows as :func:`_parse_lines` gives for a file of well-formed lines, but
+    ``_source_line`` is the row's ordinal in the whole read and ``raw_record`` is left
+    null (the lines of quarantined rows are looked up afterwards).
+    """
+    columns = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(1, field_count + 1))
+    fields = ", ".join(f"c{p} as f_{name}" for p, name in zip(positions, contract.column_names, strict=True))
+    return f"""
+        select filename as _source_file, ordinality as _source_line, null as raw_record, null as parse_error,
+               {fields}
+        from read_csv($files, header = true, columns = {{{columns}}}, delim = ',', {_READER_OPTIONS})
+             with ordinality"""
+
+
 def _parse_parquet(contract: SourceContract) -> str:
     fields = ",\n".join(f"cast({safe_identifier(c)} as varchar) as f_{c}" for c in contract.column_names)
     return f"""
@@ -572,16 +637,22 @@ def _judge_sql(contract: SourceContract) -> str:
     typed: list[str] = []
     type_checks: list[str] = []
     for column in contract.columns:
-        expression, misfit = _typed_expression(column)
-        typed.append(f"{expression} as {safe_identifier(column.name)}")
+        name = safe_identifier(column.name)
+        typed.append(f"{_typed_expression(column)} as {name}")
         type_checks.append(
-            f"case when {misfit} then 'bad type: {column.name}=' || _crm_show(f_{column.name}) "
-            f"|| ' is not {column.type}' end"
+            f"case when f_{column.name} is not null and {name} is null then 'bad type: {column.name}=' "
+            f"|| _crm_show(f_{column.name}) || ' is not {column.type}' end"
         )
+    # One pattern over the row's fields run together finds the rare row to look at field by field.
     invisible = [
-        f"case when regexp_matches(f_{c}, '{_INVISIBLE}') then "
-        f"'{c}=' || _crm_show(f_{c}) || ' contains control or invisible characters' end"
-        for c in contract.column_names
+        f"case when regexp_matches(concat({', '.join(f'f_{c}' for c in contract.column_names)}), '{_INVISIBLE}') "
+        "then concat_ws('; ', "
+        + ", ".join(
+            f"case when regexp_matches(f_{c}, '{_INVISIBLE}') then "
+            f"'{c}=' || _crm_show(f_{c}) || ' contains control or invisible characters' end"
+            for c in contract.column_names
+        )
+        + ") end"
     ]
     varchar_keys = [c.name for c in contract.columns if c.name in contract.key_columns and c.type == "VARCHAR"]
     padded = [
@@ -654,12 +725,13 @@ def _judge_sql(contract: SourceContract) -> str:
         select * exclude ({", ".join(f"f_{c}" for c in contract.column_names)}) from final"""
 
 
-def _batches(files: Sequence[_LandingFile]) -> list[list[_LandingFile]]:
+def _batches(files: Sequence[_LandingFile], batch_bytes: int) -> list[list[_LandingFile]]:
+    """Consecutive files of at most ``batch_bytes`` together (a larger file alone), so memory stays bounded."""
     batches: list[list[_LandingFile]] = []
     current: list[_LandingFile] = []
     size = 0
     for f in files:
-        if current and size + f.size > BATCH_BYTES:
+        if current and size + f.size > batch_bytes:
             batches.append(current)
             current, size = [], 0
         current.append(f)
@@ -809,7 +881,13 @@ def _prepare(
         # Count the line ends of the decoded text: in another encoding a byte 0x0A need not be one.
         lf, cr = text.count("\n"), text.count("\r")
         newlines, terminator = (lf, "\n") if lf or not cr else (cr, "\r")
-        f = replace(f, newlines=newlines, ends_with_newline=text.endswith(terminator))
+        f = replace(
+            f,
+            newlines=newlines,
+            ends_with_newline=text.endswith(terminator),
+            plain_line_ends=_plain_line_ends(lf, cr, text.count("\r\n")),
+            has_quotes='"' in text,
+        )
     if contract.format == "jsonl":
         return _Prepared(f, read_path)
     if f.size == 0:
@@ -825,17 +903,31 @@ def _prepare(
 
 _PARSED_COLUMNS = "_source_file varchar, _source_line bigint, raw_record varchar, parse_error varchar"
 
+#: How a file's rows were read (``FileResult.read_by``).
+READ_BY_READER, READ_BY_TEXT_SPLIT, READ_BY_PARQUET = "duckdb reader", "text split", "parquet reader"
+
+
+def _takes_reader(contract: SourceContract, f: _LandingFile) -> bool:
+    """Whether DuckDB's reader can read ``f`` as one record per line (its count then proves it did)."""
+    if contract.format == "csv":
+        return f.plain_line_ends and not f.has_quotes
+    return contract.format == "jsonl" and f.plain_line_ends
+
 
 def _read_batch(
     con: duckdb.DuckDBPyConnection, contract: SourceContract, batch: list[_LandingFile], workdir: Path
-) -> tuple[list[_LandingFile], list[UnloadedFile]]:
-    """Parse the readable files of ``batch`` into the temp table ``_parsed``.
+) -> tuple[list[_LandingFile], list[UnloadedFile], dict[str, str]]:
+    """Parse the readable files of ``batch`` into ``_parsed`` (a view over the temp table ``_read_rows``).
 
-    Runs outside any transaction, so a file DuckDB cannot read refuses that file with
-    DuckDB's own message and the others are read. Returns (files read, files refused).
+    CSV and JSON lines are read by DuckDB's reader when a file qualifies
+    (:func:`_takes_reader`) and, per file, kept only when the reader returned as many
+    rows as the file has lines by the independent count; every other file is split
+    from ``read_text``. Runs outside any transaction, so a file DuckDB cannot read is
+    refused with DuckDB's own message and the others are read. Returns (files read,
+    files refused, how each read file was read by relative path).
     """
     fields = ", ".join(f"f_{c} varchar" for c in contract.column_names)
-    con.execute(f"create or replace temp table _parsed ({_PARSED_COLUMNS}, {fields})")
+    con.execute(f"create or replace temp table _read_rows ({_PARSED_COLUMNS}, {fields})")
     refused: list[UnloadedFile] = []
 
     def refuse(f: _LandingFile, reason: str) -> None:
@@ -849,40 +941,113 @@ def _read_batch(
             refuse(f, outcome)
         else:
             prepared.append(outcome)
-    # Files with the same column layout are read by one statement (one per batch, normally).
+    by_reader = [p for p in prepared if _takes_reader(contract, p.file)]
+    line_bases = _read_with_reader(con, contract, by_reader)
+    read_by = {p.file.relative: READ_BY_READER for p in by_reader if p.read_path in line_bases}
+    split = [p for p in prepared if p.file.relative not in read_by]
+    for p, problem in _insert_grouped(con, contract, split):
+        refuse(p.file, "DuckDB cannot read it: " + _one_line(problem, {p.read_path: p.file.relative}))
+    refused_paths = {r.path for r in refused}
+    read = [p for p in prepared if p.file.relative not in refused_paths]
+    fallback = READ_BY_PARQUET if contract.format == "parquet" else READ_BY_TEXT_SPLIT
+    for p in read:
+        read_by.setdefault(p.file.relative, fallback)
+    # Lineage keeps the path relative to the landing root, so it survives a move; the
+    # reader's ordinals become line numbers per file.
+    con.execute(
+        """create or replace temp table _read_names as
+           select unnest($reads) as read_path, unnest($relatives) as relative, unnest($bases) as line_base""",
+        {
+            "reads": [p.read_path for p in read],
+            "relatives": [p.file.relative for p in read],
+            "bases": [line_bases.get(p.read_path, 0) for p in read],
+        },
+    )
+    con.execute(
+        """create or replace temp view _parsed as
+           select names.relative as _source_file, rows._source_line - names.line_base as _source_line,
+                  rows.* exclude (_source_file, _source_line)
+           from _read_rows as rows join _read_names as names on rows._source_file = names.read_path"""
+    )
+    read_files = [p.file for p in read]
+    read_paths = {p.file.relative: p.read_path for p in read}
+    for f, problem in _file_content_problems(con, contract, read_files).items():
+        refuse(f, problem)
+        con.execute("delete from _read_rows where _source_file = $path", {"path": read_paths[f.relative]})
+    refused_paths = {r.path for r in refused}
+    return [f for f in read_files if f.relative not in refused_paths], refused, read_by
+
+
+def _read_with_reader(
+    con: duckdb.DuckDBPyConnection, contract: SourceContract, files: list[_Prepared]
+) -> dict[str, int]:
+    """Read ``files`` with DuckDB's reader into ``_read_rows``; keep each file whose rows balance.
+
+    A file balances when the reader returned one row per line by the independent count
+    (its rows are then consecutive ordinals of the read). Returns, per read path of a
+    kept file, what to subtract from an ordinal for the line number; the rows of the
+    other files are removed again (they take the text split).
+    """
+    if not files:
+        return {}
+    failed = _insert_grouped(con, contract, files, reader=True)
+    failed_paths = {p.read_path for p, _ in failed}
+    stats = {
+        path: (rows, first, last)
+        for path, rows, first, last in con.execute(
+            "select _source_file, count(*), min(_source_line), max(_source_line) from _read_rows group by 1"
+        ).fetchall()
+    }
+    expected = _expected_rows(con, contract, [p.file for p in files])
+    bases: dict[str, int] = {}
+    for p in files:
+        if p.read_path in failed_paths:
+            continue
+        rows, first, last = stats.get(p.read_path, (0, 1, 0))
+        if rows == expected[p.file.relative] and last - first + 1 == rows:
+            bases[p.read_path] = first - 1 - _header_lines(contract)
+        else:
+            log.info(
+                f"{contract.table}: {p.file.relative}: DuckDB's reader returned {rows} rows for "
+                f"{expected[p.file.relative]} lines; reading it by the text split"
+            )
+            con.execute("delete from _read_rows where _source_file = $path", {"path": p.read_path})
+    return bases
+
+
+def _insert_grouped(
+    con: duckdb.DuckDBPyConnection, contract: SourceContract, files: list[_Prepared], reader: bool = False
+) -> list[tuple[_Prepared, duckdb.Error]]:
+    """Insert the rows of ``files`` into ``_read_rows``, one statement per column layout (one per batch, normally).
+
+    ``reader``: DuckDB's reader, else the text split (Parquet: ``read_parquet``). When a
+    statement fails its files are read one by one; returns the files that failed alone.
+    """
     groups: dict[tuple[tuple[int, ...] | None, int | None], list[_Prepared]] = {}
-    for p in prepared:
+    for p in files:
         groups.setdefault((p.positions, p.field_count), []).append(p)
+    failed: list[tuple[_Prepared, duckdb.Error]] = []
     for (positions, field_count), group in groups.items():
-        sql = (
-            _parse_parquet(contract)
-            if contract.format == "parquet"
-            else _parse_text_lines(contract, positions, field_count)
-        )
+        parameters: dict[str, object] = {}
+        if contract.format == "parquet":
+            sql = _parse_parquet(contract)
+        elif not reader:
+            sql = _parse_lines(contract, _text_lines(contract), positions, field_count)
+        elif contract.format == "csv":
+            sql = _read_csv_fields(contract, positions or (), field_count or 0)
+        else:
+            sql = _parse_lines(contract, _reader_lines())
+            parameters["delimiter"] = "\x00"  # no column split: NUL is no character of valid JSON text
         try:
-            con.execute(f"insert into _parsed {sql}", {"files": [p.read_path for p in group]})
+            con.execute(f"insert into _read_rows {sql}", {**parameters, "files": [p.read_path for p in group]})
         except duckdb.Error:
             # One file spoils the statement: read them one by one to find it.
             for p in group:
                 try:
-                    con.execute(f"insert into _parsed {sql}", {"files": [p.read_path]})
+                    con.execute(f"insert into _read_rows {sql}", {**parameters, "files": [p.read_path]})
                 except duckdb.Error as exc:
-                    refuse(p.file, "DuckDB cannot read it: " + _one_line(exc, {p.read_path: p.file.relative}))
-    refused_paths = {r.path for r in refused}
-    read = [p for p in prepared if p.file.relative not in refused_paths]
-    # Lineage keeps the path relative to the landing root, so it survives a move.
-    con.execute(
-        """update _parsed set _source_file = names.relative
-           from (select unnest($reads) as read_path, unnest($relatives) as relative) as names
-           where _parsed._source_file = names.read_path""",
-        {"reads": [p.read_path for p in read], "relatives": [p.file.relative for p in read]},
-    )
-    read_files = [p.file for p in read]
-    for f, problem in _file_content_problems(con, contract, read_files).items():
-        refuse(f, problem)
-        con.execute("delete from _parsed where _source_file = $path", {"path": f.relative})
-    refused_paths = {r.path for r in refused}
-    return [f for f in read_files if f.relative not in refused_paths], refused
+                    failed.append((p, exc))
+    return failed
 
 
 def _file_content_problems(
@@ -965,7 +1130,7 @@ def _load_batch(
     workdir: Path,
 ) -> tuple[list[FileResult], list[UnloadedFile]]:
     """Load the readable files of ``batch`` in one transaction; the others are refused, not loaded."""
-    read, refused = _read_batch(con, contract, batch, workdir)
+    read, refused, read_by = _read_batch(con, contract, batch, workdir)
     if not read:
         return [], refused
     # A corrected file replaces everything its earlier version loaded (a refused one replaces nothing).
@@ -985,6 +1150,7 @@ def _load_batch(
                 {"t": contract.table, "paths": replaced},
             )
         con.execute(f"create or replace temp table _judged as {_judge_sql(contract)}")
+        _add_quarantined_lines(con, contract)
         con.execute(
             f"""insert into {table}
                 select {columns}, _source_file, _source_line, now(), $run_id
@@ -997,7 +1163,7 @@ def _load_batch(
                 from _judged where reason is not null""",
             {"table": contract.table, "run_id": run_id},
         )
-        results = _account(con, contract, read, run_id)
+        results = [replace(r, read_by=read_by[r.path]) for r in _account(con, contract, read, run_id)]
         # One insert per batch: executemany costs a statement per file.
         con.execute(
             f"""insert into {_raw(LEDGER_TABLE)}
@@ -1016,6 +1182,32 @@ def _load_batch(
             },
         )
     return results, refused
+
+
+def _add_quarantined_lines(con: duckdb.DuckDBPyConnection, contract: SourceContract) -> None:
+    """Give quarantined rows read by DuckDB's CSV reader their line as it is in the file.
+
+    The reader returns fields, not lines; the few files with a quarantined row are read
+    once more, as text, for the raw records.
+    """
+    paths = [
+        path
+        for (path,) in con.execute(
+            "select distinct _source_file from _judged where reason is not null and raw_record is null"
+        ).fetchall()
+    ]
+    if not paths:
+        return
+    read_paths = dict(con.execute("select relative, read_path from _read_names").fetchall())
+    con.execute(
+        f"""update _judged set raw_record = lines.line
+            from (with {_text_lines(contract)}
+                  select names.relative, data_lines.line_no, data_lines.line
+                  from data_lines join _read_names as names on data_lines.filename = names.read_path) as lines
+            where _judged.reason is not null and _judged.raw_record is null
+              and _judged._source_file = lines.relative and _judged._source_line = lines.line_no""",
+        {"files": [read_paths[path] for path in paths]},
+    )
 
 
 def _account(
@@ -1201,6 +1393,7 @@ def ingest_table(
     run_id: str | None = None,
     progress: Callable[[str], None] | None = None,
     reload_dates: tuple[date, date] | None = None,
+    batch_bytes: int = DEFAULT_INGEST_BATCH_BYTES,
 ) -> TableResult:
     """Load the new and changed landing files of ``contract`` into ``raw.<table>``.
 
@@ -1210,7 +1403,8 @@ def ingest_table(
     re-delivery) replaces the rows its earlier version loaded; child rows whose parent
     row went away with it are moved to the quarantine. ``reload_dates`` (first, last
     export date) re-processes the files of that range even when unchanged, replacing
-    their rows: a backfill, which gives the same tables however often it runs.
+    their rows: a backfill, which gives the same tables however often it runs. Files
+    are read and committed in batches of at most ``batch_bytes`` (``CRM_INGEST_BATCH_BYTES``).
 
     A file that cannot be loaded is refused (``result.refused``, ``raw.unloaded_files``)
     and the other files load; a file that is no source's is listed as not recognised
@@ -1267,7 +1461,7 @@ def ingest_table(
         refused=[f for f in inventory.refused_by_name if f.table == contract.table],
         unrecognised=inventory.unrecognised_for(contract),
     )
-    batches = _batches(new)
+    batches = _batches(new, batch_bytes)
     workdir = Path(tempfile.mkdtemp(prefix="crm_ingest_"))
     try:
         for number, batch in enumerate(batches, start=1):
@@ -1331,7 +1525,10 @@ def ingest_all(settings: Settings, run_id: str | None = None, tables: Sequence[s
     run_id = run_id or uuid.uuid4().hex
     contracts = [contract_for(t) for t in tables] if tables else list(CONTRACTS)
     with connect(settings, settings.warehouse_path) as con:
-        return [ingest_table(con, c, settings.landing_dir, run_id) for c in contracts]
+        return [
+            ingest_table(con, c, settings.landing_dir, run_id, batch_bytes=settings.ingest_batch_bytes)
+            for c in contracts
+        ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

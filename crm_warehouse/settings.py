@@ -32,6 +32,9 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
 #: Engines the warehouse runs on (CRM_ENGINE); DuckDB is the embedded default.
 ENGINES = ("duckdb", "spark")
+#: Landing files read per ingestion batch (each batch commits on its own): DuckDB holds
+#: a batch's rows as text while it judges them, so this bounds ingestion's memory.
+DEFAULT_INGEST_BATCH_BYTES = 64 * 1024**2
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class Settings:
     lock_timeout_seconds: int = 600
     max_quarantine_rate: float = 0.05
     min_quarantine_rows: int = 20
+    ingest_batch_bytes: int = DEFAULT_INGEST_BATCH_BYTES
     max_quarantine_rate_per_source: dict[str, float] = field(default_factory=dict)
     postgres_dsn: str | None = None
     postgres_bi_password: str | None = None
@@ -165,7 +169,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     run's rows of one source that may be quarantined before the run stops; default 0.05),
     ``CRM_MIN_QUARANTINE_ROWS`` (the rate stops a run only from this many quarantined rows
     of one source on; default 20), ``CRM_MAX_QUARANTINE_RATE_<TABLE>`` (the rate for one raw
-    table, e.g. ``CRM_MAX_QUARANTINE_RATE_SURVEYS_RESPONSES``),
+    table, e.g. ``CRM_MAX_QUARANTINE_RATE_SURVEYS_RESPONSES``), ``CRM_INGEST_BATCH_BYTES``
+    (landing-file bytes ingestion reads and commits as one batch, default 64 MiB: the
+    batch's rows are held while they are judged, so smaller batches need less memory
+    and cost a little more per file; a file larger than it is a batch of its own),
     ``CRM_POSTGRES_DSN`` (loader DSN of the optional PostgreSQL serving target; unset: no
     PostgreSQL publish), ``CRM_POSTGRES_BI_PASSWORD`` (password of its read-only ``bi_reader``),
     ``CRM_CLV_<FIELD>`` and ``CRM_CHURN_<FIELD>`` (any field of
@@ -208,6 +215,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         lock_timeout_seconds=_parse_int(env, "CRM_LOCK_TIMEOUT_SECONDS", 600),
         max_quarantine_rate=_parse_rate(env, "CRM_MAX_QUARANTINE_RATE", 0.05),
         min_quarantine_rows=_parse_int(env, "CRM_MIN_QUARANTINE_ROWS", 20),
+        ingest_batch_bytes=_parse_positive_int(env, "CRM_INGEST_BATCH_BYTES", DEFAULT_INGEST_BATCH_BYTES),
         max_quarantine_rate_per_source=_parse_source_rates(env, "CRM_MAX_QUARANTINE_RATE_"),
         postgres_dsn=env.get("CRM_POSTGRES_DSN") or None,
         postgres_bi_password=env.get("CRM_POSTGRES_BI_PASSWORD") or None,
@@ -304,6 +312,13 @@ def _parse_int(environ: dict[str, str], name: str, default: int) -> int:
         return int(value)
     except ValueError as exc:
         raise ValueError(f"{name}={value!r} is not a whole number: set e.g. {name}={default}") from exc
+
+
+def _parse_positive_int(environ: dict[str, str], name: str, default: int) -> int:
+    value = _parse_int(environ, name, default)
+    if value <= 0:
+        raise ValueError(f"{name}={value} must be more than 0: set e.g. {name}={default}")
+    return value
 
 
 def _parse_source_rates(environ: dict[str, str], prefix: str) -> dict[str, float]:

@@ -274,6 +274,69 @@ def test_unterminated_quote_at_end_of_file_loses_nothing(con, landing):
     assert [line for line, _ in quarantine(con, "orders_orders")] == [3]
 
 
+def test_duckdb_reader_reads_plain_files_and_the_text_split_takes_a_file_whose_count_does_not_balance(con, landing):
+    pigeon = csv_line(ORDERS_ORDERS, {**ORDER, "order_id": "O2", "channel": "pigeon"})
+    write_csv(landing, ORDERS_ORDERS, [csv_line(ORDERS_ORDERS, ORDER), pigeon])
+    # A line with too few fields: DuckDB's reader skips it, so it returns one row less than the file has lines.
+    short = "O4,C1,2024-03-02 12:00:00"
+    day2 = [
+        csv_line(ORDERS_ORDERS, {**ORDER, "order_id": o, "ordered_at": "2024-03-02 12:00:00"}) for o in ("O3", "O5")
+    ]
+    write_csv(landing, ORDERS_ORDERS, [day2[0], short, day2[1]], day="2024-03-02")
+    write_csv(
+        landing,
+        ORDERS_ORDERS,
+        [csv_line(ORDERS_ORDERS, {**ORDER, "order_id": o}) for o in ("O6", "O7")],
+        day="2024-03-03",
+    )
+    # A quote character: never given to the reader (it parses quoting more leniently than the contract).
+    write_csv(
+        landing,
+        ORDERS_ORDERS,
+        [csv_line(ORDERS_ORDERS, {**ORDER, "order_id": "O8", "channel": '"app"'})],
+        day="2024-03-04",
+    )
+    (*_, orders) = load(con, landing, CATALOG_PRODUCTS, CRM_CUSTOMERS, ORDERS_ORDERS)
+    assert {f.path: (f.read_by, f.rows_read, f.rows_loaded, f.rows_quarantined) for f in orders.files} == {
+        "orders/2024-03-01_orders.csv": ("duckdb reader", 2, 1, 1),
+        "orders/2024-03-02_orders.csv": ("text split", 3, 2, 1),
+        "orders/2024-03-03_orders.csv": ("duckdb reader", 2, 2, 0),
+        "orders/2024-03-04_orders.csv": ("text split", 1, 1, 0),
+    }
+    assert con.execute(
+        "select order_id, _source_file[8:17], _source_line from raw.orders_orders order by 1"
+    ).fetchall() == [
+        ("O1", "2024-03-01", 2),
+        ("O3", "2024-03-02", 2),
+        ("O5", "2024-03-02", 4),
+        ("O6", "2024-03-03", 2),
+        ("O7", "2024-03-03", 3),
+        ("O8", "2024-03-04", 2),
+    ]
+    assert con.execute(
+        "select source_file[8:17], source_line, raw_record, reason from raw.quarantine order by 1"
+    ).fetchall() == [
+        ("2024-03-01", 3, pigeon, "unknown channel"),
+        ("2024-03-02", 3, short, "malformed CSV line: expected 5 fields, found 3"),
+    ]
+
+
+def test_duckdb_reader_reads_json_lines_with_an_empty_line_and_crlf(con, landing):
+    path = landing / SUPPORT_TICKETS.file_name(DAY)
+    path.parent.mkdir(parents=True)
+    lines = [json.dumps(TICKET), "", json.dumps({**TICKET, "ticket_id": "T2", "channel": "fax"}), "[1]"]
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode())
+    (*_, tickets) = load(con, landing, CATALOG_PRODUCTS, CRM_CUSTOMERS, SUPPORT_TICKETS)
+    assert [(f.read_by, f.rows_read, f.rows_loaded, f.rows_quarantined) for f in tickets.files] == [
+        ("duckdb reader", 4, 1, 3)
+    ]
+    assert dict(quarantine(con, "support_tickets")) == {
+        2: "empty line",
+        3: "unknown channel",
+        4: "JSON line is not an object",
+    }
+
+
 def test_files_are_loaded_exactly_once(con, landing):
     first = load(con, landing, CATALOG_PRODUCTS, CRM_CUSTOMERS)
     again = load(con, landing, CATALOG_PRODUCTS, CRM_CUSTOMERS)

@@ -167,6 +167,7 @@ def _ingestion_asset(contract: SourceContract) -> dg.AssetsDefinition:
                     context.run_id,
                     progress=context.log.info,
                     reload_dates=config.reload_dates(),
+                    batch_bytes=warehouse.settings.ingest_batch_bytes,
                 )
             except IngestionError as exc:
                 raise dg.Failure(str(exc), allow_retries=False) from exc
