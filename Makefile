@@ -35,11 +35,12 @@ MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -path dbt_project/logs -prune -o \
 	-type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' -o -name '*.md' \) -print 2>/dev/null)
 
-.PHONY: help install run test lint lint-python dev data manifest docs docs-serve sql bench postgres spark screenshots lock clean
+.PHONY: help install run test test-spark lint lint-python dev data manifest docs docs-serve sql bench postgres spark screenshots lock clean
 
 help:
 	@echo "make run    set up, generate the demo company, build the whole warehouse, print a summary"
 	@echo "make test   set up, lint and run the test suite"
+	@echo "make test-spark  build the dbt project on a local Spark and compare every table with DuckDB's"
 	@echo "make lint   ruff (rules in pyproject.toml), ruff format --check, sqlfluff on the dbt models"
 	@echo "make dev    open the Dagster UI (http://127.0.0.1:3000) on the same configuration"
 	@echo "make data   (re)generate only the demo landing files"
@@ -85,6 +86,10 @@ run: $(VENV)/.installed $(MANIFEST)
 # The test command lints first; sqlfluff runs inside the suite (tests/dbt/test_marts.py).
 test: lint-python $(MANIFEST)
 	$(BIN)/python -m pytest
+
+# dbt on a local Spark, compared table by table with DuckDB (starts its own Spark; needs Java).
+test-spark: $(MANIFEST)
+	$(BIN)/python -m pytest -m spark tests/dbt/test_spark.py
 
 lint-python: $(VENV)/.installed
 	$(BIN)/ruff check .

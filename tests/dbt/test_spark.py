@@ -27,7 +27,7 @@ from crm_warehouse.warehouse.sql import qualified_name
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
 COMPARED_SCHEMAS = ("intermediate", "marts", "reference")
 #: Parquet cannot update rows: the one incremental model whose changed rows are not whole
