@@ -68,7 +68,9 @@ def write_profile(settings: Settings) -> Path:
     profile = profiles[PROFILE_NAME]
     profile["target"] = ENGINE_TARGETS[settings.engine]
     duckdb = profile["outputs"][ENGINE_TARGETS["duckdb"]]
-    duckdb.update(path=str(settings.warehouse_path), settings=duckdb_settings(settings))
+    # config_options reach duckdb.connect once; dbt-duckdb runs `settings` as SET on every new
+    # cursor, and DuckDB refuses to SET temp_directory again once it has spilled there.
+    duckdb.update(path=str(settings.warehouse_path), config_options=duckdb_settings(settings))
     spark = profile["outputs"][ENGINE_TARGETS["spark"]]
     spark.update(host=settings.spark_thrift_host, port=settings.spark_thrift_port)
     if settings.spark_thrift_user:
