@@ -29,8 +29,6 @@ RUN_ENV := DAGSTER_HOME=$(HOME_DIR) CRM_WAREHOUSE_PATH=$$($(SETTING) warehouse_p
 # The Dagster instance settings (concurrency pool of the one warehouse writer) come from the repo.
 PREPARE_HOME := mkdir -p $(HOME_DIR) && cp config/dagster.yaml $(HOME_DIR)/dagster.yaml
 LANDING := $$($(SETTING) landing_dir)
-# dbt by hand (docs) uses the profile the runs use: the warehouse path and DuckDB's memory bounds.
-PROFILE := $(CURDIR)/$(BIN)/python -m crm_warehouse.warehouse.dbt_project
 MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -path dbt_project/logs -prune -o \
 	-type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' -o -name '*.md' \) -print 2>/dev/null)
@@ -103,12 +101,12 @@ dev: $(VENV)/.installed $(MANIFEST)
 	$(RUN_ENV) $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 docs: $(VENV)/.installed $(MANIFEST)
-	cd dbt_project && $(RUN_ENV) ../$(BIN)/dbt docs generate --profiles-dir $$($(PROFILE)) --quiet
+	cd dbt_project && $(RUN_ENV) ../$(BIN)/dbt docs generate --profiles-dir . --quiet
 	@echo "dbt docs written to dbt_project/target/ (index.html, catalog.json)."
 	@echo "Browse them: make docs-serve   (http://127.0.0.1:$(DOCS_PORT), Ctrl-C stops)"
 
 docs-serve: $(VENV)/.installed $(MANIFEST)
-	cd dbt_project && $(RUN_ENV) ../$(BIN)/dbt docs serve --profiles-dir $$($(PROFILE)) --host 127.0.0.1 --port $(DOCS_PORT) --no-browser
+	cd dbt_project && $(RUN_ENV) ../$(BIN)/dbt docs serve --profiles-dir . --host 127.0.0.1 --port $(DOCS_PORT) --no-browser
 
 # A read-only SQL shell on the serving file (the project's DuckDB command line).
 sql: $(VENV)/.installed

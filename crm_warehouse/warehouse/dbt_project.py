@@ -88,18 +88,3 @@ def write_profile(settings: Settings) -> Path:
 def run_vars(as_of: date, **more: str) -> dict[str, str]:
     """The run-time dbt vars of an orchestrated build: the resolved as-of date and any extras."""
     return {"as_of_date": as_of.isoformat(), **more}
-
-
-def main() -> int:
-    """``python -m crm_warehouse.warehouse.dbt_project``: write the configuration's profile, print its folder.
-
-    ``make docs`` runs dbt by hand through it, with the same memory bounds as the runs.
-    """
-    from crm_warehouse.settings import load_settings
-
-    print(write_profile(load_settings()))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
