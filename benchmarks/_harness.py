@@ -18,11 +18,9 @@ from typing import Any
 
 import duckdb
 
-from crm_warehouse.settings import DBT_PROJECT_DIR, Settings, load_settings
+from crm_warehouse.settings import Settings, load_settings
 
 SAMPLE_SECONDS = 0.05
-#: dagster-dbt writes each invocation into ``target/<asset>-<hash>-<hash>``.
-DBT_TARGET = DBT_PROJECT_DIR / "target"
 
 
 def _tree_pids(root: int) -> list[int]:
@@ -47,17 +45,23 @@ def _rss_bytes(pid: int) -> int:
 
 
 class RssSampler:
-    """Samples the resident memory of this process and all its children (dbt runs as one)."""
+    """Samples the resident memory of this process and all its children (dbt runs as one).
+
+    Each sample is (time, whole tree, this process alone): the difference is the
+    children, so a peak can be told apart into the job's process and dbt's.
+    """
 
     def __init__(self) -> None:
-        self.samples: list[tuple[float, int]] = []
+        self.samples: list[tuple[float, int, int]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         me = os.getpid()
         while not self._stop.is_set():
-            self.samples.append((time.time(), sum(_rss_bytes(p) for p in _tree_pids(me))))
+            own = _rss_bytes(me)
+            children = sum(_rss_bytes(p) for p in _tree_pids(me) if p != me)
+            self.samples.append((time.time(), own + children, own))
             self._stop.wait(SAMPLE_SECONDS)
 
     def __enter__(self) -> RssSampler:
@@ -69,8 +73,13 @@ class RssSampler:
         self._thread.join()
 
     def peak_between(self, start: float, end: float) -> int:
-        inside = [rss for t, rss in self.samples if start <= t <= end]
-        return max(inside, default=0)
+        """Highest resident memory of the whole tree between two times."""
+        return max((tree for t, tree, _ in self.samples if start <= t <= end), default=0)
+
+    def own_at_peak_between(self, start: float, end: float) -> int:
+        """This process's share of the tree at the tree's peak between two times (the rest: children)."""
+        inside = [(tree, own) for t, tree, own in self.samples if start <= t <= end]
+        return max(inside, default=(0, 0))[1]
 
 
 def mib(n_bytes: float) -> float:
@@ -108,6 +117,7 @@ def step_timings(instance: Any, run_id: str, sampler: RssSampler) -> list[dict[s
                     "start": start,
                     "seconds": entry.timestamp - start,
                     "peak_rss_mib": mib(sampler.peak_between(start, entry.timestamp)),
+                    "own_rss_at_peak_mib": mib(sampler.own_at_peak_between(start, entry.timestamp)),
                     "ok": event.event_type == dg.DagsterEventType.STEP_SUCCESS,
                 }
             )
@@ -115,8 +125,10 @@ def step_timings(instance: Any, run_id: str, sampler: RssSampler) -> list[dict[s
 
 
 def run_dbt_targets(run_id: str) -> list[Path]:
-    """dagster-dbt invocation folders of one run (named ``<asset>-<run id[:7]>-<hash>``), oldest first."""
-    found = [p.parent for p in DBT_TARGET.glob(f"*-{run_id[:7]}-*/run_results.json")]
+    """dbt invocation folders of one run (``orchestration.dbt_runs.invocation_target_path``), oldest first."""
+    from orchestration.dbt_runs import DBT_RUNS_DIR
+
+    found = [p.parent for p in DBT_RUNS_DIR.glob(f"*-{run_id[:8]}-*/run_results.json")]
     return sorted(found, key=lambda p: p.stat().st_mtime)
 
 
@@ -245,6 +257,7 @@ def run_job(job_name: str, paths: dict[str, Path], run_config: dict | None = Non
         "success": result.success,
         "seconds": end - start,
         "peak_rss_mib": mib(sampler.peak_between(start, end)),
+        "own_rss_at_peak_mib": mib(sampler.own_at_peak_between(start, end)),
         "steps": steps,
         "dbt_targets": [str(t) for t in targets],
         "dbt_node_seconds": {t.name.split("-")[0]: dbt_node_seconds(t) for t in targets},

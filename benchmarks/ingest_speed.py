@@ -61,7 +61,7 @@ def measure_floor(settings: Settings, work: Path) -> dict[str, Any]:
         seconds = floor_ingest(settings, database)
     cpu = time.process_time() - cpu
     database.unlink()
-    return {"seconds": seconds, "cpu_seconds": cpu, "peak_rss_mib": mib(max(rss for _, rss in sampler.samples))}
+    return {"seconds": seconds, "cpu_seconds": cpu, "peak_rss_mib": mib(max(tree for _, tree, _ in sampler.samples))}
 
 
 def measure_ingestion(settings: Settings) -> dict[str, Any]:

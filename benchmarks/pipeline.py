@@ -294,6 +294,11 @@ def print_table(result: dict[str, Any]) -> None:
         f"peak {result['run']['peak_rss_mib']:.0f} MiB (<= 4096), "
         f"ingestion {ingest[1] / ingest[3]:.2f} x its floor (<= 1.5)"
     )
+    own = result["run"].get("own_rss_at_peak_mib")
+    if own is not None:
+        print(
+            f"  at the peak: the job's process {own:.0f} MiB, its children (dbt) {result['run']['peak_rss_mib'] - own:.0f} MiB"
+        )
     for name, nodes in result["run"]["dbt_node_seconds"].items():
         parts = ", ".join(f"{k} {v:.1f}" for k, v in nodes.items())
         print(f"  dbt {name}: seconds inside dbt: {parts}")
