@@ -31,6 +31,7 @@ EARLIER_AS_OF = "2025-06-30"
 # Every incremental model of dbt_project.yml, checked against the full build below.
 INCREMENTAL_TABLES = {
     "intermediate.int_customer_months__panel": ("customer_id", "month_start"),
+    "intermediate.int_customer_months__trailing_revenue": ("customer_id", "month_start"),
     "intermediate.int_customer_months__staged": ("customer_id", "month_start"),
     "intermediate.int_customer_months__activity": ("customer_id", "month_start"),
     "intermediate.int_customer_categories__first_purchases": ("customer_id", "category"),

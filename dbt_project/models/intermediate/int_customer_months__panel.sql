@@ -1,7 +1,8 @@
 {#- Customer-month panel: one row per CRM customer per month from the month of signup
     (or of the first order, if earlier) to the as-of month, evaluated at the month end
     (the as-of date in the as-of month). Months before the first completed order are
-    the prospect months.
+    the prospect months. Trailing revenue and orders come from
+    int_customer_months__trailing_revenue.
 
     Incremental: a run recomputes the months from the latest evaluated day less
     var('incremental_lookback_days') on, carrying running totals and the best trailing
@@ -10,8 +11,6 @@
     refuses to run incrementally then. -#}
 {{ config(**incremental_config(partition_by='month_start', unique_key=['customer_id', 'month_start'])) }}
 {{ assert_not_rewound('evaluated_on') }}
-
-{%- set lookback_days = [2 * var('lifecycle_window_days'), var('trailing_revenue_days')] | max %}
 
 with
 
@@ -25,6 +24,13 @@ months as (
 
 purchase_days as (
     select * from {{ ref('int_order_days__sequenced') }}
+),
+
+window_revenue as (
+    select * from {{ ref('int_customer_months__trailing_revenue') }}
+    {%- if is_incremental() %}
+    where month_start >= {{ incremental_months_start() }}
+    {%- endif %}
 ),
 
 {% if is_incremental() %}
@@ -120,59 +126,6 @@ monthly_purchases as (
     cross join window_start
     where purchase_days.order_date >= window_start.first_month_start
     group by purchase_days.customer_id, {{ month_start('purchase_days.order_date') }}
-),
-
-window_purchases as (
-    select
-        spine.customer_id,
-        spine.month_start,
-        {{ days_between('purchase_days.order_date', 'spine.evaluated_on') }} as days_before,
-        purchase_days.orders_on_day,
-        purchase_days.revenue_on_day
-    from spine
-    inner join purchase_days
-        on
-            spine.customer_id = purchase_days.customer_id
-            and spine.evaluated_on >= purchase_days.order_date
-            and purchase_days.order_date > {{ dbt.dateadd('day', -lookback_days, 'spine.evaluated_on') }}
-),
-
-window_revenue as (
-    select
-        customer_id,
-        month_start,
-        sum(
-            case when days_before < {{ number_var('lifecycle_window_days') }} then revenue_on_day else 0 end
-        ) as trailing_window_revenue,
-        sum(
-            case
-                when
-                    days_before >= {{ number_var('lifecycle_window_days') }}
-                    and days_before < 2 * {{ number_var('lifecycle_window_days') }}
-                    then revenue_on_day
-                else 0
-            end
-        ) as previous_window_revenue,
-        sum(
-            case when days_before < {{ number_var('lifecycle_window_days') }} then orders_on_day else 0 end
-        ) as trailing_window_orders,
-        sum(
-            case
-                when
-                    days_before >= {{ number_var('lifecycle_window_days') }}
-                    and days_before < 2 * {{ number_var('lifecycle_window_days') }}
-                    then orders_on_day
-                else 0
-            end
-        ) as previous_window_orders,
-        sum(
-            case when days_before < {{ number_var('trailing_revenue_days') }} then revenue_on_day else 0 end
-        ) as trailing_12m_revenue,
-        sum(
-            case when days_before < {{ number_var('trailing_revenue_days') }} then orders_on_day else 0 end
-        ) as trailing_12m_orders
-    from window_purchases
-    group by customer_id, month_start
 ),
 
 cumulated as (
