@@ -29,10 +29,12 @@ def test_a_limit_that_is_not_an_amount_of_memory_is_refused():
 def test_a_connection_carries_the_configured_limit_and_spill_folder(tmp_path: Path):
     settings = load_settings({"CRM_DATA_DIR": str(tmp_path), "CRM_DUCKDB_MEMORY_LIMIT": "700MiB"})
     with connect(settings, tmp_path / "w.duckdb") as con:
-        limit, temp = con.execute(
-            "select current_setting('memory_limit'), current_setting('temp_directory')"
+        limit, temp, background_purge = con.execute(
+            "select current_setting('memory_limit'), current_setting('temp_directory'),"
+            " current_setting('allocator_background_threads')"
         ).fetchone()
     assert limit == "700.0 MiB"
+    assert background_purge is True
     assert Path(temp) == tmp_path / "tmp" / "duckdb"
     assert Path(temp).is_dir()
 

@@ -165,6 +165,13 @@ def test_an_unwritable_serving_path_fails_preflight(tmp_path):
         check_configuration(settings, environ={})
 
 
+def _default_stop_signals() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def test_the_printed_dbt_docs_command_serves_the_docs(tmp_path):
     import signal
     import socket
@@ -184,6 +191,9 @@ def test_the_printed_dbt_docs_command_serves_the_docs(tmp_path):
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        # As in a terminal: a runner that ignores SIGINT/SIGTERM (a background job, some CI
+        # launchers) passes that on, and the server then outlived the test (make waits for dbt).
+        preexec_fn=_default_stop_signals,
     )
     try:
         while True:
@@ -195,5 +205,5 @@ def test_the_printed_dbt_docs_command_serves_the_docs(tmp_path):
             except OSError:
                 time.sleep(0.2)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
+        os.killpg(server.pid, signal.SIGINT)  # Ctrl-C, as the Makefile's message says
         server.wait(timeout=60)

@@ -154,7 +154,11 @@ def test_the_written_dbt_profile_is_the_projects_with_the_configured_warehouse_a
     assert output["path"] == str(tmp_path / "warehouse" / "crm.duckdb")
     # At connect time, never as per-cursor SET (see write_profile).
     assert "settings" not in output
-    assert output["config_options"] == {"memory_limit": "1500MB", "temp_directory": str(tmp_path / "tmp" / "duckdb")}
+    assert output["config_options"] == {
+        "memory_limit": "1500MB",
+        "temp_directory": str(tmp_path / "tmp" / "duckdb"),
+        "allocator_background_threads": True,
+    }
     assert {k: v for k, v in output.items() if k not in ("path", "config_options")} == {
         k: v for k, v in project["outputs"]["dev"].items() if k != "path"
     }
