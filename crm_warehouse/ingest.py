@@ -666,15 +666,29 @@ def _judge_sql(contract: SourceContract) -> str:
         if c.required
     ]
     rules = [f"case when not coalesce({r.predicate}, true) then {_literal(r.reason)} end" for r in contract.rules]
+    # Key lookups join the loaded tables to the batch's own keys, so each batch hashes
+    # its keys and scans the loaded table (and its zone maps) instead of hashing the
+    # whole loaded table: the cost of a batch stays flat as the table grows.
+    found_parents = [
+        f"""found_{i} as (
+                select distinct parent.{safe_identifier(fk.references_column)} as value
+                from {_raw(fk.references_table)} as parent
+                semi join (select distinct {safe_identifier(fk.column)} as value from keyed) as batch
+                    on parent.{safe_identifier(fk.references_column)} = batch.value
+            )"""
+        for i, fk in enumerate(contract.foreign_keys)
+    ]
     foreign = [
-        f"""case when {safe_identifier(fk.column)} is not null and {safe_identifier(fk.column)} not in (
-                select {safe_identifier(fk.references_column)} from {_raw(fk.references_table)}
-            ) then {_literal(f"orphan {fk.column}: not in {fk.references_table}")} end"""
-        for fk in contract.foreign_keys
+        f"""case when {safe_identifier(fk.column)} is not null
+                      and {safe_identifier(fk.column)} not in (select value from found_{i})
+            then {_literal(f"orphan {fk.column}: not in {fk.references_table}")} end"""
+        for i, fk in enumerate(contract.foreign_keys)
     ]
     key = ", ".join(safe_identifier(c) for c in contract.unique_key)
     key_null = " or ".join(f"{safe_identifier(c)} is null" for c in contract.unique_key)
-    key_matches = " and ".join(f"loaded.{safe_identifier(c)} = keyed.{safe_identifier(c)}" for c in contract.unique_key)
+    key_on = " and ".join(f"loaded.{safe_identifier(c)} = batch.{safe_identifier(c)}" for c in contract.unique_key)
+    key_select = ", ".join(f"loaded.{safe_identifier(c)}" for c in contract.unique_key)
+    key_matches = " and ".join(f"found.{safe_identifier(c)} = keyed.{safe_identifier(c)}" for c in contract.unique_key)
     contract_reasons = ", ".join(invisible + padded + required + type_checks)
     if contract.trim_values:
         texts = ", ".join(
@@ -703,20 +717,36 @@ def _judge_sql(contract: SourceContract) -> str:
                       as rule_reason
             from basic
         ),
-        keyed as (
-            select *,
-                   case when rule_reason is null and not ({key_null}) then
-                       row_number() over (partition by {key} order by _source_file, _source_line)
-                   end as key_rank
-            from ruled
+        candidates as (
+            select {key}, _source_file, _source_line from ruled where rule_reason is null and not ({key_null})
         ),
+        -- Duplicate keys are rare: a hash aggregate finds them, and only their rows are ranked.
+        duplicated as (
+            select {key} from candidates group by {key} having count(*) > 1
+        ),
+        ranked as (
+            select _source_file, _source_line,
+                   row_number() over (partition by {key} order by _source_file, _source_line) as key_rank
+            from candidates semi join duplicated using ({key})
+        ),
+        keyed as (
+            select ruled.*,
+                   case when rule_reason is null and not ({key_null}) then coalesce(ranked.key_rank, 1) end as key_rank
+            from ruled left join ranked using (_source_file, _source_line)
+        ),
+        already_loaded as (
+            select distinct {key_select}
+            from {_raw(contract.table)} as loaded
+            semi join (select {key} from keyed where key_rank = 1) as batch on {key_on}
+        ),
+        {"".join(f + "," for f in found_parents)}
         final as (
             select *,
                    nullif(concat_ws('; ',
                        rule_reason,
                        case when key_rank > 1 then 'duplicate key ({", ".join(contract.unique_key)})' end,
                        case when key_rank = 1 and exists (
-                                select 1 from {_raw(contract.table)} as loaded where {key_matches})
+                                select 1 from already_loaded as found where {key_matches})
                             then 'duplicate key ({", ".join(contract.unique_key)}): already loaded' end
                        {"".join(", " + f for f in foreign)}
                    ), '') as reason
