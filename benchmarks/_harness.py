@@ -195,10 +195,14 @@ def _suffixed(statement: str) -> str | None:
     if not match:
         return None
     name = match.group(3).removesuffix("__dbt_tmp")
+    # A model with an enforced contract is a `create table (columns)` and an `insert into`
+    # the same relation: every mention of it is renamed.
+    relation = f'{match.group(2)}"{match.group(3)}"'
+    floor_relation = f'{match.group(2)}"{name}__floor"'
     return (
         statement[: match.start()]
-        + f'create or replace {match.group(1)} {match.group(2)}"{name}__floor"'
-        + statement[match.end() :]
+        + f"create or replace {match.group(1)} {floor_relation}"
+        + statement[match.end() :].replace(relation, floor_relation)
     )
 
 
