@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from datetime import date, datetime
@@ -519,3 +520,32 @@ def test_every_source_judged_for_freshness_has_a_time_column():
     from crm_warehouse.contracts import CONTRACTS
 
     assert [c.table for c in CONTRACTS if c.max_lag_days is not None and not c.loaded_at_field] == []
+
+
+@pytest.mark.parametrize(
+    ("straddling", "newlines", "plain_line_ends", "utf8_error"),
+    [
+        # A character of three bytes split by the 8 MiB read: valid UTF-8.
+        ("中".encode(), 1, True, None),
+        # CR at the end of one read, LF at the start of the next: one CRLF line end.
+        (b"\r\n", 2, True, None),
+        # A lone CR inside a line of an LF file, at the boundary: DuckDB's reader would split there.
+        (b"\rx", 1, False, None),
+        # Two bytes of a three-byte character, then ASCII: not UTF-8, found across the boundary.
+        ("中".encode()[:2] + b"x", 1, True, "invalid byte 0xe4 at byte 8388607"),
+    ],
+)
+def test_file_scan_reads_line_ends_and_characters_across_its_reads(
+    tmp_path, straddling, newlines, plain_line_ends, utf8_error
+):
+    # The first 8 MiB read is ASCII up to the last byte, where `straddling` begins.
+    chunk = 8 * 1024 * 1024
+    data = b"a" * (chunk - 1) + straddling + b"b\n"
+    path = tmp_path / "2024-01-01.csv"
+    path.write_bytes(data)
+    scanned = ingest_module._scan_file(path, tmp_path)
+    assert scanned.newlines == newlines
+    assert scanned.plain_line_ends is plain_line_ends
+    assert scanned.has_quotes is False
+    assert scanned.utf8_error == utf8_error
+    assert scanned.content_hash == hashlib.sha256(data).hexdigest()
