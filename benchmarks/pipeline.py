@@ -189,17 +189,13 @@ def floor_dbt(settings: Settings, work: Path, targets: list[str]) -> dict[str, d
 
 def bench_size(customers: int, days: int, work: Path, profile: bool) -> dict[str, Any]:
     """Everything for one size, in this process."""
-    from crm_simulator.company import simulate_company
-    from crm_simulator.config import SimulationConfig
-
     with pipeline_environment(work) as paths:
+        # The simulator runs in its own process: the job then starts in a process that
+        # holds none of the simulator's memory, as a Dagster run worker would.
+        command = [sys.executable, "-m", "crm_simulator", "--customers", str(customers), "--days", str(days)]
+        command += ["--out", str(paths["landing"]), "--truth-out", str(paths["truth"])]
         with RssSampler() as sampler:
-            simulate = timed(
-                lambda: simulate_company(
-                    SimulationConfig(customers=customers, days=days), paths["landing"], paths["truth"]
-                ),
-                sampler,
-            )
+            simulate = timed(lambda: subprocess.run(command, check=True, stdout=subprocess.DEVNULL), sampler)
         landing_mib = mib(sum(p.stat().st_size for p in paths["landing"].rglob("*") if p.is_file()))
         print(f"  simulated {customers:,} customers in {simulate['seconds']:.0f} s ({landing_mib:.0f} MiB)", flush=True)
         run = run_job("full_pipeline", paths)
