@@ -5,8 +5,8 @@ Not a test: prints a table and writes ``benchmarks/results/pipeline.json``.
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/pipeline.py                  # 100k and 1M customers
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/pipeline.py --sizes 1000000 --memory-limit 2GiB
 
-Each size runs in a fresh process in a temp folder: simulate the company (730 days),
-then the real ``full_pipeline`` job in process (``build_definitions`` +
+Each size runs in a fresh process in a temp folder: simulate the company (730 days,
+in a process of its own), then the real ``full_pipeline`` job in process (``build_definitions`` +
 ``job.execute_in_process`` on an ephemeral instance). Step seconds are the gaps
 between each step's start and success events; peak memory is the highest resident
 set of the process and its children (dbt runs as one) sampled every 50 ms within the
