@@ -65,6 +65,17 @@ def test_hand_case_pandas_and_sql(orders, con, time_unit, unit):
     pd.testing.assert_frame_equal(by_sql, expected, check_index_type=False)
 
 
+@pytest.mark.parametrize(
+    "day", ["cast(date as date)", "cast(date as timestamp) + interval 23 hour", "cast(date as varchar)"]
+)
+def test_sql_summary_reads_typed_and_text_dates_alike(orders, con, day):
+    # DATE and TIMESTAMP columns are read as they are (a time of day ignored), text is parsed: the same days.
+    con.register("orders_frame", orders)
+    con.execute(f"create table typed_orders as select customer_id, {day} as date, amount from orders_frame")
+    by_sql = summarize_transactions_sql(con, "typed_orders", as_of="2024-01-29", time_unit="days")
+    pd.testing.assert_frame_equal(by_sql, _expected_hand_summary(1.0), check_index_type=False)
+
+
 def test_sql_equals_pandas_on_cdnow_sample(con):
     columns = ["master_id", "customer_id", "date", "cds", "amount"]
     raw = pd.read_csv(CDNOW_SAMPLE, sep=r"\s+", header=None, names=columns)
