@@ -283,7 +283,7 @@ def _scan_file(path: Path, landing_dir: Path) -> _LandingFile:
                 except UnicodeDecodeError as exc:
                     # The decoder reports positions in the pending bytes and this read together.
                     utf8_error_at = offset - len(pending) + exc.start
-                    utf8_error = f"invalid byte 0x{(pending + chunk)[exc.start]:02x} at byte {utf8_error_at}"
+                    utf8_error = f"invalid byte 0x{exc.object[exc.start]:02x} at byte {utf8_error_at}"
             offset += len(chunk)
     if utf8_error is None:
         try:
