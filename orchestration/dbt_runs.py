@@ -27,6 +27,8 @@ import dagster as dg
 from crm_warehouse.settings import DBT_PROJECT_DIR
 
 DBT_RUNS_DIR = DBT_PROJECT_DIR / "target" / "runs"
+#: dbt's saved parse state in a target folder.
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 #: Target folders kept (two dbt steps a run: the last few runs).
 KEEP_TARGET_FOLDERS = 6
 
@@ -61,11 +63,37 @@ def prune_target_folders(runs_dir: Path = DBT_RUNS_DIR, keep: int = KEEP_TARGET_
 
 
 def invocation_target_path(context: dg.AssetExecutionContext, runs_dir: Path = DBT_RUNS_DIR) -> Path:
-    """A fresh target folder for one dbt invocation, after pruning the old ones."""
+    """A fresh target folder for one dbt invocation, after pruning the old ones.
+
+    It starts with the newest earlier invocation's parse state (:func:`reuse_parse_state`).
+    """
     prune_target_folders(runs_dir, KEEP_TARGET_FOLDERS - 1)
     path = runs_dir / f"{context.op_execution_context.op.name}-{context.run.run_id[:8]}-{uuid.uuid4().hex[:6]}"
     path.mkdir(parents=True, exist_ok=True)
+    reuse_parse_state(runs_dir, path)
     return path
+
+
+def reuse_parse_state(runs_dir: Path, target: Path) -> Path | None:
+    """Copy the newest ``partial_parse.msgpack`` of ``runs_dir`` into ``target``; returns the one copied.
+
+    dbt parses the whole project (about 5 s) unless its target folder holds the parse
+    state of an earlier invocation with the same vars and profile: the second dbt step
+    of a run (same as-of date, same warehouse) then parses only what changed. dbt checks
+    the state itself and parses in full when it does not match, so any earlier state
+    is safe to offer. dagster-dbt only copies ``dbt_project/target``'s, written by
+    ``make manifest`` with another profile, which never matches a run's.
+    """
+    states = [
+        state for folder in runs_dir.iterdir() if folder != target and (state := folder / PARTIAL_PARSE_FILE).is_file()
+    ]
+    try:  # another run may prune a folder meanwhile: then dbt just parses in full
+        newest = max(states, key=lambda state: state.stat().st_mtime, default=None)
+        if newest is not None:
+            shutil.copyfile(newest, target / PARTIAL_PARSE_FILE)
+    except OSError:
+        return None
+    return newest
 
 
 def failed_nodes(run_results: Mapping[str, Any] | None) -> list[tuple[str, str, str]]:

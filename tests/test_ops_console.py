@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from orchestration.console import DbtProgress, run_log_path
-from orchestration.dbt_runs import describe_dbt_failure, prune_target_folders
+from orchestration.dbt_runs import PARTIAL_PARSE_FILE, describe_dbt_failure, prune_target_folders, reuse_parse_state
 from orchestration.recovery import process_alive, process_tags
 
 
@@ -67,6 +67,21 @@ def test_a_compile_error_is_not_retried_and_a_lock_is():
     )
     assert description == f"dbt build failed: error in fct_orders. {lock}. dbt log: /x/dbt.log"
     assert retry is True
+
+
+def test_a_new_target_folder_starts_with_the_newest_parse_state(tmp_path):
+    runs = tmp_path / "runs"
+    target = runs / "dbt_scored_models-new"
+    target.mkdir(parents=True)
+    assert reuse_parse_state(runs, target) is None and not (target / PARTIAL_PARSE_FILE).exists()
+    for number, state in enumerate([b"older", b"newest", None]):
+        folder = runs / f"dbt_warehouse_models-{number}"
+        folder.mkdir()
+        if state is not None:
+            (folder / PARTIAL_PARSE_FILE).write_bytes(state)
+            os.utime(folder / PARTIAL_PARSE_FILE, (1_000_000 + number, 1_000_000 + number))
+    assert reuse_parse_state(runs, target) == runs / "dbt_warehouse_models-1" / PARTIAL_PARSE_FILE
+    assert (target / PARTIAL_PARSE_FILE).read_bytes() == b"newest"
 
 
 def test_old_target_folders_and_run_logs_are_pruned(tmp_path):

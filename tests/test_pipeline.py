@@ -22,6 +22,7 @@ from crm_warehouse.ingest import export_date
 from crm_warehouse.warehouse.dbt_project import dbt_var_int
 from orchestration.assets.dbt import DbtBuildConfig, dbt_build_args
 from orchestration.checks.quality import CHECK_NAME
+from orchestration.dbt_runs import DBT_RUNS_DIR
 from orchestration.resources import RECENT_ROWS, VALIDATED_ROWS_TAG
 from orchestration.run import BACKFILL_TAGS, backfill_run_config
 
@@ -140,6 +141,9 @@ def test_rerun_with_no_new_files_loads_nothing_twice(built_pipeline, tmp_path):
         ).fetchone()[0]
     assert after == before
     assert new_ledger_rows == 0
+    # The run's second dbt step starts from the first one's parse state (same vars, same profile).
+    (scored_step,) = DBT_RUNS_DIR.glob(f"dbt_scored_models-{result.run_id[:8]}-*")
+    assert "Partial parsing enabled, no changes found, skipping parsing" in (scored_step / "dbt.log").read_text()
 
 
 def test_daily_run_builds_incrementally_and_tests_the_rows_it_wrote(built_pipeline, tmp_path):
