@@ -1,6 +1,6 @@
 with
 
-staged as (
+staged as {{ not_materialized() }} (
     select * from {{ ref('int_customer_months__staged') }}
 ),
 

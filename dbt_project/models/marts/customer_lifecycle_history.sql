@@ -5,7 +5,7 @@
 
 with
 
-staged as (
+staged as {{ not_materialized() }} (
     select * from {{ ref('int_customer_months__staged') }}
     {%- if is_incremental() %}
     where month_start >= {{ dbt.dateadd('month', -1, incremental_months_start()) }}

@@ -11,7 +11,7 @@
     is the number of days of the months observed in stability. -#}
 with
 
-staged as (
+staged as {{ not_materialized() }} (
     select * from {{ ref('int_customer_months__staged') }}
 ),
 
