@@ -125,7 +125,7 @@ def test_full_pipeline_builds_every_layer_and_publishes(built_pipeline):
 
         assert materialised("marts", "dim_customers")["dagster/row_count"].value == dim_customers
         assert materialised("marts", "customer_value_segments")["dagster/row_count"].value == dim_customers
-        assert "dagster/row_count" not in materialised("staging", "stg_crm__customers"), "views are not counted"
+        assert "dagster/row_count" not in materialised("staging", "stg_orders__orders"), "views are not counted"
 
 
 def test_rerun_with_no_new_files_loads_nothing_twice(built_pipeline, tmp_path):
