@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 import dagster as dg
 import duckdb
@@ -17,7 +19,10 @@ from crm_warehouse.warehouse.duckdb_connection import connect
 
 # Every step that writes the warehouse joins this Dagster concurrency pool; the
 # instance limits it to one slot (dagster.yaml), so runs started together queue.
+# Such a step also holds WarehouseResource.writer_turn while it runs.
 WAREHOUSE_POOL = "duckdb_warehouse"
+
+T = TypeVar("T")
 
 # Transient errors (a lock held longer than the wait, a full disk freed, a flaky
 # mount) get two more tries with growing pauses; failures that would only repeat
@@ -119,14 +124,46 @@ class WarehouseResource(dg.ConfigurableResource):
     def _connect_waiting_for_lock(self, path: Path) -> duckdb.DuckDBPyConnection:
         # DuckDB allows one writing process; another run holding the file makes this
         # run wait (with backoff) instead of failing.
+        return self._waiting_for_lock(
+            lambda: connect(self.settings, path),
+            lambda exc: isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower(),
+            f"warehouse {path}",
+        )
+
+    @contextmanager
+    def writer_turn(self) -> Iterator[None]:
+        """Hold the warehouse for a whole step, so warehouse steps of two runs never overlap.
+
+        The Dagster pool (``WAREHOUSE_POOL``) queues them, but with Dagster's SQLite
+        storage two steps claiming the one slot in the same instant can both get it:
+        the claim reads the free slot, then writes it, with no lock between (seen in
+        ``test_two_runs_started_together_queue_on_the_warehouse``). DuckDB's own lock
+        lasts one connection, and a dbt step opens several. An exclusive lock on a file
+        beside the warehouse, held for the step, makes the second step wait.
+        """
+        path = Path(self.warehouse_path).with_name(Path(self.warehouse_path).name + ".writer.lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as handle:
+            self._waiting_for_lock(
+                lambda: fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB),
+                lambda exc: isinstance(exc, BlockingIOError),
+                f"warehouse {self.warehouse_path}",
+            )
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _waiting_for_lock(self, attempt: Callable[[], T], is_locked: Callable[[Exception], bool], what: str) -> T:
+        """``attempt()`` until it does not fail for a lock, with backoff, up to ``lock_timeout_seconds``."""
         deadline = time.monotonic() + self.settings.lock_timeout_seconds
         delay = 0.5
         while True:
             try:
-                return connect(self.settings, path)
-            except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                    raise dg.Failure(f"cannot open the warehouse {path} for writing: {exc}") from exc
-                dg.get_dagster_logger().info(f"warehouse {path} is locked by another run; retrying in {delay:.1f} s")
+                return attempt()
+            except Exception as exc:
+                if not is_locked(exc) or time.monotonic() > deadline:
+                    raise dg.Failure(f"cannot open the {what} for writing: {exc}") from exc
+                dg.get_dagster_logger().info(f"{what} is locked by another run; retrying in {delay:.1f} s")
                 time.sleep(delay)
                 delay = min(delay * 2, 15.0)

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -140,3 +141,32 @@ def test_a_failed_dbt_test_ends_the_run_with_what_failed_and_is_not_retried(buil
         [record] = instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
         retries = instance.all_logs(record.dagster_run.run_id, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY)
     assert retries == [], "a failed data test fails the same way again: no retry"
+
+
+def test_a_warehouse_step_waits_for_the_step_of_another_run_that_holds_the_warehouse(tmp_path):
+    """The step-long writer lock beside the warehouse: Dagster's SQLite pool can hand its
+    one slot to two steps claiming it in the same instant, this lock cannot."""
+    from crm_warehouse.settings import load_settings
+    from orchestration.resources import WarehouseResource
+
+    def resource(timeout: int) -> WarehouseResource:
+        env = {"CRM_DATA_DIR": str(tmp_path), "CRM_LOCK_TIMEOUT_SECONDS": str(timeout)}
+        return WarehouseResource(settings_json=load_settings(env).to_json())
+
+    order: list[str] = []
+    with resource(600).writer_turn():
+        with pytest.raises(dg.Failure, match="cannot open the warehouse .* for writing"):
+            with resource(0).writer_turn():
+                pass
+        waiting = threading.Thread(target=_enter_and_record, args=(resource(600), order))
+        waiting.start()
+        order.append("first step out")
+    waiting.join()
+    assert order == ["first step out", "second step in"]
+    with resource(0).writer_turn():  # released: taken at once
+        pass
+
+
+def _enter_and_record(warehouse, order: list[str]) -> None:
+    with warehouse.writer_turn():
+        order.append("second step in")

@@ -70,7 +70,7 @@ def clv_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
     from crm_warehouse.analytics.model_runs import retrain_clv
     from crm_warehouse.warehouse.analytics_tables import append_rows
 
-    with warehouse.connect() as con:
+    with warehouse.writer_turn(), warehouse.connect() as con:
         as_of = warehouse.resolve_as_of(con)
         try:
             retrained = retrain_clv(con, Path(warehouse.models_dir), as_of, _now(), warehouse.settings.clv)
@@ -116,7 +116,7 @@ def churn_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
     from crm_warehouse.analytics.plots import calibration_plot_png
     from crm_warehouse.warehouse.analytics_tables import append_rows
 
-    with warehouse.connect() as con:
+    with warehouse.writer_turn(), warehouse.connect() as con:
         as_of = warehouse.resolve_as_of(con)
         try:
             retrained = retrain_churn(con, Path(warehouse.models_dir), as_of, _now(), warehouse.settings.churn)
@@ -174,7 +174,7 @@ def customer_clv(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     from crm_warehouse.analytics.plots import clv_distribution_png
     from crm_warehouse.warehouse.analytics_tables import append_rows, table_rows
 
-    with warehouse.connect() as con:
+    with warehouse.writer_turn(), warehouse.connect() as con:
         as_of = warehouse.resolve_as_of(con)
         try:
             scored = score_with_latest_clv(con, Path(warehouse.models_dir), as_of, _now())
@@ -224,7 +224,7 @@ def customer_churn_scores(context: dg.AssetExecutionContext, warehouse: Warehous
     from crm_warehouse.analytics.model_runs import NoModelError, score_with_latest_churn
     from crm_warehouse.warehouse.analytics_tables import append_rows, table_rows
 
-    with warehouse.connect() as con:
+    with warehouse.writer_turn(), warehouse.connect() as con:
         cutoff = warehouse.resolve_as_of(con)
         try:
             # The scores stream from a second connection while this one writes them, in one transaction.

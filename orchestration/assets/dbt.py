@@ -138,6 +138,13 @@ def dbt_build_args(config: DbtBuildConfig, variables: Mapping[str, str], run_tag
 def _build(
     context: dg.AssetExecutionContext, config: DbtBuildConfig, dbt: DbtCliResource, warehouse: WarehouseResource
 ) -> Iterator[Any]:
+    with warehouse.writer_turn():
+        yield from _build_holding_the_warehouse(context, config, dbt, warehouse)
+
+
+def _build_holding_the_warehouse(
+    context: dg.AssetExecutionContext, config: DbtBuildConfig, dbt: DbtCliResource, warehouse: WarehouseResource
+) -> Iterator[Any]:
     with warehouse.connect() as con:
         as_of = warehouse.resolve_as_of(con)
     args = dbt_build_args(config, run_vars(as_of), context.run.tags)

@@ -158,7 +158,7 @@ def _ingestion_asset(contract: SourceContract) -> dg.AssetsDefinition:
     def ingest(
         context: dg.AssetExecutionContext, config: IngestionConfig, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
-        with warehouse.connect() as con:
+        with warehouse.writer_turn(), warehouse.connect() as con:
             try:
                 result = ingest_table(
                     con,

@@ -66,7 +66,7 @@ def build_publish_asset(upstream: Sequence[dg.AssetsDefinition]) -> dg.AssetsDef
     def crm_serving(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         serving_path = Path(warehouse.serving_path)
         checks_passed = _checks_passed_in_run(context)
-        with warehouse.connect() as con:
+        with warehouse.writer_turn(), warehouse.connect() as con:
             try:
                 result = publish(con, serving_path, context.run_id, checks_passed)
             except PublishError as exc:
