@@ -109,7 +109,13 @@ class WarehouseResource(dg.ConfigurableResource):
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """The run's single read-write connection to the working warehouse."""
-        path = Path(self.warehouse_path)
+        path = self._in_warehouse_folder(Path(self.warehouse_path))
+        with self._connect_waiting_for_lock(path) as con:
+            yield con
+
+    @staticmethod
+    def _in_warehouse_folder(path: Path) -> Path:
+        """``path``, once its folder exists (a failure that says what to set, when it cannot)."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -118,8 +124,7 @@ class WarehouseResource(dg.ConfigurableResource):
                 "Set CRM_WAREHOUSE_PATH (or CRM_DATA_DIR) to a writable place.",
                 allow_retries=False,
             ) from exc
-        with self._connect_waiting_for_lock(path) as con:
-            yield con
+        return path
 
     def _connect_waiting_for_lock(self, path: Path) -> duckdb.DuckDBPyConnection:
         # DuckDB allows one writing process; another run holding the file makes this
@@ -141,8 +146,8 @@ class WarehouseResource(dg.ConfigurableResource):
         lasts one connection, and a dbt step opens several. An exclusive lock on a file
         beside the warehouse, held for the step, makes the second step wait.
         """
-        path = Path(self.warehouse_path).with_name(Path(self.warehouse_path).name + ".writer.lock")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        warehouse = Path(self.warehouse_path)
+        path = self._in_warehouse_folder(warehouse.with_name(warehouse.name + ".writer.lock"))
         with path.open("a") as handle:
             self._waiting_for_lock(
                 lambda: fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB),

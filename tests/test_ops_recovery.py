@@ -170,3 +170,16 @@ def test_a_warehouse_step_waits_for_the_step_of_another_run_that_holds_the_wareh
 def _enter_and_record(warehouse, order: list[str]) -> None:
     with warehouse.writer_turn():
         order.append("second step in")
+
+
+def test_a_warehouse_folder_that_cannot_be_made_fails_the_step_with_what_to_set(tmp_path):
+    from crm_warehouse.settings import load_settings
+    from orchestration.resources import WarehouseResource
+
+    (tmp_path / "a_file").write_text("not a folder")
+    env = {"CRM_DATA_DIR": str(tmp_path), "CRM_WAREHOUSE_PATH": str(tmp_path / "a_file" / "crm.duckdb")}
+    warehouse = WarehouseResource(settings_json=load_settings(env).to_json())
+    for step_part in (warehouse.writer_turn, warehouse.connect):
+        with pytest.raises(dg.Failure, match="Set CRM_WAREHOUSE_PATH .* to a writable place"):
+            with step_part():
+                pass
