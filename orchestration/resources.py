@@ -131,7 +131,8 @@ class WarehouseResource(dg.ConfigurableResource):
         # run wait (with backoff) instead of failing.
         return self._waiting_for_lock(
             lambda: connect(self.settings, path),
-            lambda exc: isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower(),
+            duckdb.IOException,
+            lambda exc: "lock" in str(exc).lower(),
             f"warehouse {path}",
         )
 
@@ -151,7 +152,8 @@ class WarehouseResource(dg.ConfigurableResource):
         with path.open("a") as handle:
             self._waiting_for_lock(
                 lambda: fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB),
-                lambda exc: isinstance(exc, BlockingIOError),
+                BlockingIOError,
+                lambda exc: True,
                 f"warehouse {self.warehouse_path}",
             )
             try:
@@ -159,14 +161,19 @@ class WarehouseResource(dg.ConfigurableResource):
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def _waiting_for_lock(self, attempt: Callable[[], T], is_locked: Callable[[Exception], bool], what: str) -> T:
-        """``attempt()`` until it does not fail for a lock, with backoff, up to ``lock_timeout_seconds``."""
+    def _waiting_for_lock(
+        self, attempt: Callable[[], T], error: type[Exception], is_locked: Callable[[Exception], bool], what: str
+    ) -> T:
+        """``attempt()`` until it does not fail for a lock, with backoff, up to ``lock_timeout_seconds``.
+
+        Only ``error`` is caught: a lock error is retried, any other ``error`` fails the step.
+        """
         deadline = time.monotonic() + self.settings.lock_timeout_seconds
         delay = 0.5
         while True:
             try:
                 return attempt()
-            except Exception as exc:
+            except error as exc:
                 if not is_locked(exc) or time.monotonic() > deadline:
                     raise dg.Failure(f"cannot open the {what} for writing: {exc}") from exc
                 dg.get_dagster_logger().info(f"{what} is locked by another run; retrying in {delay:.1f} s")
