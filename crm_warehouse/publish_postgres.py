@@ -1,9 +1,11 @@
 """Optional PostgreSQL serving target: copy the serving file's marts and analytics to PostgreSQL.
 
 Each published schema is loaded into a NEW schema (``marts__new_<run>``) while readers
-keep using the current one. One transaction then renames the current schema away,
-renames the new one into place, grants ``bi_reader``, drops the old schema and appends
-to ``publish_log``. A reader sees the old tables or the new ones, never a mix.
+keep using the current one: from the DuckDB serving file (:func:`publish_to_postgres`),
+or, on Spark, from Spark's tables (:func:`publish_spark_to_postgres`). One transaction
+then renames the current schema away, renames the new one into place, grants
+``bi_reader``, drops the old schema and appends to ``publish_log``. A reader sees the
+old tables or the new ones, never a mix.
 
 The swap needs an exclusive lock on every old table; a BI query holding one makes the
 swap wait. The swap waits at most ``SWAP_LOCK_TIMEOUT`` at a time (below PostgreSQL's
@@ -17,18 +19,24 @@ import logging
 import re
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 from crm_warehouse.publish import PUBLISH_LOG, PUBLISHED_SCHEMAS, PublishError
 from crm_warehouse.settings import Settings
 from crm_warehouse.warehouse.duckdb_connection import connect
+from crm_warehouse.warehouse.sql import qualified_name
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +72,7 @@ def _sql_literal(value: str) -> str:
 
 
 @contextmanager
-def _duckdb_with_postgres_extension(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+def duckdb_with_postgres_extension(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
     """An in-memory DuckDB with the postgres extension of the installed wheel loaded.
 
     Extensions cannot be downloaded at run time here; the PyPI package
@@ -120,7 +128,7 @@ def _drop_stray_schemas(pg: psycopg.Connection) -> None:
 def _load(settings: Settings, serving_path: Path, dsn: str, staging: dict[str, str]) -> dict[str, int]:
     """Copy every published table into its staging schema; row counts by ``schema.table``."""
     row_counts: dict[str, int] = {}
-    with _duckdb_with_postgres_extension(settings) as con:
+    with duckdb_with_postgres_extension(settings) as con:
         con.execute(f"attach {_sql_literal(str(serving_path))} as serving (read_only)")
         con.execute(f"attach {_sql_literal(dsn)} as pg (type postgres)")
         serving_tables = _tables_of(con)
@@ -220,6 +228,53 @@ def publish_to_postgres(
     serving_path = Path(serving_path)
     if not serving_path.exists():
         raise PublishError(f"no serving file at {serving_path}: publish the DuckDB serving copy first")
+    return _publish(
+        dsn,
+        reader_password,
+        run_id,
+        load=lambda staging: _load(settings, serving_path, dsn, staging),
+        checks_passed=lambda: _serving_checks_passed(settings, serving_path),
+        swap_deadline_seconds=swap_deadline_seconds,
+    )
+
+
+def publish_spark_to_postgres(
+    spark: SparkSession,
+    dsn: str,
+    reader_password: str,
+    run_id: str,
+    *,
+    checks_passed: int,
+    swap_deadline_seconds: float = SWAP_DEADLINE_SECONDS,
+) -> PostgresPublishResult:
+    """Copy Spark's published schemas (their checks passed: ``checks_passed``) to PostgreSQL, with the same swap.
+
+    Spark's executors write each table through PostgreSQL's JDBC driver
+    (``scripts/spark.sh`` puts Debian's on the server JVM's class path; on a cluster put
+    ``org.postgresql:postgresql`` on the driver's and the executors' class path), a task
+    per partition: no row passes through this process, and the count check after the
+    load proves every row arrived.
+    """
+    return _publish(
+        dsn,
+        reader_password,
+        run_id,
+        load=lambda staging: _load_from_spark(spark, dsn, staging),
+        checks_passed=lambda: checks_passed,
+        swap_deadline_seconds=swap_deadline_seconds,
+    )
+
+
+def _publish(
+    dsn: str,
+    reader_password: str,
+    run_id: str,
+    *,
+    load: Callable[[dict[str, str]], dict[str, int]],
+    checks_passed: Callable[[], int],
+    swap_deadline_seconds: float,
+) -> PostgresPublishResult:
+    """Load into staging schemas (``load`` returns row counts by ``schema.table``), verify, swap."""
     started = time.perf_counter()
     suffix = _run_suffix(run_id)
     staging = {schema: f"{schema}__new_{suffix}" for schema in PUBLISHED_SCHEMAS}
@@ -229,10 +284,10 @@ def publish_to_postgres(
         ensure_reader_role(pg, reader_password)
         _drop_stray_schemas(pg)
         try:
-            row_counts = _load(settings, serving_path, dsn, staging)
+            row_counts = load(staging)
             _verify_counts(pg, staging, row_counts)
-            checks_passed = _serving_checks_passed(settings, serving_path)
-            rows = [(run_id, name, count, checks_passed) for name, count in row_counts.items()]
+            passed = checks_passed()
+            rows = [(run_id, name, count, passed) for name, count in row_counts.items()]
             attempts = _swap_until_deadline(pg, staging, old, rows, swap_deadline_seconds)
         except BaseException:
             _drop_stray_schemas(pg)
@@ -240,6 +295,39 @@ def publish_to_postgres(
     seconds = time.perf_counter() - started
     log.info("published %d tables to PostgreSQL in %.1f s", len(row_counts), seconds)
     return PostgresPublishResult(run_id, row_counts, seconds, attempts)
+
+
+def _load_from_spark(spark: SparkSession, dsn: str, staging: dict[str, str]) -> dict[str, int]:
+    """Write every table of Spark's published schemas into its staging schema; row counts by ``schema.table``."""
+    tables = [
+        (schema, table.name)
+        for schema in staging
+        for table in spark.catalog.listTables(schema)
+        if table.tableType != "VIEW" and not table.isTemporary
+    ]
+    if not tables:
+        raise PublishError(f"nothing to publish: no tables in Spark's schemas {list(staging)}")
+    with psycopg.connect(dsn, autocommit=True) as pg:
+        for schema in staging.values():
+            pg.execute(sql.SQL("create schema {}").format(sql.Identifier(schema)))
+    url, properties = _jdbc(dsn)
+    row_counts: dict[str, int] = {}
+    for schema, table in tables:
+        _check_identifier(table)
+        frame = spark.table(qualified_name(schema, table, "spark"))
+        frame.write.jdbc(url, f'"{staging[schema]}"."{table}"', mode="error", properties=properties)
+        row_counts[f"{schema}.{table}"] = frame.count()
+    return row_counts
+
+
+def _jdbc(dsn: str) -> tuple[str, dict[str, str]]:
+    """The JDBC URL and connection properties of a libpq connection string (URL or key=value)."""
+    parts = conninfo_to_dict(dsn)
+    url = f"jdbc:postgresql://{parts.get('host', 'localhost')}:{parts.get('port', 5432)}/{parts['dbname']}"
+    properties = {"driver": "org.postgresql.Driver", "user": parts["user"]}
+    if parts.get("password"):
+        properties["password"] = parts["password"]
+    return url, properties
 
 
 def _swap_until_deadline(

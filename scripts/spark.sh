@@ -3,7 +3,8 @@
 # protocol, what dbt-spark's thrift method talks to) and Spark Connect (what Python code
 # opens with SparkSession.builder.remote), on 127.0.0.1 only, sharing one Derby metastore
 # and one warehouse folder under the project's data folder. Installs Debian's Java 17
-# where java is missing; Spark itself is the venv's pyspark (its jars hold both servers).
+# (and PostgreSQL's JDBC driver) where missing; Spark itself is the venv's pyspark (its
+# jars hold both servers).
 # Idempotent: a second run finds the server answering and changes nothing. Prints the
 # settings that point the project at it on its last line (stdout); the rest goes to stderr.
 # Stop it: kill -- -$(cat "$(.venv/bin/python -m crm_warehouse.settings spark_metastore_dir)/thriftserver.pid")
@@ -20,13 +21,20 @@ SHUFFLE_PARTITIONS=${CRM_SPARK_SHUFFLE_PARTITIONS:-4}
 log() { echo "spark.sh: $*" >&2; }
 setting() { "$PYTHON" -m crm_warehouse.settings "$1"; }
 
-if ! command -v java >/dev/null; then
-    log "installing openjdk-17-jre-headless with apt-get"
+# PostgreSQL's JDBC driver (Debian's; Maven Central is not reachable everywhere) lets
+# Spark's executors write the published tables to PostgreSQL themselves. It goes on the
+# JVM's own class path (local mode: the executors are in the driver's JVM): added with
+# --jars it was loaded by a session's class loader, and once that session closed the
+# registered driver failed with NoClassDefFoundError: org/postgresql/Driver$1.
+POSTGRES_JDBC_JAR=/usr/share/java/postgresql.jar
+if ! command -v java >/dev/null || [ ! -f "$POSTGRES_JDBC_JAR" ]; then
+    log "installing openjdk-17-jre-headless and libpostgresql-jdbc-java with apt-get"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >&2
-    apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless >&2
+    apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless libpostgresql-jdbc-java >&2
 fi
-# --java-only: make sure Java is there (CI does, before the tests start their own servers).
+# --java-only: make sure Java and the JDBC driver are there (CI does, before the tests
+# start their own servers).
 if [ "${1:-}" = --java-only ]; then
     java -version 2>&1 | head -n 1 >&2
     exit 0
@@ -83,6 +91,7 @@ else
         --name crm-warehouse-spark \
         --master "$MASTER" \
         --driver-memory "$DRIVER_MEMORY" \
+        --driver-class-path "$POSTGRES_JDBC_JAR" \
         --conf spark.sql.catalogImplementation=hive \
         --conf "spark.sql.warehouse.dir=$WAREHOUSE_DIR" \
         --conf "spark.hadoop.javax.jdo.option.ConnectionURL=jdbc:derby:;databaseName=$METASTORE_DIR/metastore_db;create=true" \

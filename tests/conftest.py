@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from typing import TYPE_CHECKING
 
+import psycopg
 import pytest
 
 from crm_simulator import SimulationConfig, simulate_company
 from crm_warehouse.contracts import CONTRACTS
 from crm_warehouse.ingest import export_date
+from crm_warehouse.settings import PROJECT_ROOT
 
 if TYPE_CHECKING:
     from pipeline_support import BuiltPipeline, Company
@@ -48,3 +52,35 @@ def built_pipeline(company: Company, tmp_path_factory: pytest.TempPathFactory) -
     result = run_job(root, "full_pipeline")
     assert result.success, "the full pipeline failed on the test company"
     return BuiltPipeline(root=root, company=company, held_back=held_back, run_id=result.run_id)
+
+
+# The PostgreSQL tests publish into their own database so a developer's `crm` copy is left alone.
+POSTGRES_TEST_DATABASE = "crm_test"
+
+
+def _postgres_unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"PostgreSQL is required in CI: {reason}")
+    pytest.skip(f"no PostgreSQL server: {reason} (run `bash scripts/postgres.sh` as root or set CRM_POSTGRES_DSN)")
+
+
+@pytest.fixture(scope="session")
+def loader_dsn() -> str:
+    """The PostgreSQL loader DSN: CRM_POSTGRES_DSN, else the server scripts/postgres.sh starts."""
+    dsn = os.environ.get("CRM_POSTGRES_DSN")
+    if not dsn:
+        script = subprocess.run(
+            ["bash", str(PROJECT_ROOT / "scripts" / "postgres.sh")],
+            env={**os.environ, "CRM_POSTGRES_DB": POSTGRES_TEST_DATABASE},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if script.returncode != 0:
+            _postgres_unavailable(f"scripts/postgres.sh failed: {script.stderr.strip()[-500:]}")
+        dsn = script.stdout.strip().splitlines()[-1]
+    try:
+        psycopg.connect(dsn, connect_timeout=10).close()
+    except psycopg.OperationalError as exc:
+        _postgres_unavailable(f"cannot connect: {exc}")
+    return dsn

@@ -26,8 +26,6 @@ pytestmark = pytest.mark.slow
 
 GUIDE = PROJECT_ROOT / "docs" / "bi_guide.md"
 SQL_BLOCK = re.compile(r"^```sql\n(.*?)^```", re.MULTILINE | re.DOTALL)
-# A database of its own, so other tests' PostgreSQL copies are left alone.
-GUIDE_DATABASE = "crm_bi_guide"
 READER_PASSWORD = os.environ.get("CRM_POSTGRES_BI_PASSWORD") or "bi-reader-test"
 
 
@@ -49,32 +47,17 @@ def test_guide_query_runs_and_returns_rows_on_duckdb(number, built_pipeline):
 
 
 @pytest.fixture(scope="module")
-def published_postgres(built_pipeline) -> str:
+def published_postgres(built_pipeline, loader_dsn: str) -> str:
     """The loader DSN of a PostgreSQL database holding the built pipeline's serving tables."""
-    dsn = os.environ.get("CRM_POSTGRES_DSN")
-    if not dsn:
-        script = subprocess.run(
-            ["bash", str(PROJECT_ROOT / "scripts" / "postgres.sh")],
-            env={**os.environ, "CRM_POSTGRES_DB": GUIDE_DATABASE},
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        if script.returncode != 0:
-            if os.environ.get("CI") == "true":
-                pytest.fail(f"PostgreSQL is required in CI: {script.stderr[-500:]}")
-            pytest.skip(f"no PostgreSQL server: {script.stderr.strip()[-300:]}")
-        dsn = script.stdout.strip().splitlines()[-1]
     serving = built_pipeline.root / "serving" / "crm_serving.duckdb"
     publish_to_postgres(
         serving,
-        dsn,
+        loader_dsn,
         READER_PASSWORD,
         f"bi-guide-{built_pipeline.run_id}",
         settings=load_settings({"CRM_DATA_DIR": str(built_pipeline.root)}),
     )
-    return dsn
+    return loader_dsn
 
 
 @pytest.mark.parametrize("number", range(len(guide_queries())))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -11,7 +10,6 @@ from pathlib import Path
 import duckdb
 import psycopg
 import pytest
-from pipeline_support import PROJECT_ROOT
 from psycopg import errors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -19,37 +17,7 @@ from crm_warehouse.publish import publish
 from crm_warehouse.publish_postgres import READER_ROLE, publish_to_postgres
 from crm_warehouse.settings import Settings, load_settings
 
-# The tests publish into their own database so a developer's `crm` copy is left alone.
-TEST_DATABASE = "crm_test"
 READER_PASSWORD = os.environ.get("CRM_POSTGRES_BI_PASSWORD") or "bi-reader-test"
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"PostgreSQL is required in CI: {reason}")
-    pytest.skip(f"no PostgreSQL server: {reason} (run `bash scripts/postgres.sh` as root or set CRM_POSTGRES_DSN)")
-
-
-@pytest.fixture(scope="session")
-def loader_dsn() -> str:
-    """The loader DSN: CRM_POSTGRES_DSN, else the server scripts/postgres.sh starts."""
-    dsn = os.environ.get("CRM_POSTGRES_DSN")
-    if not dsn:
-        script = subprocess.run(
-            ["bash", str(PROJECT_ROOT / "scripts" / "postgres.sh")],
-            env={**os.environ, "CRM_POSTGRES_DB": TEST_DATABASE},
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if script.returncode != 0:
-            _unavailable(f"scripts/postgres.sh failed: {script.stderr.strip()[-500:]}")
-        dsn = script.stdout.strip().splitlines()[-1]
-    try:
-        psycopg.connect(dsn, connect_timeout=10).close()
-    except psycopg.OperationalError as exc:
-        _unavailable(f"cannot connect: {exc}")
-    return dsn
 
 
 @pytest.fixture

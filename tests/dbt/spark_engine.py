@@ -74,7 +74,7 @@ def _normalised(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.reindex(sorted(frame.columns), axis=1).copy()
     for column in frame.columns:
         values = frame[column]
-        if values.map(lambda v: isinstance(v, Decimal)).any():
+        if values.dtype == object and values.map(lambda v: isinstance(v, Decimal)).any():
             frame[column] = values.map(lambda v: None if v is None or pd.isna(v) else float(v)).astype("float64")
         elif isinstance(values.dtype, pd.DatetimeTZDtype):
             frame[column] = values.dt.tz_localize(None)

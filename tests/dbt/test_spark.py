@@ -9,6 +9,7 @@ keys exact, numbers within 1e-9 relative.
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +17,15 @@ from typing import TYPE_CHECKING
 
 import duckdb
 import pandas as pd
+import psycopg
 import pytest
 from dbt_company import Company, run_dbt
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from spark_engine import LocalSpark, table_differences
 from test_marts import EARLIER_AS_OF, INCREMENTAL_TABLES
 
+from crm_warehouse.publish import PUBLISHED_SCHEMAS
+from crm_warehouse.publish_postgres import READER_ROLE, duckdb_with_postgres_extension, publish_spark_to_postgres
 from crm_warehouse.warehouse.spark import copy_duckdb_schema, spark_session
 from crm_warehouse.warehouse.sql import qualified_name
 
@@ -110,6 +115,40 @@ def test_every_table_on_spark_equals_duckdbs(spark_build: SparkBuild, company: C
                 if problems:
                     differences[f"{schema}.{name}"] = problems
     assert not differences, differences
+
+
+def test_spark_publishes_to_postgres_what_duckdb_built(
+    spark_build: SparkBuild, company: Company, loader_dsn: str
+) -> None:
+    """Publish on Spark: Spark's executors write the published schemas into PostgreSQL's
+    staging schemas over JDBC, the same atomic swap puts them in place, and every
+    published table equals DuckDB's; bi_reader reads the marts."""
+    reader_password = os.environ.get("CRM_POSTGRES_BI_PASSWORD") or "bi-reader-test"
+    session = spark_session(spark_build.spark.settings)
+    result = publish_spark_to_postgres(session, loader_dsn, reader_password, "spark-build", checks_passed=1)
+    with company.connect() as con:
+        expected = {
+            f"{schema}.{name}": _duckdb_table(con, schema, name)
+            for schema in PUBLISHED_SCHEMAS
+            for name in _duckdb_table_names(con, schema)
+        }
+    assert result.row_counts == {name: len(frame) for name, frame in expected.items()}
+    differences = {}
+    with duckdb_with_postgres_extension(spark_build.spark.settings) as reader:
+        reader.execute(f"attach '{loader_dsn}' as pg (type postgres, read_only)")
+        for name, frame in expected.items():
+            published = reader.execute(f"select * from pg.{name}").fetch_arrow_table().to_pandas()
+            problems = table_differences(frame, published)
+            if problems:
+                differences[name] = problems
+    assert not differences, differences
+    as_reader = make_conninfo(**{**conninfo_to_dict(loader_dsn), "user": READER_ROLE, "password": reader_password})
+    with psycopg.connect(as_reader) as bi:
+        customers = bi.execute("select count(*) from marts.dim_customers").fetchone()[0]
+    assert customers == len(expected["marts.dim_customers"])
+    with psycopg.connect(loader_dsn) as pg:
+        logged = pg.execute("select count(*) from public.publish_log where run_id = 'spark-build'").fetchone()[0]
+    assert logged == len(expected)
 
 
 def test_incremental_runs_on_spark_match_duckdbs_full_build(spark_build: SparkBuild, company: Company) -> None:
