@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -125,7 +126,8 @@ def test_spark_publishes_to_postgres_what_duckdb_built(
     published table equals DuckDB's; bi_reader reads the marts."""
     reader_password = os.environ.get("CRM_POSTGRES_BI_PASSWORD") or "bi-reader-test"
     session = spark_session(spark_build.spark.settings)
-    result = publish_spark_to_postgres(session, loader_dsn, reader_password, "spark-build", checks_passed=1)
+    run_id = f"spark-build-{uuid.uuid4().hex[:8]}"  # the server and its publish_log outlive test runs
+    result = publish_spark_to_postgres(session, loader_dsn, reader_password, run_id, checks_passed=1)
     with company.connect() as con:
         expected = {
             f"{schema}.{name}": _duckdb_table(con, schema, name)
@@ -147,7 +149,7 @@ def test_spark_publishes_to_postgres_what_duckdb_built(
         customers = bi.execute("select count(*) from marts.dim_customers").fetchone()[0]
     assert customers == len(expected["marts.dim_customers"])
     with psycopg.connect(loader_dsn) as pg:
-        logged = pg.execute("select count(*) from public.publish_log where run_id = 'spark-build'").fetchone()[0]
+        logged = pg.execute("select count(*) from public.publish_log where run_id = %s", (run_id,)).fetchone()[0]
     assert logged == len(expected)
 
 
