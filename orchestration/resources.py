@@ -21,6 +21,9 @@ from crm_warehouse.warehouse.duckdb_connection import connect
 # instance limits it to one slot (dagster.yaml), so runs started together queue.
 # Such a step also holds WarehouseResource.writer_turn while it runs.
 WAREHOUSE_POOL = "duckdb_warehouse"
+#: Log lines a warehouse step writes while it holds the warehouse (``writer_turn``).
+WAREHOUSE_TAKEN = "took the warehouse for this step:"
+WAREHOUSE_RELEASED = "released the warehouse:"
 
 T = TypeVar("T")
 
@@ -149,16 +152,22 @@ class WarehouseResource(dg.ConfigurableResource):
         """
         warehouse = Path(self.warehouse_path)
         path = self._in_warehouse_folder(warehouse.with_name(warehouse.name + ".writer.lock"))
+        logger = dg.get_dagster_logger()
         with path.open("a") as handle:
+            asked = time.monotonic()
             self._waiting_for_lock(
                 lambda: fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB),
                 BlockingIOError,
                 lambda exc: True,
                 f"warehouse {self.warehouse_path}",
             )
+            # Logged inside the lock: the step's exclusive time on the warehouse, which
+            # its STEP_START and STEP_SUCCESS events only bracket.
+            logger.info(f"{WAREHOUSE_TAKEN} {self.warehouse_path} (waited {time.monotonic() - asked:.1f} s)")
             try:
                 yield
             finally:
+                logger.info(f"{WAREHOUSE_RELEASED} {self.warehouse_path}")
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _waiting_for_lock(

@@ -32,7 +32,7 @@ from crm_warehouse.report import short_summary, summarise
 from crm_warehouse.settings import Settings, load_settings
 from orchestration.console import RunConsole, StepProgress, run_log_path
 from orchestration.recovery import process_tags, recover_dead_runs
-from orchestration.resources import ALL_ROWS, VALIDATED_ROWS_TAG
+from orchestration.resources import ALL_ROWS, VALIDATED_ROWS_TAG, WarehouseResource
 
 # A backfill rewrites past dates: its checks validate whole tables, not the latest days.
 BACKFILL_TAGS = {VALIDATED_ROWS_TAG: ALL_ROWS}
@@ -209,9 +209,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("\n".join(failure_lines(result, log_path)))
             return 1
     print(f"\nRun {result.run_id} of {job_name} succeeded in {seconds:.0f} s.")
+    # Another run's step may be writing the warehouse now (DuckDB then refuses even a
+    # read-only connection): the summary waits for its turn like a warehouse step.
+    with WarehouseResource.from_settings(settings).writer_turn():
+        summary = summarise(settings, result.run_id)
+        short = short_summary(settings, result.run_id)
     with open(log_path, "a", encoding="utf-8") as log:
-        log.write(summarise(settings, result.run_id) + "\n")
-    print(short_summary(settings, result.run_id))
+        log.write(summary + "\n")
+    print(short)
     if settings.serving_path.exists():
         print(f"Serving file for BI tools (open read-only): {settings.serving_path}")
     postgres = _published_to_postgres(result)

@@ -23,7 +23,7 @@ from crm_warehouse.warehouse.dbt_project import dbt_var_int
 from orchestration.assets.dbt import DbtBuildConfig, dbt_build_args
 from orchestration.checks.quality import CHECK_NAME
 from orchestration.dbt_runs import DBT_RUNS_DIR
-from orchestration.resources import RECENT_ROWS, VALIDATED_ROWS_TAG
+from orchestration.resources import RECENT_ROWS, VALIDATED_ROWS_TAG, WAREHOUSE_RELEASED, WAREHOUSE_TAKEN
 from orchestration.run import BACKFILL_TAGS, backfill_run_config
 
 pytestmark = pytest.mark.slow
@@ -359,15 +359,13 @@ def test_two_runs_started_together_queue_on_the_warehouse(built_pipeline, tmp_pa
         assert len(records) == 2
         windows = []
         for record in records:
-            starts = {
-                e.step_key: e.timestamp
-                for e in instance.all_logs(record.dagster_run.run_id, of_type=dg.DagsterEventType.STEP_START)
-            }
-            ends = {
-                e.step_key: e.timestamp
-                for e in instance.all_logs(record.dagster_run.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)
-            }
-            windows.append([(starts[k], ends[k]) for k in starts])
+            # Each step's exclusive time: from the line it logs once it holds the warehouse
+            # to the line it logs before letting go (STEP_START comes before any waiting).
+            messages = [(e.timestamp, e.user_message) for e in instance.all_logs(record.dagster_run.run_id)]
+            taken = sorted(t for t, m in messages if m.startswith(WAREHOUSE_TAKEN))
+            released = sorted(t for t, m in messages if m.startswith(WAREHOUSE_RELEASED))
+            assert taken and len(taken) == len(released), messages
+            windows.append(list(zip(taken, released, strict=True)))
     overlapping = [(a, b) for a in windows[0] for b in windows[1] if a[0] < b[1] and b[0] < a[1]]
     assert overlapping == [], "warehouse-writing steps of two runs ran at the same time"
 
