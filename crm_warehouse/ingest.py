@@ -26,7 +26,7 @@ kept only when they balance the file's line count (one row per line), and their
 ordinals become line numbers. Every other file is split from ``read_text`` in SQL (a
 plain split for lines without quotes, a strict RFC-4180 pattern for lines with
 quotes), which keeps exact line numbers and every malformed line. Both give the same
-text fields, judged by the same SQL (:func:`_judge_sql`), so a row gets the same
+text fields, judged by the same SQL (:func:`judge_sql`), so a row gets the same
 reasons whichever way its file was read (``FileResult.read_by`` says which).
 """
 
@@ -446,7 +446,7 @@ def _loaded_files(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, _Ledg
     return {path: _LedgerEntry(content_hash, size, modified_ns) for path, content_hash, size, modified_ns in rows}
 
 
-def _show_macro() -> str:
+def show_macro() -> str:
     """SQL macro ``_crm_show(text)``: the text as is, or quoted with invisible characters escaped (as Python's repr)."""
     escaped = (
         "case when c = chr(9) then '\\t' when c = chr(10) then '\\n' when c = chr(13) then '\\r' "
@@ -637,11 +637,16 @@ def _parse_parquet(contract: SourceContract) -> str:
         )"""
 
 
-def _judge_sql(contract: SourceContract) -> str:
+def judge_sql(contract: SourceContract) -> str:
     """SQL over the parsed batch (table ``_parsed``) giving typed values and a reason.
 
     ``reason`` lists every broken part of the contract, most basic first; null means
-    the row is loaded. Invisible characters and padded keys are shown escaped.
+    the row is loaded. Invisible characters and padded keys are shown escaped (the
+    function of :func:`show_macro`).
+
+    The contract's rules in one text, DuckDB's dialect: on Spark the same text runs
+    translated (:class:`~crm_warehouse.warehouse.spark.SparkSqlConnection`) and gives
+    the same verdicts (``tests/dbt/test_spark.py``).
     """
     typed: list[str] = []
     type_checks: list[str] = []
@@ -940,7 +945,7 @@ def _prepare(
     return _Prepared(f, read_path, positions, len(columns))
 
 
-_PARSED_COLUMNS = "_source_file varchar, _source_line bigint, raw_record varchar, parse_error varchar"
+PARSED_COLUMNS = "_source_file varchar, _source_line bigint, raw_record varchar, parse_error varchar"
 
 #: How a file's rows were read (``FileResult.read_by``).
 READ_BY_READER, READ_BY_TEXT_SPLIT, READ_BY_PARQUET = "duckdb reader", "text split", "parquet reader"
@@ -966,7 +971,7 @@ def _read_batch(
     files refused, how each read file was read by relative path).
     """
     fields = ", ".join(f"f_{c} varchar" for c in contract.column_names)
-    con.execute(f"create or replace temp table _read_rows ({_PARSED_COLUMNS}, {fields})")
+    con.execute(f"create or replace temp table _read_rows ({PARSED_COLUMNS}, {fields})")
     refused: list[UnloadedFile] = []
 
     def refuse(f: _LandingFile, reason: str) -> None:
@@ -1193,7 +1198,7 @@ def _load_batch(
                 "where source_table = $t and superseded_at is null and list_contains($paths, file_path)",
                 {"t": contract.table, "paths": replaced},
             )
-        con.execute(f"create or replace temp table _judged as {_judge_sql(contract)}")
+        con.execute(f"create or replace temp table _judged as {judge_sql(contract)}")
         _add_quarantined_lines(con, contract)
         con.execute(
             f"""insert into {table}
@@ -1463,7 +1468,7 @@ def ingest_table(
         )
     run_id = run_id or uuid.uuid4().hex
     create_raw_tables(con)
-    con.execute(_show_macro())
+    con.execute(show_macro())
     repaired = _repair_ledger(con, contract, run_id)
     inventory = landing_inventory(landing_dir)
     known = _loaded_files(con, contract.table)

@@ -45,7 +45,12 @@ def build_definitions(warehouse: WarehouseResource, extra_assets: Sequence[dg.As
     built_assets = [*ingestion_assets, dbt_warehouse_models, *analytics_assets, dbt_scored_models]
     schedules, sensors = build_ops_definitions(daily_pipeline, retrain_models, warehouse.settings)
     return dg.Definitions(
-        assets=[*built_assets, build_publish_asset(built_assets), *extra_assets, *exposure_specs([SERVING_KEY])],
+        assets=[
+            *built_assets,
+            build_publish_asset(built_assets, warehouse.settings.engine),
+            *extra_assets,
+            *exposure_specs([SERVING_KEY]),
+        ],
         asset_checks=quality_checks,
         jobs=[full_pipeline, daily_pipeline, retrain_models],
         schedules=schedules,

@@ -15,7 +15,9 @@ import duckdb
 
 from crm_warehouse.settings import Settings
 from crm_warehouse.warehouse.as_of import AsOfError, resolve_as_of
+from crm_warehouse.warehouse.catalog import WarehouseSql
 from crm_warehouse.warehouse.duckdb_connection import connect
+from crm_warehouse.warehouse.spark import SparkSqlConnection
 
 # Every step that writes the warehouse joins this Dagster concurrency pool; the
 # instance limits it to one slot (dagster.yaml), so runs started together queue.
@@ -114,6 +116,14 @@ class WarehouseResource(dg.ConfigurableResource):
         """The run's single read-write connection to the working warehouse."""
         path = self._in_warehouse_folder(Path(self.warehouse_path))
         with self._connect_waiting_for_lock(path) as con:
+            yield con
+
+    @contextmanager
+    def sql(self) -> Iterator[WarehouseSql]:
+        """A SQL connection to the warehouse on the configured engine, for steps that only run SQL
+        written in DuckDB's dialect (the quality checks): the DuckDB file (:meth:`connect`), or
+        Spark's Thrift server, where sqlglot translates (:class:`SparkSqlConnection`)."""
+        with SparkSqlConnection(self.settings) if self.settings.engine == "spark" else self.connect() as con:
             yield con
 
     @staticmethod

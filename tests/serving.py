@@ -1,12 +1,16 @@
-"""Reading a serving file back, as a BI user or a test would."""
+"""Reading what was published back, as a BI user or a test would."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import duckdb
 
 from crm_warehouse.publish import PUBLISH_LOG
+
+#: The PostgreSQL password of bi_reader the tests publish with (CI's, else a test default).
+READER_PASSWORD = os.environ.get("CRM_POSTGRES_BI_PASSWORD") or "bi-reader-test"
 
 
 def latest_publish(serving_path: Path) -> dict[str, int]:

@@ -8,7 +8,6 @@ Also here: the project's SQL shell for the serving file (``make sql``).
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import psycopg
 import pytest
 from pipeline_support import PROJECT_ROOT
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from serving import READER_PASSWORD
 
 from crm_warehouse.publish_postgres import READER_ROLE, publish_to_postgres
 from crm_warehouse.settings import load_settings
@@ -26,7 +26,6 @@ pytestmark = pytest.mark.slow
 
 GUIDE = PROJECT_ROOT / "docs" / "bi_guide.md"
 SQL_BLOCK = re.compile(r"^```sql\n(.*?)^```", re.MULTILINE | re.DOTALL)
-READER_PASSWORD = os.environ.get("CRM_POSTGRES_BI_PASSWORD") or "bi-reader-test"
 
 
 def guide_queries() -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from pathlib import Path
@@ -12,12 +11,11 @@ import psycopg
 import pytest
 from psycopg import errors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from serving import READER_PASSWORD
 
 from crm_warehouse.publish import publish
 from crm_warehouse.publish_postgres import READER_ROLE, publish_to_postgres
 from crm_warehouse.settings import Settings, load_settings
-
-READER_PASSWORD = os.environ.get("CRM_POSTGRES_BI_PASSWORD") or "bi-reader-test"
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from crm_warehouse.quality.results import previous_observed_value
 from crm_warehouse.quality.run import main as quality_main
 from crm_warehouse.quality.run import validate_and_record, validate_suite
 from crm_warehouse.quality.suites import Suite, load_suites, parse_suite
-from crm_warehouse.settings import DBT_PROJECT_DIR, EXPECTATIONS_DIR, load_settings
+from crm_warehouse.settings import DBT_PROJECT_DIR, EXPECTATIONS_DIR, Settings, load_settings
 from crm_warehouse.warehouse.analytics_tables import ensure_table
 from crm_warehouse.warehouse.recent_rows import RecentWindow, recent_window
 from orchestration.checks.quality import CHECK_NAME, build_quality_checks
@@ -460,19 +460,28 @@ ITEMS_SUITE = {
 }
 
 
-def _pipeline(
-    tmp_path: Path, rows: str, suite: dict = ITEMS_SUITE, columns: str = "item_id, price"
+def checked_items_pipeline(
+    tmp_path: Path,
+    rows: str,
+    suite: dict = ITEMS_SUITE,
+    columns: str = "item_id, price",
+    settings: Settings | None = None,
 ) -> tuple[list[dg.AssetsDefinition], WarehouseResource]:
+    """raw/items (``rows``), its suite as a Dagster check, and an asset downstream of it.
+
+    ``settings``: the engine (DuckDB under ``tmp_path`` unless given); the SQL runs on either.
+    """
     suites_dir = tmp_path / "expectations"
     suites_dir.mkdir(exist_ok=True)
     (suites_dir / "raw.items.json").write_text(json.dumps(suite))
-    warehouse = WarehouseResource.from_settings(load_settings({"CRM_DATA_DIR": str(tmp_path)}))
+    warehouse = WarehouseResource.from_settings(settings or load_settings({"CRM_DATA_DIR": str(tmp_path)}))
 
     @dg.asset(key=["raw", "items"])
     def items(warehouse: WarehouseResource) -> None:
-        with warehouse.connect() as connection:
+        with warehouse.sql() as connection:
             connection.execute("create schema if not exists raw")
-            connection.execute(f"create or replace table raw.items as select * from (values {rows}) t({columns})")
+            connection.execute("drop table if exists raw.items")
+            connection.execute(f"create table raw.items as select * from (values {rows}) t({columns})")
 
     @dg.asset(key=["marts", "item_report"], deps=[items])
     def item_report() -> None:
@@ -491,7 +500,7 @@ def _pipeline(
     ],
 )
 def test_dagster_check_blocks_downstream_only_on_error(tmp_path, rows, severity, sample, downstream_runs):
-    definitions, warehouse = _pipeline(tmp_path, rows)
+    definitions, warehouse = checked_items_pipeline(tmp_path, rows)
     assert all(spec.blocking for spec in definitions[2].check_specs)
     result = dg.materialize(definitions, resources={"warehouse": warehouse}, raise_on_error=False)
     (evaluation,) = result.get_asset_check_evaluations()
@@ -533,7 +542,7 @@ def test_recent_window_is_what_dbt_recorded_for_the_table(con):
 def test_dagster_check_of_a_daily_run_validates_the_recent_rows(tmp_path):
     # I1 was sold twice long ago: a whole-table check blocks, the daily run's check does not
     rows = "('I1', 5.0, date '2025-01-01'), ('I1', 6.0, date '2025-01-02'), ('I2', 7.0, date '2025-06-30')"
-    definitions, warehouse = _pipeline(tmp_path, rows, ITEMS_SUITE, columns="item_id, price, sold_on")
+    definitions, warehouse = checked_items_pipeline(tmp_path, rows, ITEMS_SUITE, columns="item_id, price, sold_on")
     with warehouse.connect() as con:
         record_window(con, "raw.items", "sold_on", "2025-06-27")
     daily = {VALIDATED_ROWS_TAG: RECENT_ROWS}

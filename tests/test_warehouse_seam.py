@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -13,7 +15,9 @@ import pytest
 import yaml
 
 from crm_warehouse.analytics.churn.features import SCORED_STAGES
-from crm_warehouse.settings import PROJECT_ROOT, Settings, load_settings
+from crm_warehouse.quality.gx_sql import gx_expectation
+from crm_warehouse.quality.suites import load_suites
+from crm_warehouse.settings import EXPECTATIONS_DIR, PROJECT_ROOT, Settings, load_settings
 from crm_warehouse.warehouse.analytics_tables import TABLE_COLUMNS
 from crm_warehouse.warehouse.as_of import AsOfError, latest_order_date, resolve_as_of
 from crm_warehouse.warehouse.dbt_project import (
@@ -24,6 +28,7 @@ from crm_warehouse.warehouse.dbt_project import (
     write_profile,
 )
 from crm_warehouse.warehouse.relations import DBT_MODELS_READ, RAW_ORDERS
+from crm_warehouse.warehouse.spark import SparkSqlConnection, SparkSqlError, spark_sql
 from crm_warehouse.warehouse.sql import qualified_name, quote_identifier, safe_identifier
 
 MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
@@ -225,3 +230,62 @@ def test_loading_the_definitions_imports_no_model_or_plotting_library():
         [sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
     ).stdout.strip()
     assert loaded == "[]"
+
+
+def test_sql_written_for_duckdb_runs_on_spark_translated_with_its_parameters_inlined():
+    """What SparkSqlConnection sends: sqlglot's Spark SQL, parameters as escaped literals."""
+    sql = 'select avg("x")::double from "marts"."t" where a = $run and b is not distinct from $col and d >= $day'
+    assert spark_sql(sql, {"run": "it's", "col": None, "day": date(2025, 6, 28)}) == (
+        "SELECT CAST(AVG(`x`) AS DOUBLE) FROM `marts`.`t` "
+        "WHERE a = 'it\\'s' AND b IS NOT DISTINCT FROM NULL AND d >= CAST('2025-06-28' AS DATE)"
+    )
+    assert spark_sql("insert into t values ($1, $2)", ["a", True]) == "INSERT INTO t VALUES ('a', TRUE)"
+    with pytest.raises(KeyError, match=r"\$run has no value"):
+        spark_sql("select * from t where a = $run", {})
+
+
+def test_gx_queries_of_every_suite_are_translated_for_spark_keeping_the_batch():
+    """The unexpected-rows SQL our suites hand to GX, as GX gets it on Spark: backticks, and GX's
+    ``{batch}`` left for GX to fill."""
+    translated = [
+        gx_expectation(spec, i, "spark").unexpected_rows_query
+        for suite in load_suites(EXPECTATIONS_DIR)
+        for i, spec in enumerate(suite.expectations)
+        if spec.runs_in_gx and hasattr(gx_expectation(spec, i), "unexpected_rows_query")
+    ]
+    assert len(translated) == 33
+    assert all("{batch}" in sql and '"' not in sql for sql in translated)
+    assert (
+        "SELECT DISTINCT `customer_id` FROM {batch} WHERE NOT `customer_id` IS NULL AND NOT `customer_id` IN "
+        "(SELECT `customer_id` FROM `raw`.`crm_customers` WHERE NOT `customer_id` IS NULL)"
+    ) in translated
+
+
+def test_the_publish_step_on_spark_needs_postgres_and_says_what_to_set(tmp_path: Path):
+    """On Spark the serving step publishes to PostgreSQL itself (no serving file, so no
+    postgres_marts copy of it); without a DSN it fails with the settings to give."""
+    import dagster as dg
+
+    from orchestration.assets.postgres import postgres_assets
+    from orchestration.assets.publish import build_publish_asset
+    from orchestration.resources import WarehouseResource
+
+    settings = load_settings({"CRM_DATA_DIR": str(tmp_path), "CRM_ENGINE": "spark"})
+    assert postgres_assets(replace(settings, postgres_dsn="postgresql://loader@db/crm")) == []
+    step = build_publish_asset([], engine="spark")
+    assert step.specs_by_key[step.key].kinds == {"spark", "postgres"}
+    result = dg.materialize(
+        [step], resources={"warehouse": WarehouseResource.from_settings(settings)}, raise_on_error=False
+    )
+    (failure,) = result.get_step_failure_events()
+    assert "set CRM_POSTGRES_DSN" in failure.step_failure_data.error.message
+    assert failure.step_failure_data.user_failure_data is not None  # a dg.Failure: not retried
+
+
+def test_a_spark_server_that_does_not_answer_is_named_with_what_to_do(tmp_path: Path):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = load_settings({"CRM_DATA_DIR": str(tmp_path), "CRM_ENGINE": "spark", "CRM_SPARK_THRIFT_PORT": str(port)})
+    with pytest.raises(SparkSqlError, match=rf"127\.0\.0\.1:{port} .*make spark"):
+        SparkSqlConnection(settings)

@@ -1,4 +1,8 @@
-"""Great Expectations 1.x on a DuckDB table, through GX's SQL path (nothing loaded into pandas).
+"""Great Expectations 1.x on a warehouse table, through GX's SQL path (nothing loaded into pandas).
+
+On Spark (``CRM_ENGINE=spark``) GX connects to the Thrift server through PyHive's
+SQLAlchemy dialect (``hive://``), which needs none of the DuckDB workarounds below;
+the SQL our expectations add is translated for Spark.
 
 GX talks to DuckDB through SQLAlchemy and the ``duckdb-engine`` dialect. Out of the
 box that fails (every metric ends in ``MetricResolutionError``) for two reasons,
@@ -46,7 +50,9 @@ from great_expectations.expectations.metadata_types import FailureSeverity
 from crm_warehouse.quality.results import SAMPLE_SIZE, ExpectationResult
 from crm_warehouse.quality.sql_checks import unexpected_rows_query, unexpected_rows_sample
 from crm_warehouse.quality.suites import GX_COMPILED_TYPES, UNEXPECTED_ROWS, ExpectationSpec, Suite, identifier
+from crm_warehouse.warehouse.catalog import WarehouseSql, engine_of, in_dialect_of
 from crm_warehouse.warehouse.recent_rows import RecentWindow
+from crm_warehouse.warehouse.spark import SparkSqlConnection, spark_sql
 
 DOCS_SITE = "crm_data_quality"
 # GX suite (and Data Docs) name of the expectations validated on a table's recent rows.
@@ -56,6 +62,8 @@ _GX_SEVERITY = {"error": FailureSeverity.CRITICAL, "warn": FailureSeverity.WARNI
 # Position of an expectation in its suite file, carried through GX to match results back.
 _POSITION = "suite_position"
 _COUNT_KEYS = ("element_count", "unexpected_count", "unexpected_percent", "missing_count")
+# Stands in for GX's ``{batch}`` while a query is translated for Spark.
+_BATCH = "gx_validated_batch"
 
 
 class _DuckDBConnection(ConnectionWrapper):
@@ -107,8 +115,12 @@ def _context(docs_dir: Path | None) -> AbstractDataContext:
     return gx.get_context(project_config=config, mode="ephemeral")
 
 
-def gx_expectation(spec: ExpectationSpec, position: int) -> gx.expectations.Expectation:
-    """The GX expectation for ``spec``; our referential and row-count types become SQL."""
+def gx_expectation(spec: ExpectationSpec, position: int, dialect: str = "duckdb") -> gx.expectations.Expectation:
+    """The GX expectation for ``spec``; our referential and row-count types become SQL.
+
+    Unexpected-rows queries are written in DuckDB's dialect; with ``dialect="spark"``
+    they are translated (``{batch}``, GX's name for the validated rows, kept).
+    """
     meta = {**spec.meta, "severity": spec.severity, _POSITION: position}
     if spec.type in GX_COMPILED_TYPES:
         kind = UNEXPECTED_ROWS
@@ -116,20 +128,29 @@ def gx_expectation(spec: ExpectationSpec, position: int) -> gx.expectations.Expe
         meta["crm_expectation"] = {"type": spec.type, "kwargs": dict(spec.kwargs)}
     else:
         kind, kwargs = spec.type, dict(spec.kwargs)
+    if dialect == "spark" and "unexpected_rows_query" in kwargs:
+        kwargs["unexpected_rows_query"] = spark_sql(kwargs["unexpected_rows_query"].replace("{batch}", _BATCH)).replace(
+            _BATCH, "{batch}"
+        )
     configuration = ExpectationConfiguration(type=kind, kwargs=kwargs, meta=meta, severity=_GX_SEVERITY[spec.severity])
     return configuration.to_domain_obj()
 
 
-def gx_suite(suite: Suite, positions: Iterable[int] | None = None, name: str | None = None) -> gx.ExpectationSuite:
+def gx_suite(
+    suite: Suite, positions: Iterable[int] | None = None, name: str | None = None, dialect: str = "duckdb"
+) -> gx.ExpectationSuite:
     """The GX suite of the expectations GX runs (positions kept for matching results).
 
-    ``positions``: only these expectations of ``suite``; ``name``: the GX suite's name.
+    ``positions``: only these expectations of ``suite``; ``name``: the GX suite's name;
+    ``dialect``: the engine GX validates on (``duckdb`` or ``spark``).
     """
     chosen = set(positions) if positions is not None else set(range(len(suite.expectations)))
     return gx.ExpectationSuite(
         name=name or suite.name,
         expectations=[
-            gx_expectation(spec, i) for i, spec in enumerate(suite.expectations) if spec.runs_in_gx and i in chosen
+            gx_expectation(spec, i, dialect)
+            for i, spec in enumerate(suite.expectations)
+            if spec.runs_in_gx and i in chosen
         ],
         meta=dict(suite.meta),
     )
@@ -150,7 +171,15 @@ def result_format(suite: Suite, with_samples: bool) -> dict[str, Any]:
 
 
 @contextmanager
-def _sql_datasource(context: AbstractDataContext, con: duckdb.DuckDBPyConnection, suite: Suite) -> Iterator[Any]:
+def _sql_datasource(context: AbstractDataContext, con: WarehouseSql, suite: Suite) -> Iterator[Any]:
+    if isinstance(con, SparkSqlConnection):
+        # PyHive's SQLAlchemy dialect, on the Thrift server dbt uses, the suite's schema as default database.
+        datasource = context.data_sources.add_sql(name="warehouse", connection_string=con.sqlalchemy_url(suite.schema))
+        try:
+            yield datasource
+        finally:
+            datasource.get_engine().dispose()
+        return
     opened: list[duckdb.DuckDBPyConnection] = []
     datasource = context.data_sources.add_sql(
         name="warehouse",
@@ -189,7 +218,7 @@ def _observed(result: dict[str, Any]) -> Any:
 
 
 def _to_result(
-    con: duckdb.DuckDBPyConnection,
+    con: WarehouseSql,
     suite: Suite,
     spec: ExpectationSpec,
     validation: Any,
@@ -220,7 +249,7 @@ def _to_result(
 
 
 def validate_with_gx(
-    con: duckdb.DuckDBPyConnection,
+    con: WarehouseSql,
     suite: Suite,
     run_id: str,
     docs_dir: Path | None = None,
@@ -250,7 +279,7 @@ def validate_with_gx(
 
 
 def _validate_once(
-    con: duckdb.DuckDBPyConnection,
+    con: WarehouseSql,
     suite: Suite,
     specs: dict[int, ExpectationSpec],
     run_id: str,
@@ -259,7 +288,7 @@ def _validate_once(
     with_samples: bool,
 ) -> tuple[list[ExpectationResult], str | None]:
     """One GX checkpoint over the expectations ``specs`` (by suite position): results in that order, Data Docs."""
-    recent_sql = recent.rows_sql(suite.name) if recent else None
+    recent_sql = in_dialect_of(con, recent.rows_sql(suite.name)) if recent else None
     on_recent = {i for i, spec in specs.items() if recent_sql and not spec.is_table_level}
     context = _context(docs_dir)
     with _sql_datasource(context, con, suite) as datasource:
@@ -271,7 +300,7 @@ def _validate_once(
         for name, positions, batch_sql in groups:
             if not positions:
                 continue
-            suite_in_gx = context.suites.add_or_update(gx_suite(suite, positions, name))
+            suite_in_gx = context.suites.add_or_update(gx_suite(suite, positions, name, engine_of(con)))
             asset = (
                 datasource.add_query_asset(name=name, query=batch_sql)
                 if batch_sql

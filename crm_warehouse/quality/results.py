@@ -13,9 +13,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-import duckdb
-
 from crm_warehouse.quality.suites import Severity
+from crm_warehouse.warehouse.catalog import WarehouseSql, table_exists
+from crm_warehouse.warehouse.spark import SparkSqlConnection
 
 AUDIT_SCHEMA = "audit"
 RESULTS_TABLE = "dq_results"
@@ -82,33 +82,49 @@ class SuiteResult:
         return not self.failed_errors
 
 
-def create_results_table(con: duckdb.DuckDBPyConnection) -> None:
-    """Create ``audit.dq_results`` if it is missing.
+# Columns of audit.dq_results and their DuckDB types. ``column_name`` rather than
+# ``column``: COLUMN is a reserved word in DuckDB SQL.
+_RESULT_COLUMNS = (
+    ("run_id", "varchar not null"),
+    ("asset", "varchar not null"),
+    ("check_name", "varchar not null"),
+    ("suite", "varchar not null"),
+    ("expectation", "varchar not null"),
+    ("column_name", "varchar"),
+    ("kwargs", "json"),
+    ("severity", "varchar not null"),
+    ("success", "boolean not null"),
+    ("observed_value", "json"),
+    ("unexpected_sample", "json"),
+    ("engine", "varchar not null"),
+    ("note", "varchar"),
+    ("validated_at", "timestamp not null"),
+)
+# On Spark (no transactions, no delete on Parquet) the table is partitioned by run and
+# suite, and a suite's rows of a run are written by overwriting their partition.
+_SPARK_PARTITION = ("run_id", "suite")
+_SPARK_TYPES = {"varchar": "string", "json": "string"}
 
-    ``column_name`` rather than ``column``: COLUMN is a reserved word in DuckDB SQL.
-    """
+
+def create_results_table(con: WarehouseSql) -> None:
+    """Create ``audit.dq_results`` if it is missing."""
+    table = f"{AUDIT_SCHEMA}.{RESULTS_TABLE}"
+    if isinstance(con, SparkSqlConnection):
+        columns = [
+            (n, _SPARK_TYPES.get(t.split()[0], t.split()[0])) for n, t in _RESULT_COLUMNS if n not in _SPARK_PARTITION
+        ]
+        columns += [(n, "string") for n in _SPARK_PARTITION]
+        con.execute_spark(f"create database if not exists {AUDIT_SCHEMA}")
+        con.execute_spark(
+            f"create table if not exists {table} ({', '.join(f'{n} {t}' for n, t in columns)}) "
+            f"using parquet partitioned by ({', '.join(_SPARK_PARTITION)})"
+        )
+        return
     con.execute(f"create schema if not exists {AUDIT_SCHEMA}")
-    con.execute(
-        f"""create table if not exists {AUDIT_SCHEMA}.{RESULTS_TABLE} (
-            run_id varchar not null,
-            asset varchar not null,
-            check_name varchar not null,
-            suite varchar not null,
-            expectation varchar not null,
-            column_name varchar,
-            kwargs json,
-            severity varchar not null,
-            success boolean not null,
-            observed_value json,
-            unexpected_sample json,
-            engine varchar not null,
-            note varchar,
-            validated_at timestamp not null
-        )"""
-    )
+    con.execute(f"create table if not exists {table} ({', '.join(f'{n} {t}' for n, t in _RESULT_COLUMNS)})")
 
 
-def record_results(con: duckdb.DuckDBPyConnection, result: SuiteResult, asset: str, check_name: str) -> int:
+def record_results(con: WarehouseSql, result: SuiteResult, asset: str, check_name: str) -> int:
     """Append ``result`` to ``audit.dq_results``; a re-run of the same run replaces its rows.
 
     Returns the number of rows written.
@@ -133,6 +149,16 @@ def record_results(con: duckdb.DuckDBPyConnection, result: SuiteResult, asset: s
         )
         for r in result.results
     ]
+    if isinstance(con, SparkSqlConnection):
+        con.overwrite_partition(
+            f"{AUDIT_SCHEMA}.{RESULTS_TABLE}",
+            {"run_id": result.run_id, "suite": result.suite},
+            [
+                tuple(v for (name, _), v in zip(_RESULT_COLUMNS, row, strict=True) if name not in _SPARK_PARTITION)
+                for row in rows
+            ],
+        )
+        return len(rows)
     con.execute("begin transaction")
     try:
         con.execute(
@@ -152,17 +178,13 @@ def record_results(con: duckdb.DuckDBPyConnection, result: SuiteResult, asset: s
 
 
 def previous_observed_value(
-    con: duckdb.DuckDBPyConnection, suite: str, expectation: str, column: str | None, run_id: str
+    con: WarehouseSql, suite: str, expectation: str, column: str | None, run_id: str
 ) -> Any | None:
     """Observed value of ``expectation`` on ``column`` in the latest earlier passed run.
 
     None when there is no such run (the first run, or every earlier run failed).
     """
-    exists = con.execute(
-        "select count(*) from information_schema.tables where table_schema = $s and table_name = $t",
-        {"s": AUDIT_SCHEMA, "t": RESULTS_TABLE},
-    ).fetchone()[0]
-    if not exists:
+    if not table_exists(con, AUDIT_SCHEMA, RESULTS_TABLE):
         return None
     row = con.execute(
         f"""

@@ -12,28 +12,24 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
-
 from crm_warehouse.quality.gx_sql import validate_with_gx
 from crm_warehouse.quality.results import SuiteResult, record_results
 from crm_warehouse.quality.sql_checks import run_sql_check
 from crm_warehouse.quality.suites import Suite, load_suites
 from crm_warehouse.settings import EXPECTATIONS_DIR, load_settings
+from crm_warehouse.warehouse import catalog
+from crm_warehouse.warehouse.catalog import WarehouseSql
 from crm_warehouse.warehouse.duckdb_connection import connect
 from crm_warehouse.warehouse.recent_rows import RecentWindow
+from crm_warehouse.warehouse.spark import SparkSqlConnection
 
 
-def table_exists(con: duckdb.DuckDBPyConnection, suite: Suite) -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables where table_schema = $s and table_name = $t",
-            {"s": suite.schema, "t": suite.table},
-        ).fetchone()[0]
-    )
+def table_exists(con: WarehouseSql, suite: Suite) -> bool:
+    return catalog.table_exists(con, suite.schema, suite.table)
 
 
 def validate_suite(
-    con: duckdb.DuckDBPyConnection,
+    con: WarehouseSql,
     suite: Suite,
     run_id: str,
     docs_dir: Path | None = None,
@@ -61,7 +57,7 @@ def validate_suite(
 
 
 def validate_and_record(
-    con: duckdb.DuckDBPyConnection,
+    con: WarehouseSql,
     suite: Suite,
     run_id: str,
     asset: str,
@@ -79,13 +75,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command line: validate every suite whose table exists; exit 1 if any blocks."""
     settings = load_settings()
     parser = argparse.ArgumentParser(description="Run the expectation suites against the warehouse.")
-    parser.add_argument("--warehouse", type=Path, default=settings.warehouse_path, help="DuckDB file")
+    parser.add_argument(
+        "--warehouse", type=Path, default=settings.warehouse_path, help="DuckDB file (CRM_ENGINE=spark: unused)"
+    )
     parser.add_argument("--expectations", type=Path, default=EXPECTATIONS_DIR, help="folder of suite files")
     parser.add_argument("--docs", type=Path, default=settings.dq_docs_dir, help="Data Docs folder")
     args = parser.parse_args(argv)
     run_id = f"manual-{uuid.uuid4().hex[:12]}"
     blocked = False
-    with connect(settings, args.warehouse) as con:
+    engine = SparkSqlConnection(settings) if settings.engine == "spark" else connect(settings, args.warehouse)
+    with engine as con:
         for suite in load_suites(args.expectations):
             if not table_exists(con, suite):
                 print(f"{suite.name:<40} skipped: table not built")

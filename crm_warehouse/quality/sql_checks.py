@@ -1,4 +1,4 @@
-"""Checks GX has no fitting expectation for, computed in DuckDB SQL.
+"""Checks GX has no fitting expectation for, computed in SQL (DuckDB's dialect; translated on Spark).
 
 - the SQL behind our referential and row-count expectations, which GX runs as
   ``UnexpectedRowsExpectation`` (``{batch}`` is the validated table);
@@ -11,6 +11,7 @@ leaves DuckDB.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import duckdb
@@ -27,6 +28,8 @@ from crm_warehouse.quality.suites import (
     identifier,
     qualified,
 )
+from crm_warehouse.warehouse.catalog import WarehouseSql, column_types, engine_of
+from crm_warehouse.warehouse.spark import SparkSqlError
 
 NULL_LABEL = "(null)"
 FIRST_RUN_NOTE = "first run: no baseline yet; this observed value becomes it"
@@ -55,7 +58,7 @@ def unexpected_rows_query(spec: ExpectationSpec) -> str:
 
 
 def unexpected_rows_sample(
-    con: duckdb.DuckDBPyConnection, suite: Suite, spec: ExpectationSpec, batch_sql: str | None = None
+    con: WarehouseSql, suite: Suite, spec: ExpectationSpec, batch_sql: str | None = None
 ) -> list[dict]:
     """The first rows an unexpected-rows query returns on the suite's table (or on the
     rows ``batch_sql`` selects, when the expectation validated those), for a failure."""
@@ -79,15 +82,9 @@ def _result(spec: ExpectationSpec, **fields: Any) -> ExpectationResult:
     )
 
 
-def _column_types(con: duckdb.DuckDBPyConnection, suite: Suite, spec: ExpectationSpec) -> ExpectationResult:
+def _column_types(con: WarehouseSql, suite: Suite, spec: ExpectationSpec) -> ExpectationResult:
     expected = {c: t.upper() for c, t in spec.kwargs["column_types"].items()}
-    actual = dict(
-        con.execute(
-            "select column_name, data_type from information_schema.columns "
-            "where table_schema = $schema and table_name = $table",
-            {"schema": suite.schema, "table": suite.table},
-        ).fetchall()
-    )
+    actual = column_types(con, suite.schema, suite.table)
     mismatches = [
         {"column": column, "expected": wanted, "found": actual.get(column, "(missing)")}
         for column, wanted in expected.items()
@@ -115,7 +112,7 @@ def _rows_sql(suite: Suite, spec: ExpectationSpec) -> str:
     return f"from {table} where {latest} = (select max({latest}) from {table})"
 
 
-def _mean_drift(con: duckdb.DuckDBPyConnection, suite: Suite, spec: ExpectationSpec, run_id: str) -> ExpectationResult:
+def _mean_drift(con: WarehouseSql, suite: Suite, spec: ExpectationSpec, run_id: str) -> ExpectationResult:
     mean = con.execute(f"select avg({_metric_sql(spec)})::double {_rows_sql(suite, spec)}").fetchone()[0]
     baseline = previous_observed_value(con, suite.name, spec.type, spec.column, run_id)
     tolerance = float(spec.kwargs["tolerance"])
@@ -136,7 +133,7 @@ def _mean_drift(con: duckdb.DuckDBPyConnection, suite: Suite, spec: ExpectationS
     )
 
 
-def _share_drift(con: duckdb.DuckDBPyConnection, suite: Suite, spec: ExpectationSpec, run_id: str) -> ExpectationResult:
+def _share_drift(con: WarehouseSql, suite: Suite, spec: ExpectationSpec, run_id: str) -> ExpectationResult:
     column = identifier(spec.kwargs["column"])
     shares = dict(
         con.execute(
@@ -170,10 +167,12 @@ def _share_drift(con: duckdb.DuckDBPyConnection, suite: Suite, spec: Expectation
     )
 
 
-def run_sql_check(
-    con: duckdb.DuckDBPyConnection, suite: Suite, spec: ExpectationSpec, run_id: str
-) -> ExpectationResult:
-    """Run one of our DuckDB-computed expectations (column types or drift)."""
+def run_sql_check(con: WarehouseSql, suite: Suite, spec: ExpectationSpec, run_id: str) -> ExpectationResult:
+    """Run one of our SQL-computed expectations (column types or drift) on the warehouse's engine."""
+    return dataclasses.replace(_sql_check(con, suite, spec, run_id), engine=engine_of(con))
+
+
+def _sql_check(con: WarehouseSql, suite: Suite, spec: ExpectationSpec, run_id: str) -> ExpectationResult:
     try:
         if spec.type == COLUMN_TYPES:
             return _column_types(con, suite, spec)
@@ -181,6 +180,6 @@ def run_sql_check(
             return _mean_drift(con, suite, spec, run_id)
         if spec.type == SHARE_DRIFT:
             return _share_drift(con, suite, spec, run_id)
-    except duckdb.Error as exc:
+    except (duckdb.Error, SparkSqlError) as exc:
         return _result(spec, success=False, observed_value=None, note=f"check could not run: {exc}")
-    raise ValueError(f"{spec.type} is not a DuckDB-computed expectation")
+    raise ValueError(f"{spec.type} is not a SQL-computed expectation")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from crm_warehouse.warehouse.catalog import table_exists
 from crm_warehouse.warehouse.sql import qualified_name
 
 
@@ -32,13 +33,8 @@ class Relation:
         return qualified_name(self.schema, self.name, dialect)
 
     def exists(self, con: Any) -> bool:
-        """Whether the warehouse behind the DB-API connection ``con`` has this table or view."""
-        return bool(
-            con.execute(
-                "select count(*) from information_schema.tables where table_schema = $schema and table_name = $name",
-                {"schema": self.schema, "name": self.name},
-            ).fetchone()[0]
-        )
+        """Whether the warehouse behind ``con`` (DuckDB or Spark) has this table or view."""
+        return table_exists(con, self.schema, self.name)
 
     def __str__(self) -> str:
         return f"{self.schema}.{self.name}"

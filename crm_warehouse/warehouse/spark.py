@@ -1,8 +1,10 @@
-"""The Spark engine (``CRM_ENGINE=spark``) from Python: a Spark Connect session, and tables copied in from DuckDB.
+"""The Spark engine (``CRM_ENGINE=spark``) from Python: a Spark Connect session, a SQL connection
+through the Thrift server, and tables copied in from DuckDB.
 
 dbt reaches Spark through its Thrift server (the profile
 :func:`~crm_warehouse.warehouse.dbt_project.write_profile` writes); Python code opens
-a Spark Connect session on the same server, so both see one metastore.
+a Spark Connect session on the same server, so both see one metastore. :class:`SparkSqlConnection` runs SQL written for DuckDB
+(the quality checks') on Spark, translated by sqlglot.
 ``scripts/spark.sh`` starts such a server locally; on a cluster, point
 ``CRM_SPARK_THRIFT_HOST``/``CRM_SPARK_THRIFT_PORT`` and ``CRM_SPARK_CONNECT_URL`` at it.
 
@@ -14,12 +16,16 @@ Spark, through Parquet files that the Spark server must be able to read.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping, Sequence
+from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import duckdb
+import sqlglot
+from sqlglot import exp
 
-from crm_warehouse.warehouse.sql import qualified_name, quote_identifier
+from crm_warehouse.warehouse.sql import qualified_name, quote_identifier, safe_identifier
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -71,3 +77,178 @@ def copy_duckdb_schema(
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return tables
+
+
+class SparkSqlError(RuntimeError):
+    """A statement :class:`SparkSqlConnection` sent failed on the server (Spark's message, and the statement)."""
+
+
+def spark_sql(sql: str, params: Mapping[str, Any] | Sequence[Any] | None = None) -> str:
+    """``sql``, written in DuckDB's dialect with ``$name`` (or ``$1``) parameters, as Spark SQL with literals.
+
+    sqlglot translates the dialect (quoting, ``::`` casts, type names, functions);
+    parameters become literals because the Thrift protocol takes none. A parameter
+    ``sql`` names but ``params`` lacks is an error, not a null. Two things sqlglot
+    leaves are translated here: ``regexp_full_match`` (an anchored ``rlike``) and
+    temporary macros (:func:`_text_function`).
+    """
+    values = {str(i + 1): v for i, v in enumerate(params)} if isinstance(params, Sequence) else dict(params or {})
+
+    def literal(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Placeholder) and node.name:
+            if node.name not in values:
+                raise KeyError(f"SQL parameter ${node.name} has no value: {sql}")
+            return exp.convert(values[node.name])
+        if isinstance(node, exp.RegexpFullMatch) and isinstance(node.expression, exp.Literal):
+            # DuckDB's regexp_full_match has no Spark name (sqlglot leaves it): an anchored rlike
+            return exp.RegexpLike(this=node.this, expression=exp.Literal.string(f"^(?:{node.expression.this})$"))
+        return node
+
+    statements = [statement.transform(literal) for statement in sqlglot.parse(sql, read="duckdb") if statement]
+    return ";\n".join(_text_function(s) if _is_macro(s) else s.sql("spark") for s in statements)
+
+
+def _is_macro(statement: exp.Expression) -> bool:
+    return isinstance(statement, exp.Create) and str(statement.args.get("kind")).upper() == "MACRO"
+
+
+def _text_function(macro: exp.Create) -> str:
+    """DuckDB's ``create temp macro f(a, ...) as <expr>`` as a Spark SQL function of the session.
+
+    Spark's functions are typed and DuckDB's macros are not: the macros the project
+    writes take and return text, so every argument and the result are ``string``.
+    """
+    if not macro.find(exp.TemporaryProperty):
+        raise ValueError(f"only temporary macros translate to Spark: {macro.sql('duckdb')}")
+    function = macro.this
+    arguments = ", ".join(f"{argument.sql('spark')} string" for argument in function.expressions)
+    return (
+        f"create or replace temporary function {function.this.sql('spark')}({arguments}) "
+        f"returns string return {macro.expression.sql('spark')}"
+    )
+
+
+class SparkSqlConnection:
+    """The Spark warehouse through its Thrift server, for code written against a DuckDB connection.
+
+    The same Thrift server dbt uses, through PyHive's DB-API (dbt-spark's own driver), so
+    what this reads is what dbt wrote. :meth:`execute` takes DuckDB's dialect and
+    parameters (:func:`spark_sql`) and returns a DB-API cursor (``fetchone``,
+    ``fetchall``, ``description``), as ``duckdb.DuckDBPyConnection.execute`` does.
+    Spark has no transactions: callers that need one write a whole partition in one
+    statement instead (see :func:`crm_warehouse.quality.results.record_results`).
+    """
+
+    dialect = "spark"
+
+    def __init__(self, settings: Settings):
+        from pyhive import hive  # loads only where Spark is used
+
+        self._server = f"{settings.spark_thrift_host}:{settings.spark_thrift_port}"
+        self._user = settings.spark_thrift_user
+        try:
+            self._connection = hive.connect(
+                host=settings.spark_thrift_host, port=settings.spark_thrift_port, username=settings.spark_thrift_user
+            )
+        except Exception as exc:  # Thrift's transport errors share no base class with PyHive's
+            raise SparkSqlError(
+                f"cannot reach Spark's Thrift server at {self._server} ({exc}): start a local one with "
+                "`make spark`, or set CRM_SPARK_THRIFT_HOST and CRM_SPARK_THRIFT_PORT to your cluster's"
+            ) from exc
+
+    def execute(self, sql: str, params: Mapping[str, Any] | Sequence[Any] | None = None) -> Any:
+        """Run ``sql``, written in DuckDB's dialect (:func:`spark_sql`); a DB-API cursor on its result."""
+        return self.execute_spark(spark_sql(sql, params))
+
+    def execute_spark(self, statement: str) -> Any:
+        """Run ``statement`` as written, in Spark's dialect (DDL that only Spark has)."""
+        from pyhive.exc import Error
+
+        cursor = self._connection.cursor()
+        try:
+            cursor.execute(statement)
+        except Error as exc:
+            raise SparkSqlError(f"{_server_message(exc)}\n  in: {statement}") from exc
+        return _DatedCursor(cursor)
+
+    def overwrite_partition(self, table: str, partition: Mapping[str, Any], rows: Sequence[Sequence[Any]]) -> None:
+        """Replace partition ``partition`` of ``table`` (``schema.name``) with ``rows`` (the other columns, in
+        table order), in one statement: readers see the old rows or the new, never a mix."""
+        schema, name = table.split(".")
+        spec = ", ".join(f"{safe_identifier(k, 'spark')} = {exp.convert(v).sql('spark')}" for k, v in partition.items())
+        values = ", ".join(f"({', '.join(exp.convert(v).sql('spark') for v in row)})" for row in rows)
+        self.execute_spark(
+            f"insert overwrite table {qualified_name(schema, name, 'spark')} partition ({spec}) values {values}"
+        )
+
+    def table_exists(self, schema: str, name: str) -> bool:
+        if not self.execute_spark(f"show databases like '{_pattern(schema)}'").fetchall():
+            return False
+        return bool(
+            self.execute_spark(f"show tables in {quote_identifier(schema, 'spark')} like '{_pattern(name)}'").fetchall()
+        )
+
+    def column_types(self, schema: str, name: str) -> dict[str, str]:
+        """Column name -> type as DuckDB names it (``VARCHAR``, ``BIGINT``, ``DECIMAL(18,2)``, ...)."""
+        types = {}
+        for column, data_type, _ in self.execute_spark(
+            f"describe table {qualified_name(schema, name, 'spark')}"
+        ).fetchall():
+            if not column or column.startswith("#"):
+                break  # partition information follows, repeating columns
+            types[column] = _DUCKDB_TYPE_NAMES.get(data_type, data_type.upper())
+        return types
+
+    def sqlalchemy_url(self, schema: str) -> str:
+        """SQLAlchemy URL of this server with ``schema`` as the default database (PyHive's ``hive`` dialect)."""
+        safe_identifier(schema)
+        user = f"{self._user}@" if self._user else ""
+        return f"hive://{user}{self._server}/{schema}"
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def __enter__(self) -> SparkSqlConnection:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+# Spark type names whose DuckDB name differs by more than letter case.
+_DUCKDB_TYPE_NAMES = {"string": "VARCHAR", "int": "INTEGER", "timestamp_ntz": "TIMESTAMP"}
+
+
+def _pattern(name: str) -> str:
+    """``name`` as a Spark ``like`` pattern of itself (``*`` and ``|`` are Spark's wildcards)."""
+    safe_identifier(name)
+    return name
+
+
+def _server_message(error: Exception) -> str:
+    """Spark's own message out of a Thrift status (PyHive shows the whole status structure)."""
+    status = getattr(error.args[0], "status", None) if error.args else None
+    return getattr(status, "errorMessage", None) or str(error)
+
+
+class _DatedCursor:
+    """A PyHive cursor whose ``DATE`` values are ``datetime.date``, as DuckDB's are (PyHive gives text)."""
+
+    def __init__(self, cursor: Any):
+        self._cursor = cursor
+        self.description = cursor.description
+        self._dates = [i for i, column in enumerate(self.description or ()) if column[1] == "DATE_TYPE"]
+
+    def _row(self, row: Sequence[Any]) -> tuple[Any, ...]:
+        values = list(row)
+        for i in self._dates:
+            if values[i] is not None:
+                values[i] = date.fromisoformat(values[i])
+        return tuple(values)
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        row = self._cursor.fetchone()
+        return None if row is None else self._row(row)
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return [self._row(row) for row in self._cursor.fetchall()]

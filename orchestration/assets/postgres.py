@@ -1,4 +1,4 @@
-"""Optional PostgreSQL serving target, switched on by ``CRM_POSTGRES_DSN``.
+"""Optional PostgreSQL serving target of the DuckDB engine, switched on by ``CRM_POSTGRES_DSN``.
 
 Reads the published serving file (read-only), so it needs no warehouse write slot.
 """
@@ -9,15 +9,19 @@ import dagster as dg
 
 from crm_warehouse.publish import PublishError
 from crm_warehouse.settings import Settings
-from orchestration.assets.publish import SERVING_KEY
+from orchestration.assets.publish import SERVING_KEY, postgres_publish_metadata
 from orchestration.resources import WarehouseResource
 
 POSTGRES_KEY = dg.AssetKey(["serving", "postgres_marts"])
 
 
 def postgres_assets(settings: Settings) -> list[dg.AssetsDefinition]:
-    """The PostgreSQL publish asset, or nothing when no DSN is configured."""
-    if not settings.postgres_dsn:
+    """The PostgreSQL publish asset, or nothing when no DSN is configured.
+
+    On Spark there is no serving file to copy: the serving step itself publishes to
+    PostgreSQL (:func:`orchestration.assets.publish.build_publish_asset`).
+    """
+    if not settings.postgres_dsn or settings.engine == "spark":
         return []
     # psycopg loads only where PostgreSQL serving is configured.
     from crm_warehouse.publish_postgres import READER_ROLE, publish_to_postgres
@@ -48,14 +52,6 @@ def postgres_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         except PublishError as exc:
             raise dg.Failure(str(exc)) from exc
         context.log.info(f"published {len(result.row_counts)} tables to PostgreSQL in {result.seconds:.1f} s")
-        return dg.MaterializeResult(
-            metadata={
-                "tables": len(result.row_counts),
-                "rows": sum(result.row_counts.values()),
-                "seconds": round(result.seconds, 2),
-                "swap_attempts": result.swap_attempts,
-                "row_counts": dg.MetadataValue.json(result.row_counts),
-            }
-        )
+        return dg.MaterializeResult(metadata=postgres_publish_metadata(result))
 
     return [postgres_marts]

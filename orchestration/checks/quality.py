@@ -115,7 +115,7 @@ def _quality_check(suite: Suite, docs_dir: Path | None) -> dg.AssetChecksDefinit
         from crm_warehouse.quality.run import validate_and_record
 
         docs = docs_dir or Path(warehouse.dq_docs_dir)
-        with warehouse.connect() as con:
+        with warehouse.sql() as con:
             # The daily run validates the rows its incremental tables were rewritten
             # with: the window dbt recorded for the table, if it has one.
             recent = recent_window(con, suite.name) if validates_recent_rows(context.run.tags) else None

@@ -9,26 +9,40 @@ keys exact, numbers within 1e-9 relative.
 from __future__ import annotations
 
 import json
-import os
+import math
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import dagster as dg
 import duckdb
 import pandas as pd
 import psycopg
 import pytest
 from dbt_company import Company, run_dbt
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from spark_engine import LocalSpark, table_differences
+from serving import READER_PASSWORD
+from spark_engine import ABS_TOLERANCE, REL_TOLERANCE, LocalSpark, table_differences
+from sqlglot import exp
 from test_marts import EARLIER_AS_OF, INCREMENTAL_TABLES
+from test_quality import ITEMS_SUITE, checked_items_pipeline
 
+from crm_warehouse.contracts import CONTRACTS, SourceContract
+from crm_warehouse.ingest import PARSED_COLUMNS, judge_sql, show_macro
 from crm_warehouse.publish import PUBLISHED_SCHEMAS
-from crm_warehouse.publish_postgres import READER_ROLE, duckdb_with_postgres_extension, publish_spark_to_postgres
-from crm_warehouse.warehouse.spark import copy_duckdb_schema, spark_session
+from crm_warehouse.publish_postgres import READER_ROLE, duckdb_with_postgres_extension
+from crm_warehouse.quality.results import to_json
+from crm_warehouse.quality.run import validate_and_record, validate_suite
+from crm_warehouse.quality.suites import load_suites
+from crm_warehouse.settings import EXPECTATIONS_DIR
+from crm_warehouse.warehouse.spark import SparkSqlConnection, copy_duckdb_schema, spark_session
 from crm_warehouse.warehouse.sql import qualified_name
+from orchestration.assets.publish import build_publish_asset
+from orchestration.resources import WarehouseResource
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -118,23 +132,26 @@ def test_every_table_on_spark_equals_duckdbs(spark_build: SparkBuild, company: C
     assert not differences, differences
 
 
-def test_spark_publishes_to_postgres_what_duckdb_built(
+def test_the_publish_step_on_spark_publishes_to_postgres_what_duckdb_built(
     spark_build: SparkBuild, company: Company, loader_dsn: str
 ) -> None:
-    """Publish on Spark: Spark's executors write the published schemas into PostgreSQL's
-    staging schemas over JDBC, the same atomic swap puts them in place, and every
-    published table equals DuckDB's; bi_reader reads the marts."""
-    reader_password = os.environ.get("CRM_POSTGRES_BI_PASSWORD") or "bi-reader-test"
-    session = spark_session(spark_build.spark.settings)
-    run_id = f"spark-build-{uuid.uuid4().hex[:8]}"  # the server and its publish_log outlive test runs
-    result = publish_spark_to_postgres(session, loader_dsn, reader_password, run_id, checks_passed=1)
+    """The Dagster publish step on CRM_ENGINE=spark: Spark's executors write the published schemas
+    into PostgreSQL's staging schemas over JDBC, the same atomic swap puts them in place, and
+    every published table equals DuckDB's; bi_reader reads the marts."""
+    settings = replace(spark_build.spark.settings, postgres_dsn=loader_dsn, postgres_bi_password=READER_PASSWORD)
+    step = build_publish_asset([], engine="spark")
+    # Dagster's run id is new each time: the server and its publish_log outlive test runs.
+    result = dg.materialize([step], resources={"warehouse": WarehouseResource.from_settings(settings)})
+    (materialization,) = result.asset_materializations_for_node(step.op.name)
+    run_id = result.run_id
     with company.connect() as con:
         expected = {
             f"{schema}.{name}": _duckdb_table(con, schema, name)
             for schema in PUBLISHED_SCHEMAS
             for name in _duckdb_table_names(con, schema)
         }
-    assert result.row_counts == {name: len(frame) for name, frame in expected.items()}
+    assert materialization.metadata["target"].value == "postgres"
+    assert materialization.metadata["row_counts"].value == {name: len(frame) for name, frame in expected.items()}
     differences = {}
     with duckdb_with_postgres_extension(spark_build.spark.settings) as reader:
         reader.execute(f"attach '{loader_dsn}' as pg (type postgres, read_only)")
@@ -144,7 +161,7 @@ def test_spark_publishes_to_postgres_what_duckdb_built(
             if problems:
                 differences[name] = problems
     assert not differences, differences
-    as_reader = make_conninfo(**{**conninfo_to_dict(loader_dsn), "user": READER_ROLE, "password": reader_password})
+    as_reader = make_conninfo(**{**conninfo_to_dict(loader_dsn), "user": READER_ROLE, "password": READER_PASSWORD})
     with psycopg.connect(as_reader) as bi:
         customers = bi.execute("select count(*) from marts.dim_customers").fetchone()[0]
     assert customers == len(expected["marts.dim_customers"])
@@ -178,3 +195,145 @@ def test_incremental_runs_on_spark_match_duckdbs_full_build(spark_build: SparkBu
             if problems:
                 differences[table] = problems
     assert not differences, differences
+
+
+def _same_observed(expected: Any, actual: Any) -> bool:
+    """Observed values alike: the same JSON, numbers within the comparison's relative tolerance."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        return expected.keys() == actual.keys() and all(_same_observed(expected[k], actual[k]) for k in expected)
+    if isinstance(expected, list) and isinstance(actual, list):
+        return len(expected) == len(actual) and all(map(_same_observed, expected, actual))
+    numbers = (int, float)
+    if isinstance(expected, numbers) and isinstance(actual, numbers) and not isinstance(expected, bool):
+        return math.isclose(expected, actual, rel_tol=REL_TOLERANCE, abs_tol=ABS_TOLERANCE)
+    return expected == actual
+
+
+def test_every_quality_suite_gives_duckdbs_answers_on_spark(spark_build: SparkBuild, company: Company) -> None:
+    """Every suite of expectations/ validated on Spark (GX through PyHive's SQLAlchemy dialect,
+    our SQL checks translated by sqlglot): each expectation passes or fails as on DuckDB,
+    with the same observed value."""
+    suites = load_suites(EXPECTATIONS_DIR)
+    assert len(suites) == len(list(EXPECTATIONS_DIR.glob("*.json")))
+    differences = {}
+    with company.connect() as duck, SparkSqlConnection(spark_build.spark.settings) as spark:
+        for suite in suites:
+            expected, actual = validate_suite(duck, suite, "same-answers"), validate_suite(spark, suite, "same-answers")
+            assert {r.engine for r in actual.results} <= {"gx", "spark"}
+            for mine, theirs in zip(expected.results, actual.results, strict=True):
+                label = f"{suite.name}: {mine.expectation}({mine.column})"
+                assert theirs.note is None or "could not run" not in theirs.note, f"{label}: {theirs.note}"
+                observed = [json.loads(to_json(r.observed_value)) for r in (mine, theirs)]
+                if mine.success != theirs.success or not _same_observed(*observed):
+                    differences[label] = (mine.success, theirs.success, *observed)
+    assert not differences, differences
+
+
+def test_spark_keeps_the_results_history_one_partition_per_run_and_suite(spark_build: SparkBuild) -> None:
+    """audit.dq_results on Spark: a re-run of a run replaces its rows, and the next run's drift
+    checks read their baseline from it."""
+    (suite,) = [s for s in load_suites(EXPECTATIONS_DIR) if s.name == "raw.surveys_responses"]
+    first, second = (f"history-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    with SparkSqlConnection(spark_build.spark.settings) as spark:
+        for run_id in (first, first, second):
+            result = validate_and_record(spark, suite, run_id, "raw/surveys_responses", "test")
+        counts = spark.execute(
+            "select run_id, count(*) from audit.dq_results where run_id in ($first, $second) group by run_id",
+            {"first": first, "second": second},
+        ).fetchall()
+    assert dict(counts) == {first: len(suite.expectations), second: len(suite.expectations)}
+    drift = [r for r in result.results if r.expectation == "expect_column_mean_to_stay_near_previous_run"]
+    assert drift and all(r.success and r.note.startswith("baseline ") for r in drift), drift
+
+
+def test_a_failing_blocking_check_on_spark_stops_what_is_downstream(
+    local_spark_server: LocalSpark, tmp_path: Path
+) -> None:
+    """The Dagster check of a suite, on CRM_ENGINE=spark: a duplicate key fails it with ERROR and a
+    sample, the downstream asset does not run, and the results are in Spark's audit.dq_results."""
+    definitions, warehouse = checked_items_pipeline(
+        tmp_path, "('I1', 5.0), ('I1', 7.0)", ITEMS_SUITE, settings=local_spark_server.settings
+    )
+    result = dg.materialize(definitions, resources={"warehouse": warehouse}, raise_on_error=False)
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
+    assert '"item_id": "I1"' in evaluation.metadata["failing_samples"].value
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert materialized == {dg.AssetKey(["raw", "items"])}
+    with SparkSqlConnection(local_spark_server.settings) as spark:
+        rows = spark.execute("select count(*) from audit.dq_results where run_id = $run", {"run": result.run_id})
+        assert rows.fetchone() == (len(ITEMS_SUITE["expectations"]),)
+
+
+#: Texts put into one field of a valid row at a time: missing, wrong types, numbers out of
+#: range or with too many decimals, impossible, loose and future dates, invisible
+#: characters, padding, unknown codes.
+FIELD_MUTATIONS = (
+    None, "x!", "-1", "0", "1.5", "1.123", "99999999999", "1e3", "NaN", "true", "zzz", "中文",
+    "2999-01-01 00:00:00", "2024-02-30", "2024-1-2", "2024-03-01", "2024-03-01T10:00:00",
+    " 12", "12 ", "\u00a0pad", "a\u200bb", "tab\tx",
+)  # fmt: skip
+
+
+def _parsed_view(con: duckdb.DuckDBPyConnection, contract: SourceContract) -> str:
+    """``create temp view _parsed`` (DuckDB's dialect) of hand-made rows that break every kind of rule:
+    a row already loaded, a new row twice (a duplicate), and a new row per field and mutation."""
+    names = list(contract.column_names)
+    loaded = con.execute(
+        f"select {', '.join(f'cast({n} as varchar)' for n in names)} from raw.{contract.table} limit 3"
+    ).fetchall()
+    # the key made new on every row but the first: one that is not a reference, so no row is an orphan by it
+    new_key = next(k for k in contract.unique_key if k not in {fk.column for fk in contract.foreign_keys})
+
+    def with_new_key(values: tuple, n: int) -> list:
+        return [f"{v}9{n}" if name == new_key else v for name, v in zip(names, values, strict=True)]
+
+    rows = [list(loaded[0]), with_new_key(loaded[1], 0), with_new_key(loaded[1], 0)]
+    for i, name in enumerate(names):
+        for text in FIELD_MUTATIONS:
+            values = with_new_key(loaded[2], len(rows)) if name != new_key else list(loaded[2])
+            values[i] = text
+            rows.append(values)
+    # a file name whose export date is after the data's, so only the mutations break rules
+    records = [(f"{contract.table}/2029-12-31.csv", line, f"row {line}", None, *v) for line, v in enumerate(rows, 2)]
+    columns = [c.split()[0] for c in PARSED_COLUMNS.split(", ")] + [f"f_{n}" for n in names]
+    types = [c.split()[1] for c in PARSED_COLUMNS.split(", ")] + ["varchar"] * len(names)
+    values = ", ".join(f"({', '.join(exp.convert(v).sql('duckdb') for v in record)})" for record in records)
+    casts = ", ".join(f"cast({c} as {t}) as {c}" for c, t in zip(columns, types, strict=True))
+    return f"create or replace temp view _parsed as select {casts} from (values {values}) as t({', '.join(columns)})"
+
+
+def _comparable(value: Any) -> Any:
+    """A judged value as both drivers can give it: numbers as floats (NaN as text, so equal to
+    itself: ``'NaN'`` is a double on both engines), dates and times as text."""
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        return "NaN" if math.isnan(value) else float(value)
+    return value.isoformat() if isinstance(value, (date, datetime)) else value
+
+
+def test_the_contract_rules_judge_rows_on_spark_as_on_duckdb(spark_build: SparkBuild, company: Company) -> None:
+    """Ingestion's contract rules are written once (``judge_sql``, DuckDB's dialect). Translated
+    for Spark they give every row DuckDB's reason and typed values, over 1,495 rows that break
+    every kind of rule, against the same raw tables (duplicates, keys already loaded, orphans)."""
+    judged, differences = 0, {}
+    with company.connect() as duck, SparkSqlConnection(spark_build.spark.settings) as spark:
+        for con in (duck, spark):
+            con.execute(show_macro())
+        for contract in CONTRACTS:
+            view = _parsed_view(duck, contract)
+            results = []
+            for con in (duck, spark):
+                con.execute(view)
+                cursor = con.execute(f"select * from ({judge_sql(contract)}) as judged order by _source_line")
+                names = [d[0] for d in cursor.description]
+                results.append([dict(zip(names, map(_comparable, row), strict=True)) for row in cursor.fetchall()])
+            expected, actual = results
+            assert [list(r) for r in actual] == [list(r) for r in expected], contract.table
+            judged += len(expected)
+            reasons = {r["reason"] for r in expected}
+            assert None in reasons and len(reasons) > 10, f"{contract.table}: the rows must load and break rules"
+            for mine, theirs in zip(expected, actual, strict=True):
+                if mine != theirs:
+                    differences[f"{contract.table} line {mine['_source_line']}"] = (mine, theirs)
+    assert judged == 1495
+    assert not differences, list(differences.items())[:5]
