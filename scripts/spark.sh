@@ -86,7 +86,10 @@ else
     # job of 730 tasks, about 3 s, and a rewrite of its partitions 20 s of Derby
     # updates; an uncached list lets a long-lived session (Spark Connect) see what dbt
     # wrote through Thrift (docs/scale_out.md, "What is measured so far").
-    SPARK_HOME="$SPARK_HOME" setsid nohup "$SPARK_HOME/bin/spark-submit" \
+    # Python code Spark runs on its workers (mapInPandas, UDFs) runs in the project's venv,
+    # which has pandas, pyarrow and the project; by default Spark starts the system python3.
+    # The venv's own path, not the interpreter it links to: that one has none of them.
+    PYSPARK_PYTHON="$(cd "$(dirname "$PYTHON")" && pwd)/$(basename "$PYTHON")" SPARK_HOME="$SPARK_HOME" setsid nohup "$SPARK_HOME/bin/spark-submit" \
         --class org.apache.spark.sql.hive.thriftserver.HiveThriftServer2 \
         --name crm-warehouse-spark \
         --master "$MASTER" \

@@ -240,6 +240,19 @@ def test_sql_written_for_duckdb_runs_on_spark_translated_with_its_parameters_inl
         "WHERE a = 'it\\'s' AND b IS NOT DISTINCT FROM NULL AND d >= CAST('2025-06-28' AS DATE)"
     )
     assert spark_sql("insert into t values ($1, $2)", ["a", True]) == "INSERT INTO t VALUES ('a', TRUE)"
+    # what sqlglot leaves in DuckDB's dialect, and DuckDB's decimal literals (it divides them in doubles)
+    assert spark_sql(
+        "with w as materialized (select regexp_full_match(a, '[0-9]+') as ok, d + to_days($days) as later, "
+        "date_trunc('month', d) - to_months(3) as earlier, x * 365.0 as per_year from t) select * from w",
+        {"days": 90},
+    ) == (
+        "WITH w AS (SELECT a RLIKE '^(?:[0-9]+)$' AS ok, d + INTERVAL 90 DAY AS later, "
+        "DATE_TRUNC('MONTH', d) - INTERVAL 3 MONTH AS earlier, x * CAST(365.0 AS DOUBLE) AS per_year FROM t) "
+        "SELECT * FROM w"
+    )
+    assert spark_sql("create or replace temp macro bracketed(t) as concat('<', t, '>')") == (
+        "create or replace temporary function bracketed(t string) returns string return CONCAT('<', COALESCE(t, ''), '>')"
+    )
     with pytest.raises(KeyError, match=r"\$run has no value"):
         spark_sql("select * from t where a = $run", {})
 

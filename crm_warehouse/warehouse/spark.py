@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
+import pandas as pd
 import sqlglot
 from sqlglot import exp
 
@@ -88,9 +89,11 @@ def spark_sql(sql: str, params: Mapping[str, Any] | Sequence[Any] | None = None)
 
     sqlglot translates the dialect (quoting, ``::`` casts, type names, functions);
     parameters become literals because the Thrift protocol takes none. A parameter
-    ``sql`` names but ``params`` lacks is an error, not a null. Two things sqlglot
-    leaves are translated here: ``regexp_full_match`` (an anchored ``rlike``) and
-    temporary macros (:func:`_text_function`).
+    ``sql`` names but ``params`` lacks is an error, not a null. What sqlglot leaves is
+    translated here: ``regexp_full_match`` (an anchored ``rlike``), ``to_days`` and
+    ``to_months`` (intervals), the ``materialized`` hint of a CTE (dropped), temporary
+    macros (:func:`_text_function`), and decimal literals, which become doubles:
+    DuckDB divides decimals in doubles, Spark at a fixed scale.
     """
     values = {str(i + 1): v for i, v in enumerate(params)} if isinstance(params, Sequence) else dict(params or {})
 
@@ -99,12 +102,29 @@ def spark_sql(sql: str, params: Mapping[str, Any] | Sequence[Any] | None = None)
             if node.name not in values:
                 raise KeyError(f"SQL parameter ${node.name} has no value: {sql}")
             return exp.convert(values[node.name])
+        return node
+
+    def spark_function(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.RegexpFullMatch) and isinstance(node.expression, exp.Literal):
             # DuckDB's regexp_full_match has no Spark name (sqlglot leaves it): an anchored rlike
             return exp.RegexpLike(this=node.this, expression=exp.Literal.string(f"^(?:{node.expression.this})$"))
+        if isinstance(node, exp.ToDays) or (isinstance(node, exp.Anonymous) and node.name.lower() == "to_months"):
+            # to_days(n) and to_months(n), which sqlglot leaves: Spark's intervals
+            amount = node.this if isinstance(node, exp.ToDays) else node.expressions[0]
+            return exp.Interval(this=amount, unit=exp.var("DAY" if isinstance(node, exp.ToDays) else "MONTH"))
+        if isinstance(node, exp.Literal) and node.is_number and "." in node.this:
+            # 365.0 is a decimal on both engines, but DuckDB divides decimals in doubles and
+            # Spark at a fixed scale: a double on Spark gives DuckDB's numbers
+            return exp.cast(node, exp.DataType.build("double"))
+        if isinstance(node, exp.CTE) and node.args.get("materialized") is not None:
+            node.set("materialized", None)  # a hint to DuckDB; Spark has no such clause
         return node
 
-    statements = [statement.transform(literal) for statement in sqlglot.parse(sql, read="duckdb") if statement]
+    statements = [
+        statement.transform(literal).transform(spark_function)
+        for statement in sqlglot.parse(sql, read="duckdb")
+        if statement
+    ]
     return ";\n".join(_text_function(s) if _is_macro(s) else s.sql("spark") for s in statements)
 
 
@@ -168,7 +188,8 @@ class SparkSqlConnection:
         try:
             cursor.execute(statement)
         except Error as exc:
-            raise SparkSqlError(f"{_server_message(exc)}\n  in: {statement}") from exc
+            shown = statement if len(statement) <= 1000 else statement[:1000] + " …"
+            raise SparkSqlError(f"{_server_message(exc)}\n  in: {shown}") from exc
         return _DatedCursor(cursor)
 
     def overwrite_partition(self, table: str, partition: Mapping[str, Any], rows: Sequence[Sequence[Any]]) -> None:
@@ -228,7 +249,8 @@ def _pattern(name: str) -> str:
 def _server_message(error: Exception) -> str:
     """Spark's own message out of a Thrift status (PyHive shows the whole status structure)."""
     status = getattr(error.args[0], "status", None) if error.args else None
-    return getattr(status, "errorMessage", None) or str(error)
+    # Spark's parse errors repeat the whole statement after "== SQL ==": shown once, below
+    return (getattr(status, "errorMessage", None) or str(error)).split("\n== SQL ==")[0].strip()
 
 
 class _DatedCursor:
@@ -252,3 +274,7 @@ class _DatedCursor:
 
     def fetchall(self) -> list[tuple[Any, ...]]:
         return [self._row(row) for row in self._cursor.fetchall()]
+
+    def df(self) -> pd.DataFrame:
+        """The rows as a pandas frame (a small result: a sample or a summary, not a whole table)."""
+        return pd.DataFrame.from_records(self.fetchall(), columns=[column[0] for column in self.description])

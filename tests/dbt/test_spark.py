@@ -14,6 +14,7 @@ import json
 import math
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -33,6 +34,7 @@ from sqlglot import exp
 from test_marts import EARLIER_AS_OF, INCREMENTAL_TABLES
 from test_quality import ITEMS_SUITE, checked_items_pipeline
 
+from crm_warehouse.analytics.churn.features import churn_features, evaluation_dates, sample_training_rows
 from crm_warehouse.contracts import CONTRACTS, SourceContract
 from crm_warehouse.ingest import PARSED_COLUMNS, judge_sql, show_macro
 from crm_warehouse.publish import PUBLISHED_SCHEMAS
@@ -357,3 +359,36 @@ def test_the_contract_rules_judge_rows_on_spark_as_on_duckdb(spark_build: SparkB
                     differences[f"{contract.table} line {mine['_source_line']}"] = (mine, theirs)
     assert judged == 1495
     assert not differences, list(differences.items())[:5]
+
+
+def test_churn_features_and_the_training_sample_come_from_spark_as_from_duckdb(
+    spark_build: SparkBuild, company: Company
+) -> None:
+    """The churn features and the stratified training sample, computed by Spark from the models
+    dbt built there (the same SQL, translated): DuckDB's rows and numbers. Only the sample
+    leaves the engine for the fit."""
+    with company.connect() as duck, SparkSqlConnection(spark_build.spark.settings) as spark:
+        days = evaluation_dates(duck)
+        assert evaluation_dates(spark) == days
+        cutoff, training_cutoffs = days[-5], days[-12:-3]
+        features = [churn_features(con, cutoff, 90) for con in (duck, spark)]
+        samples = [sample_training_rows(con, training_cutoffs, 90, sample_rows=2000, seed=7) for con in (duck, spark)]
+    assert len(features[0]) > 400 and len(samples[0]) == 2000
+    assert table_differences(*features) == []
+    assert table_differences(*samples) == []
+
+
+def test_the_local_servers_workers_run_the_projects_python(local_spark_server: LocalSpark) -> None:
+    """mapInPandas on the local server runs in the project's venv (scripts/spark.sh sets
+    PYSPARK_PYTHON): what scoring on Spark will need."""
+
+    def project_python(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        # sent by value (a local function): the worker imports only the project and its libraries
+        import crm_warehouse  # noqa: F401
+
+        for batch in batches:
+            yield batch.assign(doubled=batch["id"] * 2)
+
+    session = spark_session(local_spark_server.settings)
+    rows = session.range(4).mapInPandas(project_python, "id long, doubled long").collect()
+    assert sorted((r.id, r.doubled) for r in rows) == [(0, 0), (1, 2), (2, 4), (3, 6)]
