@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from crm_warehouse.contracts import LEDGER_TABLE, QUARANTINE_TABLE, RAW_SCHEMA, UNLOADED_FILES_TABLE
+from crm_warehouse.warehouse.catalog import table_exists
 from crm_warehouse.warehouse.duckdb_connection import connect
 
 if TYPE_CHECKING:
@@ -39,11 +40,7 @@ def run_quarantine(con: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple[st
 
 def unloaded_files(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
     """(outcome, file, reason) of the landing files the latest runs did not load."""
-    exists = con.execute(
-        "select count(*) from information_schema.tables where table_schema = $s and table_name = $t",
-        {"s": RAW_SCHEMA, "t": UNLOADED_FILES_TABLE},
-    ).fetchone()[0]
-    if not exists:
+    if not table_exists(con, RAW_SCHEMA, UNLOADED_FILES_TABLE):
         return []
     return con.execute(
         f"select distinct outcome, file_path, reason from {RAW_SCHEMA}.{UNLOADED_FILES_TABLE} order by 1 desc, 2"
