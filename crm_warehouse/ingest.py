@@ -44,10 +44,11 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path, PurePosixPath
+from typing import Protocol
 
 import duckdb
 
@@ -64,6 +65,7 @@ from crm_warehouse.contracts import (
 )
 from crm_warehouse.settings import DEFAULT_INGEST_BATCH_BYTES, Settings
 from crm_warehouse.warehouse.as_of import latest_order_date
+from crm_warehouse.warehouse.catalog import WarehouseSql
 from crm_warehouse.warehouse.duckdb_connection import connect
 from crm_warehouse.warehouse.sql import safe_identifier
 
@@ -437,7 +439,8 @@ class _LedgerEntry:
         return (self.size, self.modified_ns) == (stat.st_size, stat.st_mtime_ns)
 
 
-def _loaded_files(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, _LedgerEntry]:
+def loaded_files(con: WarehouseSql, table: str) -> dict[str, _LedgerEntry]:
+    """The live ledger entries of ``table``'s files, by landing path."""
     rows = con.execute(
         f"select file_path, content_hash, file_bytes, file_modified_ns from {_raw(LEDGER_TABLE)} "
         "where source_table = $table and superseded_at is null",
@@ -1193,11 +1196,7 @@ def _load_batch(
                 f"delete from {_raw(QUARANTINE_TABLE)} where source_table = $t and list_contains($paths, source_file)",
                 {"t": contract.table, "paths": replaced},
             )
-            con.execute(
-                f"update {_raw(LEDGER_TABLE)} set superseded_at = now() "
-                "where source_table = $t and superseded_at is null and list_contains($paths, file_path)",
-                {"t": contract.table, "paths": replaced},
-            )
+            _supersede(con, contract, replaced)
         con.execute(f"create or replace temp table _judged as {judge_sql(contract)}")
         _add_quarantined_lines(con, contract)
         con.execute(
@@ -1212,7 +1211,7 @@ def _load_batch(
                 from _judged where reason is not null""",
             {"table": contract.table, "run_id": run_id},
         )
-        results = [replace(r, read_by=read_by[r.path]) for r in _account(con, contract, read, run_id)]
+        results = [replace(r, read_by=read_by[r.path]) for r in _account(con, con, contract, read, run_id)]
         # One insert per batch: executemany costs a statement per file.
         con.execute(
             f"""insert into {_raw(LEDGER_TABLE)}
@@ -1233,6 +1232,28 @@ def _load_batch(
     return results, refused
 
 
+def _supersede(con: duckdb.DuckDBPyConnection, contract: SourceContract, paths: Sequence[str]) -> None:
+    con.execute(
+        f"update {_raw(LEDGER_TABLE)} set superseded_at = now() "
+        "where source_table = $t and superseded_at is null and list_contains($paths, file_path)",
+        {"t": contract.table, "paths": list(paths)},
+    )
+
+
+def quarantined_lines_sql(contract: SourceContract) -> str:
+    """SQL giving ``(relative, line_no, line)``: the data lines of the read files ``$files`` (their read paths)
+    as they are in the files, for the raw records of rows DuckDB's CSV reader read as fields only."""
+    return f"""with {_text_lines(contract)}
+        select names.relative, data_lines.line_no, data_lines.line
+        from data_lines join _read_names as names on data_lines.filename = names.read_path"""
+
+
+def read_paths_of(con: duckdb.DuckDBPyConnection, relatives: Sequence[str]) -> list[str]:
+    """The paths the parser read for landing files ``relatives`` of the batch in ``_read_names``."""
+    read_paths = dict(con.execute("select relative, read_path from _read_names").fetchall())
+    return [read_paths[path] for path in relatives]
+
+
 def _add_quarantined_lines(con: duckdb.DuckDBPyConnection, contract: SourceContract) -> None:
     """Give quarantined rows read by DuckDB's CSV reader their line as it is in the file.
 
@@ -1247,51 +1268,55 @@ def _add_quarantined_lines(con: duckdb.DuckDBPyConnection, contract: SourceContr
     ]
     if not paths:
         return
-    read_paths = dict(con.execute("select relative, read_path from _read_names").fetchall())
     con.execute(
         f"""update _judged set raw_record = lines.line
-            from (with {_text_lines(contract)}
-                  select names.relative, data_lines.line_no, data_lines.line
-                  from data_lines join _read_names as names on data_lines.filename = names.read_path) as lines
+            from ({quarantined_lines_sql(contract)}) as lines
             where _judged.reason is not null and _judged.raw_record is null
               and _judged._source_file = lines.relative and _judged._source_line = lines.line_no""",
-        {"files": [read_paths[path] for path in paths]},
+        {"files": read_paths_of(con, paths)},
     )
 
 
 def _account(
-    con: duckdb.DuckDBPyConnection, contract: SourceContract, batch: list[_LandingFile], run_id: str
+    parsed: duckdb.DuckDBPyConnection,
+    stored: WarehouseSql,
+    contract: SourceContract,
+    batch: list[_LandingFile],
+    run_id: str,
 ) -> list[FileResult]:
-    """Prove, per file, rows read = loaded + quarantined, against an independent count."""
-    counts = {
-        path: (read, loaded, quarantined)
-        for path, read, loaded, quarantined in con.execute(
-            f"""
-            with parsed as (select _source_file as path, count(*) as n from _parsed group by 1),
-            loaded as (select _source_file as path, count(*) as n from {_raw(contract.table)}
-                       where _run_id = $run_id and list_contains($paths, _source_file) group by 1),
-            quarantined as (select source_file as path, count(*) as n from {_raw(QUARANTINE_TABLE)}
-                            where run_id = $run_id and source_table = $table
-                              and list_contains($paths, source_file) group by 1)
-            select parsed.path, parsed.n, coalesce(loaded.n, 0), coalesce(quarantined.n, 0)
-            from parsed
-            left join loaded using (path)
-            left join quarantined using (path)
-            """,
-            {"run_id": run_id, "table": contract.table, "paths": [f.relative for f in batch]},
+    """Prove, per file, rows read = loaded + quarantined, against an independent count.
+
+    ``parsed`` holds the batch as parsed (``_parsed``, DuckDB); ``stored`` the raw tables
+    and the quarantine it was written to (the same connection, or Spark).
+    """
+    paths = {"paths": [f.relative for f in batch]}
+    read = dict(parsed.execute("select _source_file, count(*) from _parsed group by 1").fetchall())
+    loaded = dict(
+        stored.execute(
+            f"""select _source_file, count(*) from {_raw(contract.table)}
+                where _run_id = $run_id and list_contains($paths, _source_file) group by 1""",
+            {"run_id": run_id, **paths},
         ).fetchall()
-    }
+    )
+    quarantined = dict(
+        stored.execute(
+            f"""select source_file, count(*) from {_raw(QUARANTINE_TABLE)}
+                where run_id = $run_id and source_table = $table and list_contains($paths, source_file)
+                group by 1""",
+            {"run_id": run_id, "table": contract.table, **paths},
+        ).fetchall()
+    )
     results = []
-    expected_rows = _expected_rows(con, contract, batch)
+    expected_rows = _expected_rows(parsed, contract, batch)
     for f in batch:
-        read, loaded, quarantined = counts.get(f.relative, (0, 0, 0))
-        expected = expected_rows[f.relative]
-        if read != expected or read != loaded + quarantined:
+        rows_read, rows_loaded = read.get(f.relative, 0), loaded.get(f.relative, 0)
+        rows_quarantined, expected = quarantined.get(f.relative, 0), expected_rows[f.relative]
+        if rows_read != expected or rows_read != rows_loaded + rows_quarantined:
             raise IngestionError(
                 f"{contract.table}: row accounting failed for {f.relative}: the file holds {expected} "
-                f"rows, the parser read {read}, {loaded} were loaded and {quarantined} quarantined"
+                f"rows, the parser read {rows_read}, {rows_loaded} were loaded and {rows_quarantined} quarantined"
             )
-        results.append(FileResult(contract.table, f.relative, f.content_hash, read, loaded, quarantined))
+        results.append(FileResult(contract.table, f.relative, f.content_hash, rows_read, rows_loaded, rows_quarantined))
     return results
 
 
@@ -1334,17 +1359,16 @@ def _move_to_quarantine(
     return moved
 
 
-def _quarantine_orphaned_children(con: duckdb.DuckDBPyConnection, parent: SourceContract, run_id: str) -> int:
+def _quarantine_orphaned_children(store: RawStore, parent: SourceContract, run_id: str) -> int:
     """After ``parent``'s rows changed under loaded data: move child rows whose parent is gone to quarantine."""
     moved = 0
-    with _transaction(con):
+    with store.transaction():
         for child in CONTRACTS:
             for fk in child.foreign_keys:
                 if fk.references_table != parent.table:
                     continue
                 column = safe_identifier(fk.column)
-                moved += _move_to_quarantine(
-                    con,
+                moved += store.move_to_quarantine(
                     child,
                     f"{column} is not null and {column} not in "
                     f"(select {safe_identifier(fk.references_column)} from {_raw(parent.table)})",
@@ -1357,32 +1381,23 @@ def _quarantine_orphaned_children(con: duckdb.DuckDBPyConnection, parent: Source
     return moved
 
 
-def _repair_ledger(con: duckdb.DuckDBPyConnection, contract: SourceContract, run_id: str) -> list[str]:
+def _repair_ledger(store: RawStore, contract: SourceContract, run_id: str) -> list[str]:
     """Undo loads of files whose name an older version accepted but this one refuses (an impossible date).
 
     Their rows move to the quarantine and their ledger entries are superseded, so
     they cannot poison later runs; the files themselves (if still there) are refused.
     """
-    live = con.execute(
-        f"select file_path from {_raw(LEDGER_TABLE)} where source_table = $t and superseded_at is null",
-        {"t": contract.table},
-    ).fetchall()
-    bad = sorted(path for (path,) in live if recognise(path)[1] is not None)
+    bad = sorted(path for path in loaded_files(store.sql, contract.table) if recognise(path)[1] is not None)
     if not bad:
         return []
-    with _transaction(con):
-        _move_to_quarantine(
-            con,
+    with store.transaction():
+        store.move_to_quarantine(
             contract,
             f"list_contains({_literal_list(bad)}, _source_file)",
             "'loaded by an older version from a file whose name is not a real date; moved to quarantine'",
             run_id,
         )
-        con.execute(
-            f"update {_raw(LEDGER_TABLE)} set superseded_at = now() "
-            "where source_table = $t and superseded_at is null and list_contains($paths, file_path)",
-            {"t": contract.table, "paths": bad},
-        )
+        store.supersede(contract, bad)
     log.warning(f"{contract.table}: moved the rows of {bad} to quarantine: their names are not real dates")
     return bad
 
@@ -1391,37 +1406,41 @@ def _literal_list(texts: Sequence[str]) -> str:
     return "[" + ", ".join(_literal(t) for t in texts) + "]::varchar[]"
 
 
+#: The rows of ``raw.unloaded_files`` a source's run replaces: its own, and unrecognised files in its folder.
+UNLOADED_OF_SOURCE = (
+    "source_table = $table or (source_table is null and (source_system = $system or source_system is null))"
+)
+
+
+def unloaded_values(rows: Sequence[UnloadedFile], run_id: str) -> dict[str, object]:
+    """Parameters of :data:`UNLOADED_INSERT` for ``rows``."""
+    return {
+        "paths": [f.path for f in rows],
+        "sizes": [f.size for f in rows],
+        "outcomes": [f.outcome for f in rows],
+        "reasons": [f.reason for f in rows],
+        "tables": [f.table for f in rows],
+        "systems": [_system_folder(f.path) for f in rows],
+        "run_id": run_id,
+    }
+
+
+#: The select of new ``raw.unloaded_files`` rows, parameters from :func:`unloaded_values`.
+UNLOADED_INSERT = """select unnest($paths), unnest($sizes), unnest($outcomes), unnest($reasons),
+                           unnest($tables), unnest($systems), now(), $run_id"""
+
+
 def _record_unloaded(
-    con: duckdb.DuckDBPyConnection,
-    contract: SourceContract,
-    refused: list[UnloadedFile],
-    unrecognised: list[UnloadedFile],
-    run_id: str,
+    con: duckdb.DuckDBPyConnection, contract: SourceContract, rows: list[UnloadedFile], run_id: str
 ) -> None:
     """Replace this source's rows of ``raw.unloaded_files`` with what this run found."""
-    rows = [*refused, *unrecognised]
     with _transaction(con):
         con.execute(
-            f"""delete from {_raw(UNLOADED_FILES_TABLE)}
-                where source_table = $table
-                   or (source_table is null and (source_system = $system or source_system is null))""",
+            f"delete from {_raw(UNLOADED_FILES_TABLE)} where {UNLOADED_OF_SOURCE}",
             {"table": contract.table, "system": contract.system},
         )
         if rows:
-            con.execute(
-                f"""insert into {_raw(UNLOADED_FILES_TABLE)}
-                    select unnest($paths), unnest($sizes), unnest($outcomes), unnest($reasons),
-                           unnest($tables), unnest($systems), now(), $run_id""",
-                {
-                    "paths": [f.path for f in rows],
-                    "sizes": [f.size for f in rows],
-                    "outcomes": [f.outcome for f in rows],
-                    "reasons": [f.reason for f in rows],
-                    "tables": [f.table for f in rows],
-                    "systems": [_system_folder(f.path) for f in rows],
-                    "run_id": run_id,
-                },
-            )
+            con.execute(f"insert into {_raw(UNLOADED_FILES_TABLE)} {UNLOADED_INSERT}", unloaded_values(rows, run_id))
 
 
 def export_date(relative_path: str) -> date | None:
@@ -1435,8 +1454,77 @@ def export_date(relative_path: str) -> date | None:
         return None
 
 
+class RawStore(Protocol):
+    """Where ingestion writes: the raw tables, the quarantine, the ledger and the unloaded files.
+
+    :class:`DuckDBRawStore` (one transaction per batch) or
+    :class:`crm_warehouse.ingest_spark.SparkRawStore` (partitions replaced per file, the
+    ledger written last). Files are found, scanned and parsed the same way for both.
+    """
+
+    #: SQL on the stored tables, DuckDB's dialect (translated for Spark).
+    sql: WarehouseSql
+
+    def create_tables(self) -> None: ...
+
+    def transaction(self) -> AbstractContextManager[None]: ...
+
+    def remember_modified(self, contract: SourceContract, touched: list[_LandingFile]) -> None: ...
+
+    def load_batch(
+        self, contract: SourceContract, batch: list[_LandingFile], run_id: str, known: set[str], workdir: Path
+    ) -> tuple[list[FileResult], list[UnloadedFile]]: ...
+
+    def move_to_quarantine(self, contract: SourceContract, condition: str, reason_sql: str, run_id: str) -> int: ...
+
+    def supersede(self, contract: SourceContract, paths: Sequence[str]) -> None: ...
+
+    def record_unloaded(self, contract: SourceContract, rows: list[UnloadedFile], run_id: str) -> None: ...
+
+
+class DuckDBRawStore:
+    """The raw schema of a DuckDB warehouse: each batch, move and repair is one transaction."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self.sql = con
+
+    def create_tables(self) -> None:
+        create_raw_tables(self.sql)
+        self.sql.execute(show_macro())
+
+    def transaction(self) -> AbstractContextManager[None]:
+        return _transaction(self.sql)
+
+    def remember_modified(self, contract: SourceContract, touched: list[_LandingFile]) -> None:
+        self.sql.execute(
+            f"""update {_raw(LEDGER_TABLE)} as ledger set file_modified_ns = touched.modified_ns
+                from (select unnest($paths) as file_path, unnest($modified) as modified_ns) as touched
+                where ledger.source_table = $table and ledger.superseded_at is null
+                  and ledger.file_path = touched.file_path""",
+            {
+                "table": contract.table,
+                "paths": [f.relative for f in touched],
+                "modified": [f.modified_ns for f in touched],
+            },
+        )
+
+    def load_batch(
+        self, contract: SourceContract, batch: list[_LandingFile], run_id: str, known: set[str], workdir: Path
+    ) -> tuple[list[FileResult], list[UnloadedFile]]:
+        return _load_batch(self.sql, contract, batch, run_id, known, workdir)
+
+    def move_to_quarantine(self, contract: SourceContract, condition: str, reason_sql: str, run_id: str) -> int:
+        return _move_to_quarantine(self.sql, contract, condition, reason_sql, run_id)
+
+    def supersede(self, contract: SourceContract, paths: Sequence[str]) -> None:
+        _supersede(self.sql, contract, paths)
+
+    def record_unloaded(self, contract: SourceContract, rows: list[UnloadedFile], run_id: str) -> None:
+        _record_unloaded(self.sql, contract, rows, run_id)
+
+
 def ingest_table(
-    con: duckdb.DuckDBPyConnection,
+    con: duckdb.DuckDBPyConnection | RawStore,
     contract: SourceContract,
     landing_dir: Path,
     run_id: str | None = None,
@@ -1467,11 +1555,11 @@ def ingest_table(
             "`make data` or point CRM_LANDING_DIR at your exports"
         )
     run_id = run_id or uuid.uuid4().hex
-    create_raw_tables(con)
-    con.execute(show_macro())
-    repaired = _repair_ledger(con, contract, run_id)
+    store = DuckDBRawStore(con) if isinstance(con, duckdb.DuckDBPyConnection) else con
+    store.create_tables()
+    repaired = _repair_ledger(store, contract, run_id)
     inventory = landing_inventory(landing_dir)
-    known = _loaded_files(con, contract.table)
+    known = loaded_files(store.sql, contract.table)
     new: list[_LandingFile] = []
     touched: list[_LandingFile] = []
     skipped = 0
@@ -1492,17 +1580,7 @@ def ingest_table(
                 new.append(scanned)
     if touched:
         # Same content under a new modification time: remember the time so the next run skips it unread.
-        con.execute(
-            f"""update {_raw(LEDGER_TABLE)} as ledger set file_modified_ns = touched.modified_ns
-                from (select unnest($paths) as file_path, unnest($modified) as modified_ns) as touched
-                where ledger.source_table = $table and ledger.superseded_at is null
-                  and ledger.file_path = touched.file_path""",
-            {
-                "table": contract.table,
-                "paths": [f.relative for f in touched],
-                "modified": [f.modified_ns for f in touched],
-            },
-        )
+        store.remember_modified(contract, touched)
     result = TableResult(
         table=contract.table,
         run_id=run_id,
@@ -1514,7 +1592,7 @@ def ingest_table(
     workdir = Path(tempfile.mkdtemp(prefix="crm_ingest_"))
     try:
         for number, batch in enumerate(batches, start=1):
-            files, refused = _load_batch(con, contract, batch, run_id, set(known), workdir)
+            files, refused = store.load_batch(contract, batch, run_id, set(known), workdir)
             result.files.extend(files)
             result.refused.extend(refused)
             message = (
@@ -1531,16 +1609,16 @@ def ingest_table(
         if progress:
             progress(unloaded.message())
     if repaired or any(f.path in known for f in result.files):
-        result.rows_moved_to_quarantine = _quarantine_orphaned_children(con, contract, run_id)
-    _record_unloaded(con, contract, result.refused, result.unrecognised, run_id)
+        result.rows_moved_to_quarantine = _quarantine_orphaned_children(store, contract, run_id)
+    store.record_unloaded(contract, [*result.refused, *result.unrecognised], run_id)
     result.quarantine_reasons = dict(
-        con.execute(
+        store.sql.execute(
             f"""select reason, count(*) from {_raw(QUARANTINE_TABLE)}
                 where run_id = $run_id and source_table = $table group by 1 order by 2 desc, 1""",
             {"run_id": run_id, "table": contract.table},
         ).fetchall()
     )
-    result.table_rows = con.execute(f"select count(*) from {_raw(contract.table)}").fetchone()[0]
+    result.table_rows = store.sql.execute(f"select count(*) from {_raw(contract.table)}").fetchone()[0]
     return result
 
 
@@ -1552,7 +1630,7 @@ def _in_range(relative_path: str, dates: tuple[date, date] | None) -> bool:
 
 
 def source_freshness(
-    con: duckdb.DuckDBPyConnection, contract: SourceContract, as_of: date | None = None
+    con: WarehouseSql, contract: SourceContract, as_of: date | None = None
 ) -> tuple[date | None, date | None]:
     """(newest record date of ``contract``'s table, the as-of date it is judged against).
 
@@ -1569,13 +1647,20 @@ def source_freshness(
 
 
 def ingest_all(settings: Settings, run_id: str | None = None, tables: Sequence[str] | None = None) -> list[TableResult]:
-    """Ingest every source table (or ``tables``) of ``settings.landing_dir`` in dependency order."""
+    """Ingest every source table (or ``tables``) of ``settings.landing_dir`` in dependency order,
+    into the configured engine's raw schema."""
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     run_id = run_id or uuid.uuid4().hex
     contracts = [contract_for(t) for t in tables] if tables else list(CONTRACTS)
-    with connect(settings, settings.warehouse_path) as con:
+    if settings.engine == "spark":
+        from crm_warehouse.ingest_spark import spark_raw_store  # it builds on this module
+
+        store = spark_raw_store(settings)
+    else:
+        store = connect(settings, settings.warehouse_path)
+    with store as target:
         return [
-            ingest_table(con, c, settings.landing_dir, run_id, batch_bytes=settings.ingest_batch_bytes)
+            ingest_table(target, c, settings.landing_dir, run_id, batch_bytes=settings.ingest_batch_bytes)
             for c in contracts
         ]
 
@@ -1590,9 +1675,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from crm_warehouse.settings import load_settings
 
     settings = load_settings()
-    parser = argparse.ArgumentParser(description="Load landing files into the raw schema of a DuckDB warehouse.")
+    parser = argparse.ArgumentParser(
+        description="Load landing files into the raw schema of the warehouse: the DuckDB file, or Spark's "
+        "raw database with CRM_ENGINE=spark."
+    )
     parser.add_argument("--landing", type=Path, default=settings.landing_dir, help="landing folder")
-    parser.add_argument("--warehouse", type=Path, default=settings.warehouse_path, help="DuckDB file")
+    parser.add_argument("--warehouse", type=Path, default=settings.warehouse_path, help="DuckDB file (engine duckdb)")
     parser.add_argument("--table", action="append", help="only this raw table (repeatable)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

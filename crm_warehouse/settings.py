@@ -52,6 +52,7 @@ class Settings:
     dbt_profiles_dir: Path
     spark_warehouse_dir: Path
     spark_metastore_dir: Path
+    spark_exchange_dir: Path
     duckdb_temp_dir: Path
     as_of_date: date | None
     duckdb_memory_limit: str = "2GiB"
@@ -123,6 +124,7 @@ def _paths_under(data_dir: Path) -> dict[str, Path]:
         "dbt_profiles_dir": data_dir / "dbt",
         "spark_warehouse_dir": data_dir / "spark" / "warehouse",
         "spark_metastore_dir": data_dir / "spark" / "metastore",
+        "spark_exchange_dir": data_dir / "spark" / "exchange",
         "duckdb_temp_dir": data_dir / "tmp" / "duckdb",
     }
 
@@ -160,7 +162,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     ``CRM_SPARK_THRIFT_HOST`` / ``CRM_SPARK_THRIFT_PORT`` / ``CRM_SPARK_THRIFT_USER`` (the
     Thrift server dbt uses), ``CRM_SPARK_CONNECT_URL`` (Spark Connect, for Python), and
     ``CRM_SPARK_WAREHOUSE_DIR`` / ``CRM_SPARK_METASTORE_DIR`` (the tables and the Derby
-    metastore of the local Spark that ``scripts/spark.sh`` starts),
+    metastore of the local Spark that ``scripts/spark.sh`` starts), ``CRM_SPARK_EXCHANGE_DIR``
+    (where ingestion stages each parsed batch for Spark to read: a folder both the
+    ingestion host and the Spark server see; default ``<data>/spark/exchange``),
     ``CRM_DAILY_CRON`` / ``CRM_RETRAIN_CRON`` / ``CRM_TIMEZONE`` (schedules),
     ``CRM_ALERT_WEBHOOK`` / ``CRM_ALERT_COMMAND`` (where failure alerts go),
     ``CRM_LANDING_SETTLE_SECONDS`` (a landing file must be unchanged this long before
@@ -198,6 +202,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         dbt_profiles_dir=_env_path(env, "CRM_DBT_PROFILES_DIR", defaults["dbt_profiles_dir"]),
         spark_warehouse_dir=_env_path(env, "CRM_SPARK_WAREHOUSE_DIR", defaults["spark_warehouse_dir"]),
         spark_metastore_dir=_env_path(env, "CRM_SPARK_METASTORE_DIR", defaults["spark_metastore_dir"]),
+        spark_exchange_dir=_env_path(env, "CRM_SPARK_EXCHANGE_DIR", defaults["spark_exchange_dir"]),
         duckdb_temp_dir=_env_path(env, "CRM_DUCKDB_TEMP_DIR", defaults["duckdb_temp_dir"]),
         duckdb_memory_limit=_parse_memory_limit(env, "CRM_DUCKDB_MEMORY_LIMIT"),
         as_of_date=_parse_date("CRM_AS_OF_DATE", env.get("CRM_AS_OF_DATE")),

@@ -16,7 +16,9 @@ Spark, through Parquet files that the Spark server must be able to read.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -166,6 +168,7 @@ class SparkSqlConnection:
 
         self._server = f"{settings.spark_thrift_host}:{settings.spark_thrift_port}"
         self._user = settings.spark_thrift_user
+        self._exchange_dir = settings.spark_exchange_dir
         try:
             self._connection = hive.connect(
                 host=settings.spark_thrift_host, port=settings.spark_thrift_port, username=settings.spark_thrift_user
@@ -191,6 +194,25 @@ class SparkSqlConnection:
             shown = statement if len(statement) <= 1000 else statement[:1000] + " …"
             raise SparkSqlError(f"{_server_message(exc)}\n  in: {shown}") from exc
         return _DatedCursor(cursor)
+
+    @contextmanager
+    def temporary_view(self, name: str, write_parquet: Callable[[Path], object]) -> Iterator[str]:
+        """Rows from the Python side as the session's temporary view ``name``: ``write_parquet(path)``
+        writes them as one Parquet file in ``CRM_SPARK_EXCHANGE_DIR`` (a folder this process writes
+        and the server reads), removed with the view on exit. Yields ``name``."""
+        safe_identifier(name)
+        folder = self._exchange_dir / f"{name}_{uuid.uuid4().hex}"
+        folder.mkdir(parents=True)
+        try:
+            write_parquet(folder / "rows.parquet")
+            self.execute_spark(
+                f"create or replace temporary view {name} using parquet "
+                f"options (path {exp.convert(str(folder)).sql('spark')})"
+            )
+            yield name
+        finally:
+            self.execute_spark(f"drop view if exists {name}")
+            shutil.rmtree(folder, ignore_errors=True)
 
     def overwrite_partition(self, table: str, partition: Mapping[str, Any], rows: Sequence[Sequence[Any]]) -> None:
         """Replace partition ``partition`` of ``table`` (``schema.name``) with ``rows`` (the other columns, in

@@ -158,10 +158,10 @@ def _ingestion_asset(contract: SourceContract) -> dg.AssetsDefinition:
     def ingest(
         context: dg.AssetExecutionContext, config: IngestionConfig, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
-        with warehouse.writer_turn(), warehouse.connect() as con:
+        with warehouse.raw_store() as store:
             try:
                 result = ingest_table(
-                    con,
+                    store,
                     contract,
                     warehouse.landing_dir,
                     context.run_id,
@@ -171,7 +171,7 @@ def _ingestion_asset(contract: SourceContract) -> dg.AssetsDefinition:
                 )
             except IngestionError as exc:
                 raise dg.Failure(str(exc), allow_retries=False) from exc
-            newest, as_of = source_freshness(con, contract, warehouse.as_of)
+            newest, as_of = source_freshness(store.sql, contract, warehouse.as_of)
         context.log.info(
             f"{contract.table}: {len(result.files)} new files, {result.skipped_files} already loaded; "
             f"{result.rows_loaded} rows loaded, {result.rows_quarantined} quarantined"

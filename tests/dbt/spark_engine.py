@@ -7,6 +7,7 @@ the stand-in for ingestion on Spark), and every table compared with DuckDB's.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -17,11 +18,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 
+from crm_warehouse.contracts import CONTRACTS, LEDGER_TABLE, RAW_SCHEMA
 from crm_warehouse.settings import PROJECT_ROOT, Settings, load_settings
-from crm_warehouse.warehouse.spark import spark_session
+from crm_warehouse.warehouse.spark import SparkSqlConnection, spark_session
+from crm_warehouse.warehouse.sql import qualified_name
 
 #: Relative tolerance for numbers: the engines add doubles in different orders.
 REL_TOLERANCE = 1e-9
@@ -125,3 +129,38 @@ def table_differences(expected: pd.DataFrame, actual: pd.DataFrame) -> list[str]
                 f"{column}: {int((~same).sum())} rows differ, e.g. {theirs.iloc[first]!r} against {mine.iloc[first]!r}"
             )
     return problems
+
+
+#: Columns that say when or in which run a row was written: they differ between two runs by nature.
+WHEN = {"_loaded_at", "_run_id", "quarantined_at", "run_id", "loaded_at", "seen_at", "file_modified_ns"}
+
+
+def _raw_tables(con: duckdb.DuckDBPyConnection | SparkSqlConnection) -> dict[str, pd.DataFrame]:
+    """Every table of the raw schema without the columns that say when it was written; a ledger
+    entry's supersession as a flag."""
+    tables = {}
+    for name in [c.table for c in CONTRACTS] + ["quarantine", LEDGER_TABLE, "unloaded_files"]:
+        frame = con.execute(f"select * from {qualified_name(RAW_SCHEMA, name)}").df()
+        if name == LEDGER_TABLE:
+            frame["superseded"] = frame.pop("superseded_at").notna()
+        if name == "quarantine":
+            frame["raw_record"] = frame["raw_record"].map(_as_json_value)
+        tables[name] = frame.drop(columns=[c for c in frame.columns if c in WHEN])
+    return tables
+
+
+def _as_json_value(record: str | None) -> str | None:
+    """A JSON object's text in one spelling: a row moved to the quarantine after loading is kept as
+    the JSON of its typed values, which Spark spells in its own way (``10.0`` for DuckDB's ``10.00``)."""
+    try:
+        value = json.loads(record)
+    except (TypeError, ValueError):
+        return record
+    return json.dumps(value, sort_keys=True) if isinstance(value, dict) else record
+
+
+def raw_differences(duck: duckdb.DuckDBPyConnection, spark: SparkSqlConnection) -> dict[str, list[str]]:
+    """How Spark's raw schema differs from DuckDB's, by table (:func:`table_differences`); empty when equal."""
+    expected, actual = _raw_tables(duck), _raw_tables(spark)
+    problems = {name: table_differences(expected[name], actual[name]) for name in expected}
+    return {name: found for name, found in problems.items() if found}

@@ -1,0 +1,369 @@
+"""Ingestion into Spark's ``raw`` database (``CRM_ENGINE=spark``): the same promises as DuckDB's.
+
+:func:`crm_warehouse.ingest.ingest_table` finds, scans and parses the landing files
+the same way for both engines: the parse runs in an embedded DuckDB on the
+ingestion host, with DuckDB's readers and the per-file line count. This store
+stages each parsed batch as Parquet in a folder the Spark server reads, and Spark
+judges it with the contract's one SQL text (:func:`~crm_warehouse.ingest.judge_sql`,
+translated) against the raw tables it already holds.
+
+Plain Parquet tables have no transactions, so the unit of replacement is a landing
+file: every raw table is partitioned by ``_source_file`` and the quarantine by
+``(source_table, source_file)``. A batch first empties the partitions of its files
+(left by a corrected earlier version, or by a run that stopped half-way), then
+appends, proves ``rows read = loaded + quarantined`` per file from what Spark holds,
+and writes the ledger **last**: a run that stops before the ledger leaves its files
+unrecorded, so the next run loads them again into emptied partitions, exactly once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import replace
+from pathlib import Path
+
+import duckdb
+from sqlglot import exp
+
+from crm_warehouse.contracts import (
+    CONTRACTS,
+    LEDGER_TABLE,
+    QUARANTINE_TABLE,
+    RAW_SCHEMA,
+    UNLOADED_FILES_TABLE,
+    SourceContract,
+)
+from crm_warehouse.ingest import (
+    UNLOADED_OF_SOURCE,
+    FileResult,
+    UnloadedFile,
+    _account,
+    _LandingFile,
+    _read_batch,
+    judge_sql,
+    quarantined_lines_sql,
+    read_paths_of,
+    show_macro,
+    unloaded_values,
+)
+from crm_warehouse.settings import Settings
+from crm_warehouse.warehouse.duckdb_connection import connect
+from crm_warehouse.warehouse.spark import SparkSqlConnection, spark_sql
+from crm_warehouse.warehouse.sql import qualified_name, safe_identifier
+
+#: Columns of the ledger and the quarantine in Spark's order: partition columns come last.
+LEDGER_COLUMNS = (
+    "file_path string not null, content_hash string not null, file_bytes bigint not null, "
+    "rows_read bigint not null, rows_loaded bigint not null, rows_quarantined bigint not null, "
+    "loaded_at timestamp not null, run_id string not null, superseded_at timestamp, file_modified_ns bigint, "
+    "source_table string not null"
+)
+QUARANTINE_COLUMNS = (
+    "source_line bigint not null, raw_record string, reason string not null, quarantined_at timestamp not null, "
+    "run_id string not null, source_table string not null, source_file string not null"
+)
+UNLOADED_COLUMNS = (
+    "file_path string not null, file_bytes bigint not null, outcome string not null, reason string not null, "
+    "source_table string, source_system string, seen_at timestamp not null, run_id string not null"
+)
+
+
+@contextmanager
+def spark_raw_store(settings: Settings) -> Iterator[SparkRawStore]:
+    """Spark's raw store for ``settings``: its Thrift server, and an embedded DuckDB within the memory
+    bounds for parsing."""
+    with SparkSqlConnection(settings) as spark, connect(settings) as parse:
+        yield SparkRawStore(spark, parse)
+
+
+def _name(table: str) -> str:
+    return qualified_name(RAW_SCHEMA, table, "spark")
+
+
+def _spark_type(duckdb_type: str) -> str:
+    # DuckDB's TIMESTAMP has no time zone; Spark's timestamp in a UTC session holds the same values,
+    # and is what every engine's dbt models read (as the tables copied from DuckDB had).
+    spark_type = exp.DataType.build(duckdb_type, dialect="duckdb").sql("spark")
+    return "TIMESTAMP" if spark_type == "TIMESTAMP_NTZ" else spark_type
+
+
+def _text(value: str) -> str:
+    return exp.convert(value).sql("spark")
+
+
+class SparkRawStore:
+    """Spark's ``raw`` database as ingestion's store (:class:`crm_warehouse.ingest.RawStore`).
+
+    ``parse``: the embedded DuckDB that reads the landing files. Each parsed batch is
+    staged once, as Parquet in ``CRM_SPARK_EXCHANGE_DIR``
+    (:meth:`~crm_warehouse.warehouse.spark.SparkSqlConnection.temporary_view`).
+    """
+
+    def __init__(self, spark: SparkSqlConnection, parse: duckdb.DuckDBPyConnection):
+        self.sql = spark
+        self.parse = parse
+
+    def create_tables(self) -> None:
+        self.sql.execute_spark(f"create database if not exists {safe_identifier(RAW_SCHEMA, 'spark')}")
+        for contract in CONTRACTS:
+            columns = ", ".join(f"{safe_identifier(c.name, 'spark')} {_spark_type(c.type)}" for c in contract.columns)
+            self._create(
+                contract.table,
+                f"{columns}, _source_line bigint not null, _loaded_at timestamp not null, "
+                "_run_id string not null, _source_file string not null",
+                "_source_file",
+            )
+        self._create(QUARANTINE_TABLE, QUARANTINE_COLUMNS, "source_table, source_file")
+        self._create(LEDGER_TABLE, LEDGER_COLUMNS, "source_table")
+        self._create(UNLOADED_FILES_TABLE, UNLOADED_COLUMNS)
+        self.sql.execute(show_macro())
+        self.parse.execute(show_macro())
+
+    def _create(self, table: str, columns: str, partitioned_by: str | None = None) -> None:
+        partitions = f" partitioned by ({partitioned_by})" if partitioned_by else ""
+        self.sql.execute_spark(f"create table if not exists {_name(table)} ({columns}) using parquet{partitions}")
+
+    def transaction(self) -> AbstractContextManager[None]:
+        # No transactions on plain Parquet: each step replaces whole partitions, and the
+        # ledger, written last, says what is done (module docstring).
+        return nullcontext()
+
+    def load_batch(
+        self, contract: SourceContract, batch: list[_LandingFile], run_id: str, known: set[str], workdir: Path
+    ) -> tuple[list[FileResult], list[UnloadedFile]]:
+        read, refused, read_by = _read_batch(self.parse, contract, batch, workdir)
+        if not read:
+            return [], refused
+        paths = [f.relative for f in read]
+        # What an earlier version of a file (or a stopped run) left goes first: the batch's
+        # keys must not meet its own earlier rows as "already loaded".
+        self._empty_file_partitions(contract, paths)
+        # The verdicts are written down before any write: the rules read the raw tables
+        # ("already loaded"), and Spark would recompute a cached view after the append.
+        judged = _name(f"_judged_{contract.table}_{uuid.uuid4().hex[:12]}")
+        with self._staged("_parsed", "select * from _parsed"):
+            self.sql.execute_spark(f"create table {judged} using parquet as {spark_sql(judge_sql(contract))}")
+        try:
+            with self._staged("_quarantined_lines", self._quarantined_lines_sql(contract, judged)):
+                self._append_judged(contract, judged, run_id)
+        finally:
+            self.sql.execute_spark(f"drop table if exists {judged}")
+        results = [replace(r, read_by=read_by[r.path]) for r in _account(self.parse, self.sql, contract, read, run_id)]
+        self._rewrite_ledger(
+            contract,
+            superseded=[path for path in paths if path in known],
+            added=[
+                (r.path, r.content_hash, f.size, r.rows_read, r.rows_loaded, r.rows_quarantined, run_id, f.modified_ns)
+                for r, f in zip(results, read, strict=True)
+            ],
+        )
+        return results, refused
+
+    def _quarantined_lines_sql(self, contract: SourceContract, judged: str) -> str:
+        """DuckDB SQL of the lines of the judged rows that are quarantined without their raw record."""
+        missing = self.sql.execute_spark(
+            f"select _source_file, _source_line from {judged} where reason is not null and raw_record is null"
+        ).fetchall()
+        self.parse.execute(
+            "create or replace temp table _missing_lines as "
+            "select unnest($files) as relative, unnest($lines) as line_no",
+            {"files": [f for f, _ in missing], "lines": [line for _, line in missing]},
+        )
+        if not missing:
+            return "select relative, line_no, null::varchar as line from _missing_lines"
+        files = sorted({f for f, _ in missing})
+        self.parse.execute(
+            f"create or replace temp table _lines_found as {quarantined_lines_sql(contract)}",
+            {"files": read_paths_of(self.parse, files)},
+        )
+        return "select relative, line_no, line from _lines_found semi join _missing_lines using (relative, line_no)"
+
+    def _append_judged(self, contract: SourceContract, judged: str, run_id: str) -> None:
+        columns = ", ".join(safe_identifier(c, "spark") for c in contract.column_names)
+        run = _text(run_id)
+        self.sql.execute_spark(
+            f"""insert into {_name(contract.table)}
+                select {columns}, _source_line, current_timestamp(), {run}, _source_file
+                from {judged} where reason is null"""
+        )
+        self.sql.execute_spark(
+            f"""insert into {_name(QUARANTINE_TABLE)}
+                select j._source_line, coalesce(j.raw_record, l.line), j.reason, current_timestamp(), {run},
+                       {_text(contract.table)}, j._source_file
+                from {judged} as j left join _quarantined_lines as l
+                  on l.relative = j._source_file and l.line_no = j._source_line
+                where j.reason is not null"""
+        )
+
+    def _staged(self, view: str, duckdb_select: str) -> AbstractContextManager[str]:
+        """The rows of ``duckdb_select`` (run in the parsing DuckDB) as Spark's temporary view ``view``."""
+        return self.sql.temporary_view(
+            view, lambda path: self.parse.execute(f"copy ({duckdb_select}) to '{path}' (format parquet)")
+        )
+
+    def _empty_file_partitions(self, contract: SourceContract, paths: Sequence[str]) -> None:
+        """Empty the partitions of landing files ``paths`` in the source's raw table and in the quarantine."""
+        listed = ", ".join(_text(p) for p in paths)
+        in_raw = self.sql.execute_spark(
+            f"select distinct _source_file from {_name(contract.table)} where _source_file in ({listed})"
+        ).fetchall()
+        in_quarantine = self.sql.execute_spark(
+            f"""select distinct source_file from {_name(QUARANTINE_TABLE)}
+                where source_table = {_text(contract.table)} and source_file in ({listed})"""
+        ).fetchall()
+        for (path,) in in_raw:
+            self._empty(contract.table, {"_source_file": path})
+        for (path,) in in_quarantine:
+            self._empty(QUARANTINE_TABLE, {"source_table": contract.table, "source_file": path})
+
+    def _empty(self, table: str, partition: dict[str, str]) -> None:
+        """Remove a partition: a static overwrite with no rows deletes its folder (Spark has no
+        ``drop partition`` for tables whose partitions are its folders, and cannot overwrite a
+        table a statement reads, so the empty rows are typed nulls)."""
+        spec = ", ".join(f"{safe_identifier(k, 'spark')} = {_text(v)}" for k, v in partition.items())
+        nulls = ", ".join(
+            f"cast(null as {data_type})" for name, data_type in self._columns(table) if name not in partition
+        )
+        self.sql.execute_spark(f"insert overwrite table {_name(table)} partition ({spec}) select {nulls} from range(0)")
+
+    def _columns(self, table: str) -> list[tuple[str, str]]:
+        """``(name, Spark type)`` of ``table``'s columns, partition columns included."""
+        columns = []
+        for name, data_type, _ in self.sql.execute_spark(f"describe table {_name(table)}").fetchall():
+            if not name or name.startswith("#"):
+                break  # partition information follows, repeating columns
+            columns.append((name, data_type))
+        return columns
+
+    def _rewrite(self, table: str, partition: dict[str, str] | None, spark_select: str) -> None:
+        """Replace ``table`` (or one partition of it) with the rows of ``spark_select``, which may read it:
+        the rows are written to a staging table first (Spark cannot overwrite what it reads)."""
+        staging = _name(f"_staging_{table}_{uuid.uuid4().hex[:12]}")
+        self.sql.execute_spark(f"create table {staging} using parquet as {spark_select}")
+        try:
+            spec = ""
+            if partition:
+                spec = " partition (" + ", ".join(f"{k} = {_text(v)}" for k, v in partition.items()) + ")"
+            self.sql.execute_spark(f"insert overwrite table {_name(table)}{spec} select * from {staging}")
+        finally:
+            self.sql.execute_spark(f"drop table if exists {staging}")
+
+    def _rewrite_ledger(
+        self,
+        contract: SourceContract,
+        superseded: Sequence[str] = (),
+        added: Sequence[tuple[str, str, int, int, int, int, str, int | None]] = (),
+        modified: dict[str, int] | None = None,
+        moved: str | None = None,
+    ) -> None:
+        """Rewrite ``contract``'s ledger partition: entries of ``superseded`` paths superseded, ``modified``
+        times remembered, counts of rows ``moved`` (a Spark select of ``(_source_file, n)``) shifted to the
+        quarantine, and ``added`` entries (path, hash, bytes, read, loaded, quarantined, run id, mtime)."""
+        live = "superseded_at is null"
+        superseded_list = ", ".join(_text(p) for p in superseded) or "null"
+        modified_case = (
+            "case file_path "
+            + " ".join(f"when {_text(p)} then {int(ns)}" for p, ns in (modified or {}).items())
+            + " else file_modified_ns end"
+            if modified
+            else "file_modified_ns"
+        )
+        moved_join = (
+            f"left join ({moved}) as moved on moved._source_file = ledger.file_path and {live}" if moved else ""
+        )
+        moved_n = "coalesce(moved.n, 0)" if moved else "0"
+        select = f"""
+            select file_path, content_hash, file_bytes, rows_read,
+                   rows_loaded - {moved_n}, rows_quarantined + {moved_n}, loaded_at, run_id,
+                   case when {live} and file_path in ({superseded_list}) then current_timestamp()
+                        else superseded_at end,
+                   case when {live} then {modified_case} else file_modified_ns end
+            from {_name(LEDGER_TABLE)} as ledger {moved_join}
+            where source_table = {_text(contract.table)}"""
+        if added:
+            select += f""" union all
+                select file_path, content_hash, file_bytes, rows_read, rows_loaded, rows_quarantined,
+                       current_timestamp(), run_id, cast(null as timestamp), file_modified_ns
+                from {
+                _values(
+                    added,
+                    "file_path, content_hash, file_bytes, rows_read, rows_loaded, "
+                    "rows_quarantined, run_id, file_modified_ns",
+                )
+            }"""
+        self._rewrite(LEDGER_TABLE, {"source_table": contract.table}, select)
+
+    def remember_modified(self, contract: SourceContract, touched: list[_LandingFile]) -> None:
+        self._rewrite_ledger(contract, modified={f.relative: f.modified_ns for f in touched})
+
+    def supersede(self, contract: SourceContract, paths: Sequence[str]) -> None:
+        self._rewrite_ledger(contract, superseded=paths)
+
+    def move_to_quarantine(self, contract: SourceContract, condition: str, reason_sql: str, run_id: str) -> int:
+        """Move loaded rows matching ``condition`` (DuckDB SQL) to the quarantine; the ledger counts follow.
+
+        Through staging tables: the moved rows, and the kept rows of their files, are
+        written first; then the quarantine gets the moved rows, the files' raw
+        partitions are replaced by the kept ones, and the ledger is rewritten.
+        """
+        table = _name(contract.table)
+        moved = _name(f"_moving_{contract.table}_{uuid.uuid4().hex[:12]}")
+        kept = _name(f"_keeping_{contract.table}_{uuid.uuid4().hex[:12]}")
+        # The row as DuckDB's to_json writes it: timestamps with a space, null fields kept.
+        record = ", ".join(f"{_text(c)}, {safe_identifier(c, 'spark')}" for c in contract.column_names)
+        options = "map('timestampFormat', 'yyyy-MM-dd HH:mm:ss', 'ignoreNullFields', 'false')"
+        matching = spark_sql(
+            f"select *, {reason_sql} as reason from {qualified_name(RAW_SCHEMA, contract.table)} where {condition}"
+        )
+        moved_select = f"""select _source_file, _source_line, to_json(named_struct({record}), {options}) as raw_record,
+                                  reason
+                           from ({matching}) as matching"""
+        self.sql.execute_spark(f"create table {moved} using parquet as {moved_select}")
+        try:
+            count = self.sql.execute_spark(f"select count(*) from {moved}").fetchone()[0]
+            if not count:
+                return 0
+            self.sql.execute_spark(
+                f"""create table {kept} using parquet as
+                    select * from {table} as t
+                    where _source_file in (select _source_file from {moved})
+                      and not exists (select 1 from {moved} as m
+                                      where m._source_file = t._source_file and m._source_line = t._source_line)"""
+            )
+            self.sql.execute_spark(
+                f"""insert into {_name(QUARANTINE_TABLE)}
+                    select _source_line, raw_record, reason, current_timestamp(), {_text(run_id)},
+                           {_text(contract.table)}, _source_file
+                    from {moved}"""
+            )
+            for (path,) in self.sql.execute_spark(f"select distinct _source_file from {moved}").fetchall():
+                self._empty(contract.table, {"_source_file": path})
+            self.sql.execute_spark(f"insert into {table} select * from {kept}")
+            self._rewrite_ledger(contract, moved=f"select _source_file, count(*) as n from {moved} group by 1")
+            return count
+        finally:
+            self.sql.execute_spark(f"drop table if exists {moved}")
+            self.sql.execute_spark(f"drop table if exists {kept}")
+
+    def record_unloaded(self, contract: SourceContract, rows: list[UnloadedFile], run_id: str) -> None:
+        # The rows DuckDB's store deletes, kept where the condition is false or null.
+        select = spark_sql(
+            f"""select * from {qualified_name(RAW_SCHEMA, UNLOADED_FILES_TABLE)}
+                where not coalesce({UNLOADED_OF_SOURCE}, false)""",
+            {"table": contract.table, "system": contract.system},
+        )
+        if rows:
+            columns = unloaded_values(rows, run_id)
+            run = columns.pop("run_id")
+            select += f""" union all
+                select path, size, outcome, reason, source_table, source_system, current_timestamp(), {_text(run)}
+                from {_values(list(zip(*columns.values(), strict=True)), "path, size, outcome, reason, source_table, source_system")}"""
+        self._rewrite(UNLOADED_FILES_TABLE, None, select)
+
+
+def _values(rows: Sequence[Sequence[object]], columns: str) -> str:
+    """A Spark inline table of literal ``rows`` named ``v(columns)``."""
+    literals = ", ".join("(" + ", ".join(exp.convert(v).sql("spark") for v in row) + ")" for row in rows)
+    return f"values {literals} as v({columns})"
