@@ -13,6 +13,8 @@ from typing import TypeVar
 import dagster as dg
 import duckdb
 
+from crm_warehouse.ingest import DuckDBRawStore, RawStore
+from crm_warehouse.ingest_spark import spark_raw_store
 from crm_warehouse.settings import Settings
 from crm_warehouse.warehouse.as_of import AsOfError, resolve_as_of
 from crm_warehouse.warehouse.catalog import WarehouseSql
@@ -125,6 +127,28 @@ class WarehouseResource(dg.ConfigurableResource):
         Spark's Thrift server, where sqlglot translates (:class:`SparkSqlConnection`)."""
         with SparkSqlConnection(self.settings) if self.settings.engine == "spark" else self.connect() as con:
             yield con
+
+    @contextmanager
+    def writer(self) -> Iterator[WarehouseSql]:
+        """The connection a step that writes tables from Python uses, on the configured engine: the
+        DuckDB file, held for the whole step (:meth:`writer_turn`), or Spark's Thrift server."""
+        if self.settings.engine == "spark":
+            with SparkSqlConnection(self.settings) as con:
+                yield con
+        else:
+            with self.writer_turn(), self.connect() as con:
+                yield con
+
+    @contextmanager
+    def raw_store(self) -> Iterator[RawStore]:
+        """Where ingestion writes, on the configured engine: the DuckDB file, held for the whole
+        step (:meth:`writer_turn`), or Spark's raw database (:func:`spark_raw_store`)."""
+        if self.settings.engine == "spark":
+            with spark_raw_store(self.settings) as store:
+                yield store
+        else:
+            with self.writer_turn(), self.connect() as con:
+                yield DuckDBRawStore(con)
 
     @staticmethod
     def _in_warehouse_folder(path: Path) -> Path:
