@@ -7,13 +7,16 @@ stages each parsed batch as Parquet in a folder the Spark server reads, and Spar
 judges it with the contract's one SQL text (:func:`~crm_warehouse.ingest.judge_sql`,
 translated) against the raw tables it already holds.
 
-Plain Parquet tables have no transactions, so the unit of replacement is a landing
-file: every raw table is partitioned by ``_source_file`` and the quarantine by
-``(source_table, source_file)``. A batch first empties the partitions of its files
-(left by a corrected earlier version, or by a run that stopped half-way), then
-appends, proves ``rows read = loaded + quarantined`` per file from what Spark holds,
-and writes the ledger **last**: a run that stops before the ledger leaves its files
-unrecorded, so the next run loads them again into emptied partitions, exactly once.
+Plain Parquet tables have no transactions: rows are replaced a whole partition at a
+time. Every raw table is partitioned by the export month of its landing files
+(``_export_month``, from the date in the file's name) and the quarantine by
+``(source_table, _export_month)``: a daily batch touches one or two partitions, and a
+table of two years has 24 partition folders for a reader to list, not 730. A batch
+first removes what earlier versions of its files left (a corrected re-delivery, or a
+run that stopped half-way) by rewriting those months without them, then appends,
+proves ``rows read = loaded + quarantined`` per file from what Spark holds, and writes
+the ledger **last**: a run that stops before the ledger leaves its files unrecorded,
+so the next run loads them again, exactly once.
 """
 
 from __future__ import annotations
@@ -36,12 +39,14 @@ from crm_warehouse.contracts import (
     SourceContract,
 )
 from crm_warehouse.ingest import (
+    _DATE_IN_NAME,
     UNLOADED_OF_SOURCE,
     FileResult,
     UnloadedFile,
     _account,
     _LandingFile,
     _read_batch,
+    export_date,
     judge_sql,
     quarantined_lines_sql,
     read_paths_of,
@@ -62,7 +67,8 @@ LEDGER_COLUMNS = (
 )
 QUARANTINE_COLUMNS = (
     "source_line bigint not null, raw_record string, reason string not null, quarantined_at timestamp not null, "
-    "run_id string not null, source_table string not null, source_file string not null"
+    "run_id string not null, source_file string not null, source_table string not null, "
+    "_export_month string not null"
 )
 UNLOADED_COLUMNS = (
     "file_path string not null, file_bytes bigint not null, outcome string not null, reason string not null, "
@@ -80,6 +86,17 @@ def spark_raw_store(settings: Settings) -> Iterator[SparkRawStore]:
 
 def _name(table: str) -> str:
     return qualified_name(RAW_SCHEMA, table, "spark")
+
+
+#: Each raw table and the quarantine is a view of a table partitioned by export month, named with
+#: this suffix: the view shows DuckDB's columns in DuckDB's order, without the partition column, so
+#: dbt's sources, the GX suites and every reader see the same table on both engines.
+BY_MONTH = "__by_month"
+
+
+def _stored(table: str) -> str:
+    """The month-partitioned table behind the view ``raw.<table>``."""
+    return _name(table + BY_MONTH)
 
 
 def _spark_type(duckdb_type: str) -> str:
@@ -107,15 +124,21 @@ class SparkRawStore:
 
     def create_tables(self) -> None:
         self.sql.execute_spark(f"create database if not exists {safe_identifier(RAW_SCHEMA, 'spark')}")
+        lineage = ["_source_file", "_source_line", "_loaded_at", "_run_id"]
         for contract in CONTRACTS:
             columns = ", ".join(f"{safe_identifier(c.name, 'spark')} {_spark_type(c.type)}" for c in contract.columns)
             self._create(
-                contract.table,
+                contract.table + BY_MONTH,
                 f"{columns}, _source_line bigint not null, _loaded_at timestamp not null, "
-                "_run_id string not null, _source_file string not null",
-                "_source_file",
+                "_run_id string not null, _source_file string not null, _export_month string not null",
+                "_export_month",
             )
-        self._create(QUARANTINE_TABLE, QUARANTINE_COLUMNS, "source_table, source_file")
+            self._view(contract.table, [*contract.column_names, *lineage])
+        self._create(QUARANTINE_TABLE + BY_MONTH, QUARANTINE_COLUMNS, "source_table, _export_month")
+        self._view(
+            QUARANTINE_TABLE,
+            ["source_table", "source_file", "source_line", "raw_record", "reason", "quarantined_at", "run_id"],
+        )
         self._create(LEDGER_TABLE, LEDGER_COLUMNS, "source_table")
         self._create(UNLOADED_FILES_TABLE, UNLOADED_COLUMNS)
         self.sql.execute(show_macro())
@@ -124,6 +147,10 @@ class SparkRawStore:
     def _create(self, table: str, columns: str, partitioned_by: str | None = None) -> None:
         partitions = f" partitioned by ({partitioned_by})" if partitioned_by else ""
         self.sql.execute_spark(f"create table if not exists {_name(table)} ({columns}) using parquet{partitions}")
+
+    def _view(self, table: str, columns: list[str]) -> None:
+        listed = ", ".join(safe_identifier(c, "spark") for c in columns)
+        self.sql.execute_spark(f"create view if not exists {_name(table)} as select {listed} from {_stored(table)}")
 
     def transaction(self) -> AbstractContextManager[None]:
         # No transactions on plain Parquet: each step replaces whole partitions, and the
@@ -139,7 +166,7 @@ class SparkRawStore:
         paths = [f.relative for f in read]
         # What an earlier version of a file (or a stopped run) left goes first: the batch's
         # keys must not meet its own earlier rows as "already loaded".
-        self._empty_file_partitions(contract, paths)
+        self._remove_files(contract, paths)
         # The verdicts are written down before any write: the rules read the raw tables
         # ("already loaded"), and Spark would recompute a cached view after the append.
         judged = _name(f"_judged_{contract.table}_{uuid.uuid4().hex[:12]}")
@@ -184,14 +211,15 @@ class SparkRawStore:
         columns = ", ".join(safe_identifier(c, "spark") for c in contract.column_names)
         run = _text(run_id)
         self.sql.execute_spark(
-            f"""insert into {_name(contract.table)}
-                select {columns}, _source_line, current_timestamp(), {run}, _source_file
+            f"""insert into {_stored(contract.table)}
+                select {columns}, _source_line, current_timestamp(), {run}, _source_file,
+                       {_month_sql("_source_file")}
                 from {judged} where reason is null"""
         )
         self.sql.execute_spark(
-            f"""insert into {_name(QUARANTINE_TABLE)}
+            f"""insert into {_stored(QUARANTINE_TABLE)}
                 select j._source_line, coalesce(j.raw_record, l.line), j.reason, current_timestamp(), {run},
-                       {_text(contract.table)}, j._source_file
+                       j._source_file, {_text(contract.table)}, {_month_sql("j._source_file")}
                 from {judged} as j left join _quarantined_lines as l
                   on l.relative = j._source_file and l.line_no = j._source_line
                 where j.reason is not null"""
@@ -203,35 +231,49 @@ class SparkRawStore:
             view, lambda path: self.parse.execute(f"copy ({duckdb_select}) to '{path}' (format parquet)")
         )
 
-    def _empty_file_partitions(self, contract: SourceContract, paths: Sequence[str]) -> None:
-        """Empty the partitions of landing files ``paths`` in the source's raw table and in the quarantine."""
+    def _remove_files(self, contract: SourceContract, paths: Sequence[str]) -> None:
+        """Remove the rows of landing files ``paths`` from the source's raw table and the quarantine."""
         listed = ", ".join(_text(p) for p in paths)
-        in_raw = self.sql.execute_spark(
-            f"select distinct _source_file from {_name(contract.table)} where _source_file in ({listed})"
-        ).fetchall()
-        in_quarantine = self.sql.execute_spark(
-            f"""select distinct source_file from {_name(QUARANTINE_TABLE)}
-                where source_table = {_text(contract.table)} and source_file in ({listed})"""
-        ).fetchall()
-        for (path,) in in_raw:
-            self._empty(contract.table, {"_source_file": path})
-        for (path,) in in_quarantine:
-            self._empty(QUARANTINE_TABLE, {"source_table": contract.table, "source_file": path})
+        months = ", ".join(_text(m) for m in sorted({_month(p) for p in paths}))
+        for table, fixed, file_column in (
+            (contract.table, {}, "_source_file"),
+            (QUARANTINE_TABLE, {"source_table": contract.table}, "source_file"),
+        ):
+            of_files = f"{file_column} in ({listed})"
+            within = "".join(f" and {k} = {_text(v)}" for k, v in fixed.items())
+            stale = self.sql.execute_spark(
+                f"select distinct {file_column} from {_stored(table)} where _export_month in ({months}){within} and {of_files}"
+            ).fetchall()
+            if stale:
+                self._rewrite_months(table, fixed, sorted({_month(path) for (path,) in stale}), f"not ({of_files})")
 
-    def _empty(self, table: str, partition: dict[str, str]) -> None:
-        """Remove a partition: a static overwrite with no rows deletes its folder (Spark has no
-        ``drop partition`` for tables whose partitions are its folders, and cannot overwrite a
-        table a statement reads, so the empty rows are typed nulls)."""
-        spec = ", ".join(f"{safe_identifier(k, 'spark')} = {_text(v)}" for k, v in partition.items())
-        nulls = ", ".join(
-            f"cast(null as {data_type})" for name, data_type in self._columns(table) if name not in partition
+    def _rewrite_months(self, table: str, fixed: dict[str, str], months: Sequence[str], keep: str) -> None:
+        """Rewrite the ``months`` partitions of ``table`` (within the ``fixed`` partition values) keeping
+        the rows that match ``keep`` (Spark SQL over alias ``t``): through a staging table, because Spark
+        cannot overwrite what it reads; a month left without rows is emptied."""
+        staging = _name(f"_rewriting_{table}_{uuid.uuid4().hex[:12]}")
+        fixed_where = "".join(f" and t.{k} = {_text(v)}" for k, v in fixed.items())
+        listed = ", ".join(_text(m) for m in months)
+        self.sql.execute_spark(
+            f"""create table {staging} using parquet as
+                select * from {_stored(table)} as t where t._export_month in ({listed}){fixed_where} and {keep}"""
         )
-        self.sql.execute_spark(f"insert overwrite table {_name(table)} partition ({spec}) select {nulls} from range(0)")
+        try:
+            partition_columns = {*fixed, "_export_month"}
+            columns = ", ".join(name for name, _ in self._columns(table) if name not in partition_columns)
+            for month in months:
+                spec = ", ".join([*(f"{k} = {_text(v)}" for k, v in fixed.items()), f"_export_month = {_text(month)}"])
+                self.sql.execute_spark(
+                    f"""insert overwrite table {_stored(table)} partition ({spec})
+                        select {columns} from {staging} where _export_month = {_text(month)}"""
+                )
+        finally:
+            self.sql.execute_spark(f"drop table if exists {staging}")
 
     def _columns(self, table: str) -> list[tuple[str, str]]:
         """``(name, Spark type)`` of ``table``'s columns, partition columns included."""
         columns = []
-        for name, data_type, _ in self.sql.execute_spark(f"describe table {_name(table)}").fetchall():
+        for name, data_type, _ in self.sql.execute_spark(f"describe table {_stored(table)}").fetchall():
             if not name or name.startswith("#"):
                 break  # partition information follows, repeating columns
             columns.append((name, data_type))
@@ -304,13 +346,11 @@ class SparkRawStore:
     def move_to_quarantine(self, contract: SourceContract, condition: str, reason_sql: str, run_id: str) -> int:
         """Move loaded rows matching ``condition`` (DuckDB SQL) to the quarantine; the ledger counts follow.
 
-        Through staging tables: the moved rows, and the kept rows of their files, are
-        written first; then the quarantine gets the moved rows, the files' raw
-        partitions are replaced by the kept ones, and the ledger is rewritten.
+        The moved rows are written to a staging table first; then the quarantine gets
+        them, their months of the raw table are rewritten without them, and the ledger
+        is rewritten.
         """
-        table = _name(contract.table)
         moved = _name(f"_moving_{contract.table}_{uuid.uuid4().hex[:12]}")
-        kept = _name(f"_keeping_{contract.table}_{uuid.uuid4().hex[:12]}")
         # The row as DuckDB's to_json writes it: timestamps with a space, null fields kept.
         record = ", ".join(f"{_text(c)}, {safe_identifier(c, 'spark')}" for c in contract.column_names)
         options = "map('timestampFormat', 'yyyy-MM-dd HH:mm:ss', 'ignoreNullFields', 'false')"
@@ -318,34 +358,31 @@ class SparkRawStore:
             f"select *, {reason_sql} as reason from {qualified_name(RAW_SCHEMA, contract.table)} where {condition}"
         )
         moved_select = f"""select _source_file, _source_line, to_json(named_struct({record}), {options}) as raw_record,
-                                  reason
+                                  reason, {_month_sql("_source_file")} as _export_month
                            from ({matching}) as matching"""
         self.sql.execute_spark(f"create table {moved} using parquet as {moved_select}")
         try:
             count = self.sql.execute_spark(f"select count(*) from {moved}").fetchone()[0]
             if not count:
                 return 0
+            months = [m for (m,) in self.sql.execute_spark(f"select distinct _export_month from {moved}").fetchall()]
             self.sql.execute_spark(
-                f"""create table {kept} using parquet as
-                    select * from {table} as t
-                    where _source_file in (select _source_file from {moved})
-                      and not exists (select 1 from {moved} as m
-                                      where m._source_file = t._source_file and m._source_line = t._source_line)"""
-            )
-            self.sql.execute_spark(
-                f"""insert into {_name(QUARANTINE_TABLE)}
+                f"""insert into {_stored(QUARANTINE_TABLE)}
                     select _source_line, raw_record, reason, current_timestamp(), {_text(run_id)},
-                           {_text(contract.table)}, _source_file
+                           _source_file, {_text(contract.table)}, _export_month
                     from {moved}"""
             )
-            for (path,) in self.sql.execute_spark(f"select distinct _source_file from {moved}").fetchall():
-                self._empty(contract.table, {"_source_file": path})
-            self.sql.execute_spark(f"insert into {table} select * from {kept}")
+            self._rewrite_months(
+                contract.table,
+                {},
+                sorted(months),
+                f"""not exists (select 1 from {moved} as m
+                                where m._source_file = t._source_file and m._source_line = t._source_line)""",
+            )
             self._rewrite_ledger(contract, moved=f"select _source_file, count(*) as n from {moved} group by 1")
             return count
         finally:
             self.sql.execute_spark(f"drop table if exists {moved}")
-            self.sql.execute_spark(f"drop table if exists {kept}")
 
     def record_unloaded(self, contract: SourceContract, rows: list[UnloadedFile], run_id: str) -> None:
         # The rows DuckDB's store deletes, kept where the condition is false or null.
@@ -361,6 +398,16 @@ class SparkRawStore:
                 select path, size, outcome, reason, source_table, source_system, current_timestamp(), {_text(run)}
                 from {_values(list(zip(*columns.values(), strict=True)), "path, size, outcome, reason, source_table, source_system")}"""
         self._rewrite(UNLOADED_FILES_TABLE, None, select)
+
+
+def _month_sql(file_column: str) -> str:
+    """Spark SQL of the export month (``YYYY-MM``) of the landing file named in ``file_column``."""
+    return f"substr(regexp_extract({file_column}, '{_DATE_IN_NAME}', 1), 1, 7)"
+
+
+def _month(relative_path: str) -> str:
+    """Export month (``YYYY-MM``) of a landing file (ingestion loads only files whose name has a date)."""
+    return export_date(relative_path).strftime("%Y-%m")
 
 
 def _values(rows: Sequence[Sequence[object]], columns: str) -> str:
