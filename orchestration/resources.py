@@ -106,7 +106,7 @@ class WarehouseResource(dg.ConfigurableResource):
         """The quarantine-rate limit of raw table ``table``: its own, else the general one."""
         return self.settings.max_quarantine_rate_per_source.get(table, self.settings.max_quarantine_rate)
 
-    def resolve_as_of(self, con: duckdb.DuckDBPyConnection) -> date:
+    def resolve_as_of(self, con: WarehouseSql) -> date:
         """The warehouse's as-of date for this run (:func:`crm_warehouse.warehouse.as_of.resolve_as_of`)."""
         try:
             return resolve_as_of(con, self.as_of)
@@ -123,8 +123,9 @@ class WarehouseResource(dg.ConfigurableResource):
     @contextmanager
     def sql(self) -> Iterator[WarehouseSql]:
         """A SQL connection to the warehouse on the configured engine, for steps that only run SQL
-        written in DuckDB's dialect (the quality checks): the DuckDB file (:meth:`connect`), or
-        Spark's Thrift server, where sqlglot translates (:class:`SparkSqlConnection`)."""
+        written in DuckDB's dialect (the quality checks, a dbt step's as-of date and row counts): the
+        DuckDB file (:meth:`connect`), or Spark's Thrift server, where sqlglot translates
+        (:class:`SparkSqlConnection`)."""
         with SparkSqlConnection(self.settings) if self.settings.engine == "spark" else self.connect() as con:
             yield con
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pandas as pd
@@ -24,6 +24,11 @@ from crm_warehouse.analytics.clv.config import ClvConfig
 from crm_warehouse.analytics.clv.warehouse import ClvFit, clv_models, clv_payload, fit_clv, score_clv
 from crm_warehouse.analytics.model_store import latest_model_path, load_model, new_model_id, save_model
 from crm_warehouse.warehouse.analytics_tables import TABLE_COLUMNS
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from crm_warehouse.warehouse.spark import SparkSqlConnection
 
 
 class NoModelError(LookupError):
@@ -186,6 +191,24 @@ def score_with_latest_clv(con: duckdb.DuckDBPyConnection, models_dir: Path, as_o
     rows["model_id"] = payload["model_id"]
     rows["scored_at"] = pd.Timestamp(_utc(scored_at))
     return Scored(model_id=payload["model_id"], rows=rows, payload=payload)
+
+
+def score_with_latest_churn_on_spark(
+    session: SparkSession, con: SparkSqlConnection, models_dir: Path, cutoff: date, scored_at: datetime
+) -> tuple[dict[str, Any], dict[str | None, tuple[int, float]]]:
+    """:func:`score_with_latest_churn` on Spark's workers (``mapInPandas``): the rows go from the workers
+    into ``analytics.customer_churn_scores``. Returns the model's payload and, per risk band (None: not
+    scored), the rows written and their probability sum.
+
+    Raises
+    ------
+    NoModelError
+        When no churn model has been saved yet.
+    """
+    from crm_warehouse.analytics.churn.spark_scoring import score_churn_on_spark  # pyspark loads only here
+
+    payload = _latest(models_dir, "churn")
+    return payload, score_churn_on_spark(session, con, payload, cutoff, pd.Timestamp(_utc(scored_at)))
 
 
 def score_with_latest_churn(

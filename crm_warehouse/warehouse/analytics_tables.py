@@ -8,8 +8,12 @@ fitted model. The column lists match the dbt source ``analytics`` and
 
 from __future__ import annotations
 
-import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from crm_warehouse.warehouse.catalog import WarehouseSql
+from crm_warehouse.warehouse.spark import SparkSqlConnection
 
 SCHEMA = "analytics"
 
@@ -73,19 +77,40 @@ def _check_table(table: str) -> None:
         raise ValueError(f"table={table!r} is not one of {sorted(TABLE_COLUMNS)}")
 
 
-def ensure_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    """Create ``analytics.<table>`` if missing, and add any column an older version lacks."""
+def ensure_table(con: WarehouseSql, table: str) -> None:
+    """Create ``analytics.<table>`` if missing, and add any column an older version lacks (DuckDB)."""
     _check_table(table)
     columns = TABLE_COLUMNS[table]
     con.execute(f"create schema if not exists {SCHEMA}")
+    if isinstance(con, SparkSqlConnection):
+        definition = ", ".join(f"{name} {_SPARK_TYPES.get(kind, kind)}" for name, kind in columns.items())
+        con.execute_spark(f"create table if not exists {SCHEMA}.{table} ({definition}) using parquet")
+        return
     definition = ", ".join(f"{name} {kind}" for name, kind in columns.items())
     con.execute(f"create table if not exists {SCHEMA}.{table} ({definition})")
     for name, kind in columns.items():
         con.execute(f"alter table {SCHEMA}.{table} add column if not exists {name} {kind}")
 
 
-def append_rows(con: duckdb.DuckDBPyConnection, table: str, rows: pd.DataFrame) -> int:
+#: Spark's names of the column types that differ (a TIMESTAMP is Spark's ``timestamp`` in the UTC session).
+_SPARK_TYPES = {"varchar": "string", "json": "string", "integer": "int"}
+_ARROW_TYPES = {
+    "varchar": pa.string(),
+    "json": pa.string(),
+    "double": pa.float64(),
+    "integer": pa.int32(),
+    "bigint": pa.int64(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("us"),
+}
+
+
+def append_rows(con: WarehouseSql, table: str, rows: pd.DataFrame) -> int:
     """Insert ``rows`` (exactly the table's columns, by name) into ``analytics.<table>``; returns the count.
+
+    On Spark the rows reach the server as one Parquet file
+    (:meth:`~crm_warehouse.warehouse.spark.SparkSqlConnection.temporary_view`) and are
+    appended in one statement.
 
     Raises
     ------
@@ -99,6 +124,16 @@ def append_rows(con: duckdb.DuckDBPyConnection, table: str, rows: pd.DataFrame) 
         extra = sorted(set(rows.columns) - set(expected))
         raise ValueError(f"rows for analytics.{table}: missing columns {missing}, unexpected columns {extra}")
     ensure_table(con, table)
+    if isinstance(con, SparkSqlConnection):
+        casts = ", ".join(
+            f"cast({name} as {_SPARK_TYPES.get(kind, kind)}) as {name}" for name, kind in TABLE_COLUMNS[table].items()
+        )
+        # Typed by the table, not by pandas: a column of missing dates would be Parquet's null type.
+        schema = pa.schema([(name, _ARROW_TYPES[kind]) for name, kind in TABLE_COLUMNS[table].items()])
+        typed = pa.Table.from_pandas(rows[expected], schema=schema, preserve_index=False, safe=False)
+        with con.temporary_view("analytics_rows", lambda path: pq.write_table(typed, path)):
+            con.execute_spark(f"insert into {SCHEMA}.{table} select {casts} from analytics_rows")
+        return len(rows)
     casts = ", ".join(f"cast({name} as {kind}) as {name}" for name, kind in TABLE_COLUMNS[table].items())
     con.register("analytics_rows", rows)
     try:
@@ -108,7 +143,7 @@ def append_rows(con: duckdb.DuckDBPyConnection, table: str, rows: pd.DataFrame) 
     return len(rows)
 
 
-def table_rows(con: duckdb.DuckDBPyConnection, table: str) -> int:
+def table_rows(con: WarehouseSql, table: str) -> int:
     """Rows in ``analytics.<table>``."""
     _check_table(table)
     return int(con.execute(f"select count(*) from {SCHEMA}.{table}").fetchone()[0])

@@ -93,7 +93,8 @@ def spark_sql(sql: str, params: Mapping[str, Any] | Sequence[Any] | None = None)
     parameters become literals because the Thrift protocol takes none. A parameter
     ``sql`` names but ``params`` lacks is an error, not a null. What sqlglot leaves is
     translated here: ``regexp_full_match`` (an anchored ``rlike``), ``to_days`` and
-    ``to_months`` (intervals), the ``materialized`` hint of a CTE (dropped), temporary
+    ``to_months`` (intervals), ``any_value`` (nulls skipped by its second argument), the
+    ``materialized`` hint of a CTE (dropped), temporary
     macros (:func:`_text_function`), and decimal literals, which become doubles:
     DuckDB divides decimals in doubles, Spark at a fixed scale.
     """
@@ -118,6 +119,10 @@ def spark_sql(sql: str, params: Mapping[str, Any] | Sequence[Any] | None = None)
             # 365.0 is a decimal on both engines, but DuckDB divides decimals in doubles and
             # Spark at a fixed scale: a double on Spark gives DuckDB's numbers
             return exp.cast(node, exp.DataType.build("double"))
+        if isinstance(node, exp.IgnoreNulls) and isinstance(node.this, exp.AnyValue):
+            # DuckDB's any_value skips nulls, which sqlglot writes as a suffix Spark cannot parse
+            # before a FILTER clause: Spark's any_value(x, true) says the same
+            return exp.Anonymous(this="any_value", expressions=[node.this.this, exp.true()])
         if isinstance(node, exp.CTE) and node.args.get("materialized") is not None:
             node.set("materialized", None)  # a hint to DuckDB; Spark has no such clause
         return node
@@ -230,6 +235,19 @@ class SparkSqlConnection:
         return bool(
             self.execute_spark(f"show tables in {quote_identifier(schema, 'spark')} like '{_pattern(name)}'").fetchall()
         )
+
+    def base_tables(self) -> list[tuple[str, str]]:
+        """(database, table) of every table of the session's catalog, views and temporary ones left out."""
+        tables = []
+        for (database,) in self.execute_spark("show databases").fetchall():
+            quoted = quote_identifier(database, "spark")
+            views = {row[1] for row in self.execute_spark(f"show views in {quoted}").fetchall()}
+            tables += [
+                (database, name)
+                for _, name, temporary in self.execute_spark(f"show tables in {quoted}").fetchall()
+                if not temporary and name not in views
+            ]
+        return sorted(tables)
 
     def column_types(self, schema: str, name: str) -> dict[str, str]:
         """Column name -> type as DuckDB names it (``VARCHAR``, ``BIGINT``, ``DECIMAL(18,2)``, ...)."""

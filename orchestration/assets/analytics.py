@@ -18,6 +18,7 @@ import dagster as dg
 from crm_warehouse.warehouse.relations import CHURN_INPUTS as CHURN_RELATIONS
 from crm_warehouse.warehouse.relations import CLV_INPUTS as CLV_RELATIONS
 from crm_warehouse.warehouse.relations import Relation
+from crm_warehouse.warehouse.spark import SparkSqlConnection, spark_session
 from orchestration.metadata import image_metadata
 from orchestration.resources import TRANSIENT_RETRY, WAREHOUSE_POOL, WarehouseResource
 
@@ -70,7 +71,7 @@ def clv_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
     from crm_warehouse.analytics.model_runs import retrain_clv
     from crm_warehouse.warehouse.analytics_tables import append_rows
 
-    with warehouse.writer_turn(), warehouse.connect() as con:
+    with warehouse.writer() as con:
         as_of = warehouse.resolve_as_of(con)
         try:
             retrained = retrain_clv(con, Path(warehouse.models_dir), as_of, _now(), warehouse.settings.clv)
@@ -116,7 +117,7 @@ def churn_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
     from crm_warehouse.analytics.plots import calibration_plot_png
     from crm_warehouse.warehouse.analytics_tables import append_rows
 
-    with warehouse.writer_turn(), warehouse.connect() as con:
+    with warehouse.writer() as con:
         as_of = warehouse.resolve_as_of(con)
         try:
             retrained = retrain_churn(con, Path(warehouse.models_dir), as_of, _now(), warehouse.settings.churn)
@@ -174,7 +175,7 @@ def customer_clv(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     from crm_warehouse.analytics.plots import clv_distribution_png
     from crm_warehouse.warehouse.analytics_tables import append_rows, table_rows
 
-    with warehouse.writer_turn(), warehouse.connect() as con:
+    with warehouse.writer() as con:
         as_of = warehouse.resolve_as_of(con)
         try:
             scored = score_with_latest_clv(con, Path(warehouse.models_dir), as_of, _now())
@@ -221,25 +222,39 @@ def customer_clv(context: dg.AssetExecutionContext, warehouse: WarehouseResource
 )
 def customer_churn_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Score every open account's churn risk and top drivers with the latest churn model."""
-    from crm_warehouse.analytics.model_runs import NoModelError, score_with_latest_churn
+    from crm_warehouse.analytics.model_runs import (
+        NoModelError,
+        score_with_latest_churn,
+        score_with_latest_churn_on_spark,
+    )
     from crm_warehouse.warehouse.analytics_tables import append_rows, table_rows
 
-    with warehouse.writer_turn(), warehouse.connect() as con:
+    with warehouse.writer() as con:
         cutoff = warehouse.resolve_as_of(con)
         try:
-            # The scores stream from a second connection while this one writes them, in one transaction.
-            scored = score_with_latest_churn(con.cursor(), Path(warehouse.models_dir), cutoff, _now())
-            written, probability_sum, band_counts = 0, 0.0, Counter()
-            con.begin()
-            try:
-                for rows in scored.batches:
-                    written += append_rows(con, "customer_churn_scores", rows)
-                    probability_sum += float(rows["churn_probability"].sum())
-                    band_counts.update(rows["risk_band"].fillna("not scored"))
-            except BaseException:
-                con.rollback()
-                raise
-            con.commit()
+            if isinstance(con, SparkSqlConnection):
+                payload, by_band = score_with_latest_churn_on_spark(
+                    spark_session(warehouse.settings), con, Path(warehouse.models_dir), cutoff, _now()
+                )
+                model_id = payload["model_id"]
+                written = sum(rows for rows, _ in by_band.values())
+                probability_sum = sum(total for _, total in by_band.values())
+                band_counts = Counter({band or "not scored": rows for band, (rows, _) in by_band.items()})
+            else:
+                # The scores stream from a second connection while this one writes them, in one transaction.
+                scored = score_with_latest_churn(con.cursor(), Path(warehouse.models_dir), cutoff, _now())
+                payload, model_id = scored.payload, scored.model_id
+                written, probability_sum, band_counts = 0, 0.0, Counter()
+                con.begin()
+                try:
+                    for rows in scored.batches:
+                        written += append_rows(con, "customer_churn_scores", rows)
+                        probability_sum += float(rows["churn_probability"].sum())
+                        band_counts.update(rows["risk_band"].fillna("not scored"))
+                except BaseException:
+                    con.rollback()
+                    raise
+                con.commit()
         except NoModelError as exc:
             raise dg.Failure(
                 _NO_MODEL.format(kind="churn", folder=warehouse.models_dir, key=CHURN_MODEL_KEY.to_user_string()),
@@ -250,13 +265,13 @@ def customer_churn_scores(context: dg.AssetExecutionContext, warehouse: Warehous
         total = table_rows(con, "customer_churn_scores")
     bands = dict(band_counts)
     scored_rows = written - bands.get("not scored", 0)
-    validation: dict[str, Any] = scored.payload["validation"]
-    context.log.info(f"scored {written} open accounts with churn model {scored.model_id}: {bands}")
+    validation: dict[str, Any] = payload["validation"]
+    context.log.info(f"scored {written} open accounts with churn model {model_id}: {bands}")
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": written,
             "table_rows_all_runs": total,
-            "model_id": scored.model_id,
+            "model_id": model_id,
             "cutoff": cutoff.isoformat(),
             "risk_bands": dg.MetadataValue.json({str(k): int(v) for k, v in bands.items()}),
             "mean_churn_probability": probability_sum / scored_rows if scored_rows else float("nan"),

@@ -29,23 +29,31 @@ import pytest
 from dbt_company import Company, run_dbt
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from serving import READER_PASSWORD
-from spark_engine import ABS_TOLERANCE, REL_TOLERANCE, LocalSpark, table_differences
+from spark_engine import ABS_TOLERANCE, REL_TOLERANCE, LocalSpark, raw_differences, table_differences
 from sqlglot import exp
 from test_marts import EARLIER_AS_OF, INCREMENTAL_TABLES
 from test_quality import ITEMS_SUITE, checked_items_pipeline
 
+from crm_warehouse.analytics.churn.config import ChurnConfig
 from crm_warehouse.analytics.churn.features import churn_features, evaluation_dates, sample_training_rows
+from crm_warehouse.analytics.churn.model import SCORE_COLUMNS, ChurnModel, score_churn
+from crm_warehouse.analytics.clv.warehouse import CLV_SCORE_COLUMNS, clv_models, score_clv
+from crm_warehouse.analytics.model_runs import retrain_churn
+from crm_warehouse.analytics.model_store import latest_model_path, load_model
 from crm_warehouse.contracts import CONTRACTS, SourceContract
-from crm_warehouse.ingest import PARSED_COLUMNS, judge_sql, show_macro
+from crm_warehouse.ingest import PARSED_COLUMNS, ingest_table, judge_sql, show_macro
+from crm_warehouse.ingest_spark import spark_raw_store
 from crm_warehouse.publish import PUBLISHED_SCHEMAS
 from crm_warehouse.publish_postgres import READER_ROLE, duckdb_with_postgres_extension
 from crm_warehouse.quality.results import to_json
 from crm_warehouse.quality.run import validate_and_record, validate_suite
 from crm_warehouse.quality.suites import Suite, load_suites
 from crm_warehouse.settings import EXPECTATIONS_DIR
+from crm_warehouse.warehouse.as_of import resolve_as_of
 from crm_warehouse.warehouse.catalog import column_types
 from crm_warehouse.warehouse.spark import SparkSqlConnection, copy_duckdb_schema, spark_session
 from crm_warehouse.warehouse.sql import qualified_name
+from orchestration.assets.analytics import churn_model, clv_model, customer_churn_scores, customer_clv
 from orchestration.assets.publish import build_publish_asset
 from orchestration.resources import WarehouseResource
 
@@ -77,10 +85,16 @@ class SparkBuild:
 @pytest.fixture(scope="module")
 def spark_build(company: Company, local_spark_server: LocalSpark, tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("spark_build")
-    session = spark_session(local_spark_server.settings)
+    settings = local_spark_server.settings
+    started = time.monotonic()
+    with spark_raw_store(settings) as store:
+        # Another test's raw tables (the Spark ingestion test's) may be there: this build starts from none.
+        store.sql.execute_spark("drop database if exists raw cascade")
+        for contract in CONTRACTS:
+            ingest_table(store, contract, company.landing, run_id="spark_build")
+    print(f"ingestion on Spark: {time.monotonic() - started:.0f} s")
     with company.connect() as con:
-        for schema in ("raw", "analytics"):
-            copy_duckdb_schema(con, schema, session, root / "exchange")
+        copy_duckdb_schema(con, "analytics", spark_session(settings), root / "exchange")
     env = {
         **local_spark_server.env,
         "DBT_TARGET_PATH": str(root / "dbt_target"),
@@ -135,6 +149,15 @@ def test_every_table_on_spark_equals_duckdbs(spark_build: SparkBuild, company: C
                 if problems:
                     differences[f"{schema}.{name}"] = problems
     assert not differences, differences
+
+
+def test_ingestion_on_spark_loads_what_duckdb_loaded(spark_build: SparkBuild, company: Company) -> None:
+    """The build's raw tables were ingested on Spark from the company's landing files: the same rows,
+    quarantine, ledger and unloaded files as DuckDB's ingestion of the same files."""
+    with company.connect() as duck, SparkSqlConnection(spark_build.spark.settings) as spark:
+        assert raw_differences(duck, spark) == {}
+        files = spark.execute("select count(*) from raw.ingestion_ledger where superseded_at is null").fetchone()[0]
+    assert files == sum(1 for c in CONTRACTS for _ in company.landing.glob(c.file_glob))
 
 
 def test_the_publish_step_on_spark_publishes_to_postgres_what_duckdb_built(
@@ -392,3 +415,42 @@ def test_the_local_servers_workers_run_the_projects_python(local_spark_server: L
     session = spark_session(local_spark_server.settings)
     rows = session.range(4).mapInPandas(project_python, "id long, doubled long").collect()
     assert sorted((r.id, r.doubled) for r in rows) == [(0, 0), (1, 2), (2, 4), (3, 6)]
+
+
+def test_the_analytics_steps_on_spark_fit_and_score_as_on_duckdb(
+    spark_build: SparkBuild, company: Company, tmp_path: Path
+) -> None:
+    """The four analytics steps on CRM_ENGINE=spark (last in this module: they append to Spark's
+    analytics tables, which the publish test compares with DuckDB's). The fits read the summary and the
+    training sample Spark computes; churn scoring runs on Spark's workers. The same models applied
+    on DuckDB give the same scores, and the fits equal DuckDB's fits of the same data."""
+    settings = replace(spark_build.spark.settings, models_dir=tmp_path / "models")
+    steps = [clv_model, churn_model, customer_clv, customer_churn_scores]
+    result = dg.materialize(steps, resources={"warehouse": WarehouseResource.from_settings(settings)})
+    assert result.success
+    churn = load_model(latest_model_path(settings.models_dir, "churn"))
+    clv_payload = load_model(latest_model_path(settings.models_dir, "clv"))
+    fit, clv_config = clv_models(clv_payload)
+    with company.connect() as duck, SparkSqlConnection(settings) as spark:
+        as_of = resolve_as_of(duck, None)
+        assert resolve_as_of(spark, None) == as_of
+        on_duckdb = {
+            "churn": score_churn(duck, ChurnModel.from_dict(churn), as_of, ChurnConfig(**churn["config"])),
+            "clv": score_clv(duck, fit, clv_config, as_of),
+        }
+        on_spark = {
+            "churn": spark.execute(
+                f"select {', '.join(SCORE_COLUMNS)} from analytics.customer_churn_scores where model_id = $id",
+                {"id": churn["model_id"]},
+            ).df(),
+            "clv": spark.execute(
+                f"select {', '.join(CLV_SCORE_COLUMNS)} from analytics.customer_clv where model_id = $id",
+                {"id": clv_payload["model_id"]},
+            ).df(),
+        }
+        refit = retrain_churn(duck, tmp_path / "duckdb_models", as_of, datetime(2026, 1, 1), settings.churn)
+    assert len(on_spark["churn"]) > 400 and on_spark["churn"]["churn_probability"].notna().sum() > 200
+    assert table_differences(on_duckdb["churn"], on_spark["churn"]) == []
+    assert table_differences(on_duckdb["clv"], on_spark["clv"]) == []
+    # LightGBM on the same sample, and isotonic calibration: the same validation figures.
+    assert churn["validation"]["model"] == pytest.approx(refit.fit.validation.model.as_dict(), rel=1e-9)

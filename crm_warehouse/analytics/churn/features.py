@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from crm_warehouse.contracts import CUSTOMER_TYPES
+from crm_warehouse.warehouse.catalog import WarehouseSql
 from crm_warehouse.warehouse.dbt_project import relationship_stages
 from crm_warehouse.warehouse.relations import (
     INT_CALENDAR_AS_OF,
@@ -280,7 +281,7 @@ def churn_features(
             f"no customer at cutoff={cutoff.isoformat()} is in a scored stage {SCORED_STAGES} "
             "(all are prospects or already churned)"
         )
-    return _typed(frame)
+    return typed_features(frame)
 
 
 # Proportional allocation of $sample_rows over the strata (cutoff x label) in whole
@@ -407,7 +408,7 @@ def sample_training_rows(
         raise ValueError(
             f"no customer at the cutoffs {[c.isoformat() for c in cutoffs]} is in a scored stage {SCORED_STAGES}"
         )
-    return _typed(frame)
+    return typed_features(frame)
 
 
 #: Column of :func:`open_account_batches` that says why a row is not scored (missing for scored rows).
@@ -434,9 +435,11 @@ unscored as (
         and not list_contains($scored_stages, stage_code)
 )
 
-select * from final
-union all by name
-select * from unscored
+-- Both row kinds with every column (a union by name, written so that Spark runs it too).
+select *
+from (select customer_id, cutoff from final union all select customer_id, cutoff from unscored) as accounts
+left join final using (customer_id, cutoff)
+left join unscored using (customer_id, cutoff)
 order by customer_id
 """
 
@@ -459,15 +462,23 @@ def open_account_batches(
     """
     if int(batch_rows) != batch_rows or batch_rows < 1:
         raise ValueError(f"batch_rows={batch_rows!r} must be a whole number >= 1")
-    _check_request(con, [cutoff], horizon_days)
-    reader = con.execute(_OPEN_ACCOUNTS_SQL, _parameters([cutoff], horizon_days, recent_months)).to_arrow_reader(
+    reader = con.execute(*open_accounts_query(con, cutoff, horizon_days, recent_months)).to_arrow_reader(
         int(batch_rows)
     )
     for batch in reader:
-        yield _typed(batch.to_pandas())
+        yield typed_features(batch.to_pandas())
 
 
-def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+def open_accounts_query(
+    con: WarehouseSql, cutoff: date, horizon_days: int, recent_months: int = 3
+) -> tuple[str, dict[str, Any]]:
+    """The SQL (DuckDB's dialect) and parameters of :func:`open_account_batches`, once the
+    request is checked against the warehouse behind ``con`` (DuckDB or Spark)."""
+    _check_request(con, [cutoff], horizon_days)
+    return _OPEN_ACCOUNTS_SQL, _parameters([cutoff], horizon_days, recent_months)
+
+
+def typed_features(frame: pd.DataFrame) -> pd.DataFrame:
     """Fixed dtypes: float features, categorical codes with fixed levels, nullable boolean label."""
     frame = frame.copy()
     frame["customer_id"] = frame["customer_id"].astype(str)

@@ -517,7 +517,7 @@ def risk_bands(probability: NDArray[np.float64], config: ChurnConfig) -> NDArray
     ).astype(object)
 
 
-def _score_batch(batch: pd.DataFrame, model: ChurnModel, config: ChurnConfig) -> pd.DataFrame:
+def score_rows(batch: pd.DataFrame, model: ChurnModel, config: ChurnConfig) -> pd.DataFrame:
     """Score rows of one batch of :func:`open_account_batches`; unscored rows carry their reason as driver."""
     reason = batch[UNSCORED_REASON].to_numpy(dtype=object)
     scored = pd.isna(reason)
@@ -554,7 +554,7 @@ def score_churn_batches(
         con, cutoff, model.horizon_days, recent_months=config.recent_months, batch_rows=config.score_batch_rows
     )
     for batch in batches:
-        yield _score_batch(batch, model, config)
+        yield score_rows(batch, model, config)
 
 
 def score_churn(
