@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-import duckdb
-
 from crm_warehouse.contracts import LEDGER_TABLE, QUARANTINE_TABLE, RAW_SCHEMA, UNLOADED_FILES_TABLE
-from crm_warehouse.warehouse.catalog import table_exists
+from crm_warehouse.warehouse.catalog import WarehouseSql, base_tables, table_exists
 from crm_warehouse.warehouse.duckdb_connection import connect
+from crm_warehouse.warehouse.spark import SparkSqlConnection
+from crm_warehouse.warehouse.sql import qualified_name
 
 if TYPE_CHECKING:
     from crm_warehouse.settings import Settings
@@ -17,19 +19,15 @@ if TYPE_CHECKING:
 REASONS_LISTED = 10
 
 
-def table_counts(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int]]:
+def table_counts(con: WarehouseSql) -> list[tuple[str, str, int]]:
     """(schema, table, rows) for every base table, in schema order."""
-    tables = con.execute(
-        """select table_schema, table_name from information_schema.tables
-           where table_type = 'BASE TABLE' order by table_schema, table_name"""
-    ).fetchall()
     return [
-        (schema, name, con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0])
-        for schema, name in tables
+        (schema, name, con.execute(f"select count(*) from {qualified_name(schema, name)}").fetchone()[0])
+        for schema, name in base_tables(con)
     ]
 
 
-def run_quarantine(con: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple[str, str, int]]:
+def run_quarantine(con: WarehouseSql, run_id: str) -> list[tuple[str, str, int]]:
     """(source table, reason, rows) quarantined by run ``run_id``, biggest first per source."""
     return con.execute(
         f"""select source_table, reason, count(*) from {RAW_SCHEMA}.{QUARANTINE_TABLE}
@@ -38,7 +36,7 @@ def run_quarantine(con: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple[st
     ).fetchall()
 
 
-def unloaded_files(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
+def unloaded_files(con: WarehouseSql) -> list[tuple[str, str, str]]:
     """(outcome, file, reason) of the landing files the latest runs did not load."""
     if not table_exists(con, RAW_SCHEMA, UNLOADED_FILES_TABLE):
         return []
@@ -61,14 +59,26 @@ def _quarantine_lines(rows: list[tuple[str, str, int]]) -> list[str]:
     return lines
 
 
+@contextmanager
+def _warehouse(settings: Settings) -> Iterator[tuple[WarehouseSql, str]]:
+    """A reading connection to the configured warehouse, and how to name it: the DuckDB file with its
+    size, or Spark's Thrift server."""
+    if settings.engine == "spark":
+        with SparkSqlConnection(settings) as con:
+            yield con, f"on Spark at {settings.spark_thrift_host}:{settings.spark_thrift_port}"
+    else:
+        path = settings.warehouse_path
+        with connect(settings, path, read_only=True) as con:
+            yield con, f"{path} ({path.stat().st_size / 1e6:.1f} MB)"
+
+
 def summarise(settings: Settings, run_id: str | None = None) -> str:
     """Text summary: rows per table by schema, quarantine by reason, files in the ledger.
 
     With ``run_id``: also what that run quarantined (rows per reason per source) and
     the landing files not loaded (refused or not recognised).
     """
-    warehouse_path = settings.warehouse_path
-    with connect(settings, warehouse_path, read_only=True) as con:
+    with _warehouse(settings) as (con, where):
         counts = table_counts(con)
         quarantine = con.execute(
             f"""select source_table, count(*) from {RAW_SCHEMA}.{QUARANTINE_TABLE}
@@ -78,8 +88,7 @@ def summarise(settings: Settings, run_id: str | None = None) -> str:
             0
         ]
         this_run = _run_lines(con, run_id) if run_id else []
-    size_mb = warehouse_path.stat().st_size / 1e6
-    lines = [f"Warehouse {warehouse_path} ({size_mb:.1f} MB), {files} landing files loaded"]
+    lines = [f"Warehouse {where}, {files} landing files loaded"]
     schema = None
     for table_schema, name, rows in counts:
         if table_schema != schema:
@@ -91,7 +100,7 @@ def summarise(settings: Settings, run_id: str | None = None) -> str:
     return "\n".join(lines + this_run)
 
 
-def _run_lines(con: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:
+def _run_lines(con: WarehouseSql, run_id: str) -> list[str]:
     """What run ``run_id`` quarantined (rows per reason per source) and the landing files not loaded."""
     quarantined = run_quarantine(con, run_id)
     unloaded = unloaded_files(con)
@@ -108,19 +117,17 @@ def _run_lines(con: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:
 def short_summary(settings: Settings, run_id: str | None = None) -> str:
     """The end of a run: size, customers, orders, files loaded, rows quarantined; with ``run_id``
     also what that run quarantined and why, and the landing files it did not load."""
-    warehouse_path = settings.warehouse_path
-    with connect(settings, warehouse_path, read_only=True) as con:
+    with _warehouse(settings) as (con, where):
         this_run = _run_lines(con, run_id) if run_id else []
         counts = {f"{s}.{t}": n for s, t, n in table_counts(con)}
         quarantined = counts.get(f"{RAW_SCHEMA}.{QUARANTINE_TABLE}", 0)
         files = con.execute(f"select count(*) from {RAW_SCHEMA}.{LEDGER_TABLE} where superseded_at is null").fetchone()[
             0
         ]
-    size_mb = warehouse_path.stat().st_size / 1e6
     customers = counts.get("marts.dim_customers", 0)
     orders = counts.get("marts.fct_orders", 0)
     headline = (
-        f"Warehouse {warehouse_path} ({size_mb:.1f} MB): {customers:,} customers, {orders:,} orders, "
+        f"Warehouse {where}: {customers:,} customers, {orders:,} orders, "
         f"{files} landing files loaded, {quarantined:,} rows quarantined"
     )
     return "\n".join([headline, *this_run])

@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import duckdb
+
+from crm_warehouse.warehouse.catalog import WarehouseSql, column_types
+from crm_warehouse.warehouse.spark import SparkSqlConnection
 
 SCORED_GROUP = "scored"
 ANALYTICS_SOURCE_PREFIX = "source.crm_warehouse.analytics."
@@ -60,20 +62,26 @@ def test_description(test: Mapping[str, Any]) -> str | None:
     return f"dbt test {name}{where}" + (f" ({details})" if details else "")
 
 
-def relation_metadata(
-    con: duckdb.DuckDBPyConnection, nodes: Mapping[str, Mapping[str, Any]]
-) -> dict[str, dict[str, Any]]:
+def relation_metadata(con: WarehouseSql, nodes: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per dbt unique id: ``dagster/table_name`` and ``dagster/column_schema`` of its built relation."""
     wanted = {f"{node['schema']}.{node['alias']}": uid for uid, node in nodes.items()}
     if not wanted:
         return {}
-    rows = con.execute(
-        """select table_catalog, table_schema, table_name, column_name, data_type
-           from information_schema.columns
-           where table_catalog = current_database() and list_contains($names, table_schema || '.' || table_name)
-           order by table_schema, table_name, ordinal_position""",
-        {"names": list(wanted)},
-    ).fetchall()
+    if isinstance(con, SparkSqlConnection):
+        # No information_schema on Spark: one description per relation, in the session's catalog.
+        rows = [
+            ("spark_catalog", node["schema"], node["alias"], column, data_type)
+            for node in nodes.values()
+            for column, data_type in column_types(con, node["schema"], node["alias"]).items()
+        ]
+    else:
+        rows = con.execute(
+            """select table_catalog, table_schema, table_name, column_name, data_type
+               from information_schema.columns
+               where table_catalog = current_database() and list_contains($names, table_schema || '.' || table_name)
+               order by table_schema, table_name, ordinal_position""",
+            {"names": list(wanted)},
+        ).fetchall()
     columns: dict[str, list[tuple[str, str]]] = {}
     catalogs: dict[str, str] = {}
     for catalog, schema, table, column, data_type in rows:

@@ -44,3 +44,13 @@ def column_types(con: WarehouseSql, schema: str, name: str) -> dict[str, str]:
             {"schema": schema, "name": name},
         ).fetchall()
     )
+
+
+def base_tables(con: WarehouseSql) -> list[tuple[str, str]]:
+    """(schema, table) of every table (not view) of the warehouse behind ``con``, in name order."""
+    if isinstance(con, SparkSqlConnection):
+        return con.base_tables()
+    return con.execute(
+        """select table_schema, table_name from information_schema.tables
+           where table_type = 'BASE TABLE' order by table_schema, table_name"""
+    ).fetchall()

@@ -145,7 +145,7 @@ def _build(
 def _build_holding_the_warehouse(
     context: dg.AssetExecutionContext, config: DbtBuildConfig, dbt: DbtCliResource, warehouse: WarehouseResource
 ) -> Iterator[Any]:
-    with warehouse.connect() as con:
+    with warehouse.sql() as con:
         as_of = warehouse.resolve_as_of(con)
     args = dbt_build_args(config, run_vars(as_of), context.run.tags)
     invocation = dbt.cli(args, context=context, target_path=invocation_target_path(context))
@@ -185,7 +185,7 @@ def _with_row_counts(events: list[Any], manifest: Mapping[str, Any], warehouse: 
     counts: dict[str, int] = {}
     described: dict[str, dict[str, Any]] = {}
     if built:
-        with warehouse.connect() as con:
+        with warehouse.sql() as con:
             if relations:
                 ids = list(relations)
                 query = " union all ".join(f"select {i}, count(*) from {relations[node]}" for i, node in enumerate(ids))
