@@ -86,6 +86,9 @@ else
     # job of 730 tasks, about 3 s, and a rewrite of its partitions 20 s of Derby
     # updates; an uncached list lets a long-lived session (Spark Connect) see what dbt
     # wrote through Thrift (docs/scale_out.md, "What is measured so far").
+    # Each server keeps its operation logs in its own folder: by default every Thrift
+    # server of the user shares /tmp/<user>/operation_logs, and one that stops removes
+    # the others' logs, failing their sessions ("Session does not exist!").
     # Python code Spark runs on its workers (mapInPandas, UDFs) runs in the project's venv,
     # which has pandas, pyarrow and the project; by default Spark starts the system python3.
     # The venv's own path, not the interpreter it links to: that one has none of them.
@@ -113,6 +116,7 @@ else
         --conf "spark.connect.grpc.binding.port=$CONNECT_PORT" \
         --hiveconf "hive.server2.thrift.bind.host=$HOST" \
         --hiveconf "hive.server2.thrift.port=$PORT" \
+        --hiveconf "hive.server2.logging.operation.log.location=$METASTORE_DIR/operation_logs" \
         spark-internal >"$LOG_FILE" 2>&1 < /dev/null &
     echo $! > "$PID_FILE"
 fi
