@@ -38,7 +38,7 @@ DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -path
 help:
 	@echo "make run    set up, generate the demo company, build the whole warehouse, print a summary"
 	@echo "make test   set up, lint and run the test suite"
-	@echo "make test-spark  build the dbt project on a local Spark and compare every table with DuckDB's"
+	@echo "make test-spark  ingest and build on a local Spark and compare every table with DuckDB's"
 	@echo "make lint   ruff (rules in pyproject.toml), ruff format --check, sqlfluff on the dbt models"
 	@echo "make dev    open the Dagster UI (http://127.0.0.1:3000) on the same configuration"
 	@echo "make data   (re)generate only the demo landing files"
@@ -87,7 +87,7 @@ test: lint-python $(MANIFEST)
 
 # dbt on a local Spark, compared table by table with DuckDB (starts its own Spark; needs Java).
 test-spark: $(MANIFEST)
-	$(BIN)/python -m pytest -m spark tests/dbt/test_spark.py
+	$(BIN)/python -m pytest -m spark tests/dbt/test_spark.py tests/dbt/test_spark_ingest.py
 
 lint-python: $(VENV)/.installed
 	$(BIN)/ruff check .

@@ -115,11 +115,13 @@ def failure_lines(result: dg.ExecuteInProcessResult, log_path: Path | None) -> l
 
 
 def _published_to_postgres(result: dg.ExecuteInProcessResult) -> dict | None:
+    """What the run published to PostgreSQL: ``postgres_marts`` on DuckDB, the serving step itself on Spark."""
     for event in result.all_events:
-        if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION and event.asset_key == dg.AssetKey(
-            ["serving", "postgres_marts"]
-        ):
-            return {k: v.value for k, v in event.event_specific_data.materialization.metadata.items()}
+        if event.event_type != dg.DagsterEventType.ASSET_MATERIALIZATION:
+            continue
+        metadata = {k: v.value for k, v in event.event_specific_data.materialization.metadata.items()}
+        if event.asset_key == dg.AssetKey(["serving", "postgres_marts"]) or metadata.get("target") == "postgres":
+            return metadata
     return None
 
 

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -448,7 +448,7 @@ def test_the_analytics_steps_on_spark_fit_and_score_as_on_duckdb(
                 {"id": clv_payload["model_id"]},
             ).df(),
         }
-        refit = retrain_churn(duck, tmp_path / "duckdb_models", as_of, datetime(2026, 1, 1), settings.churn)
+        refit = retrain_churn(duck, tmp_path / "duckdb_models", as_of, datetime(2026, 1, 1, tzinfo=UTC), settings.churn)
     assert len(on_spark["churn"]) > 400 and on_spark["churn"]["churn_probability"].notna().sum() > 200
     assert table_differences(on_duckdb["churn"], on_spark["churn"]) == []
     assert table_differences(on_duckdb["clv"], on_spark["clv"]) == []
