@@ -205,7 +205,9 @@ def test_horizon_in_days_weeks_or_months(orders, tmp_path):
     # Twelve months is 365.25 days; a longer horizon means more purchases and fewer silent customers.
     by_year = _run(source, tmp_path / "m.csv", "--horizon-months", "12", "--model", "mbgnbd")
     by_365 = _run(source, tmp_path / "y.csv", "--horizon-days", "365.25", "--model", "mbgnbd")
-    np.testing.assert_allclose(by_year["clv"], by_365["clv"], rtol=1e-12)
+    # Two computations of the same horizon (12 monthly periods, 365.25 days): equal up to the
+    # order of floating-point sums, which BLAS threads may change (1.2e-12 seen in one CI run).
+    np.testing.assert_allclose(by_year["clv"], by_365["clv"], rtol=1e-9)
     assert (by_year["expected_purchases"] > by_weeks["expected_purchases"]).all()
     assert (by_year["churn_probability"] <= by_weeks["churn_probability"]).all()
     # Equal only where both round to 1: customers the model takes for gone.
