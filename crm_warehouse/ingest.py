@@ -1,4 +1,5 @@
-"""Contract-checked ingestion of landing files into the ``raw`` schema of DuckDB.
+"""Contract-checked ingestion of landing files into the ``raw`` schema of the warehouse (DuckDB's
+file here; Spark's through :mod:`crm_warehouse.ingest_spark`).
 
 Every file under the landing folder is accounted for (:func:`landing_inventory`):
 it is a source's file (``<system>/<YYYY-MM-DD>[_<entity>].<ext>``, the extension in

@@ -15,7 +15,7 @@ from typing import Any
 
 from crm_warehouse.quality.suites import Severity
 from crm_warehouse.warehouse.catalog import WarehouseSql, table_exists
-from crm_warehouse.warehouse.spark import SparkSqlConnection
+from crm_warehouse.warehouse.spark import SparkSqlConnection, spark_type_name
 
 AUDIT_SCHEMA = "audit"
 RESULTS_TABLE = "dq_results"
@@ -103,16 +103,13 @@ _RESULT_COLUMNS = (
 # On Spark (no transactions, no delete on Parquet) the table is partitioned by run and
 # suite, and a suite's rows of a run are written by overwriting their partition.
 _SPARK_PARTITION = ("run_id", "suite")
-_SPARK_TYPES = {"varchar": "string", "json": "string"}
 
 
 def create_results_table(con: WarehouseSql) -> None:
     """Create ``audit.dq_results`` if it is missing."""
     table = f"{AUDIT_SCHEMA}.{RESULTS_TABLE}"
     if isinstance(con, SparkSqlConnection):
-        columns = [
-            (n, _SPARK_TYPES.get(t.split()[0], t.split()[0])) for n, t in _RESULT_COLUMNS if n not in _SPARK_PARTITION
-        ]
+        columns = [(n, spark_type_name(t.split()[0])) for n, t in _RESULT_COLUMNS if n not in _SPARK_PARTITION]
         columns += [(n, "string") for n in _SPARK_PARTITION]
         con.execute_spark(f"create database if not exists {AUDIT_SCHEMA}")
         con.execute_spark(

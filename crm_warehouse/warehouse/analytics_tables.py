@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from crm_warehouse.warehouse.catalog import WarehouseSql
-from crm_warehouse.warehouse.spark import SparkSqlConnection
+from crm_warehouse.warehouse.spark import SparkSqlConnection, spark_type_name
 
 SCHEMA = "analytics"
 
@@ -83,7 +83,7 @@ def ensure_table(con: WarehouseSql, table: str) -> None:
     columns = TABLE_COLUMNS[table]
     con.execute(f"create schema if not exists {SCHEMA}")
     if isinstance(con, SparkSqlConnection):
-        definition = ", ".join(f"{name} {_SPARK_TYPES.get(kind, kind)}" for name, kind in columns.items())
+        definition = ", ".join(f"{name} {spark_type_name(kind)}" for name, kind in columns.items())
         con.execute_spark(f"create table if not exists {SCHEMA}.{table} ({definition}) using parquet")
         return
     definition = ", ".join(f"{name} {kind}" for name, kind in columns.items())
@@ -92,8 +92,6 @@ def ensure_table(con: WarehouseSql, table: str) -> None:
         con.execute(f"alter table {SCHEMA}.{table} add column if not exists {name} {kind}")
 
 
-#: Spark's names of the column types that differ (a TIMESTAMP is Spark's ``timestamp`` in the UTC session).
-_SPARK_TYPES = {"varchar": "string", "json": "string", "integer": "int"}
 _ARROW_TYPES = {
     "varchar": pa.string(),
     "json": pa.string(),
@@ -126,7 +124,7 @@ def append_rows(con: WarehouseSql, table: str, rows: pd.DataFrame) -> int:
     ensure_table(con, table)
     if isinstance(con, SparkSqlConnection):
         casts = ", ".join(
-            f"cast({name} as {_SPARK_TYPES.get(kind, kind)}) as {name}" for name, kind in TABLE_COLUMNS[table].items()
+            f"cast({name} as {spark_type_name(kind)}) as {name}" for name, kind in TABLE_COLUMNS[table].items()
         )
         # Typed by the table, not by pandas: a column of missing dates would be Parquet's null type.
         schema = pa.schema([(name, _ARROW_TYPES[kind]) for name, kind in TABLE_COLUMNS[table].items()])

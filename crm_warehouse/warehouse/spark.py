@@ -8,9 +8,9 @@ a Spark Connect session on the same server, so both see one metastore. :class:`S
 ``scripts/spark.sh`` starts such a server locally; on a cluster, point
 ``CRM_SPARK_THRIFT_HOST``/``CRM_SPARK_THRIFT_PORT`` and ``CRM_SPARK_CONNECT_URL`` at it.
 
-:func:`copy_duckdb_schema` stands in for ingestion on Spark, which does not exist
-yet: it copies the tables DuckDB ingested (``raw``) or scored (``analytics``) into
-Spark, through Parquet files that the Spark server must be able to read.
+:func:`copy_duckdb_schema` copies tables DuckDB holds into Spark, through Parquet files the
+Spark server must be able to read (the tests use it for scored ``analytics`` tables;
+ingestion on Spark is :mod:`crm_warehouse.ingest_spark`).
 """
 
 from __future__ import annotations
@@ -278,6 +278,14 @@ class SparkSqlConnection:
 
 # Spark type names whose DuckDB name differs by more than letter case.
 _DUCKDB_TYPE_NAMES = {"string": "VARCHAR", "int": "INTEGER", "timestamp_ntz": "TIMESTAMP"}
+# DuckDB type names (as the project's Python-written tables declare them) that Spark spells otherwise.
+_SPARK_TYPE_NAMES = {"varchar": "string", "json": "string", "integer": "int"}
+
+
+def spark_type_name(duckdb_type: str) -> str:
+    """Spark's name of a simple DuckDB column type (``varchar`` -> ``string``); a TIMESTAMP stays
+    ``timestamp``, which holds DuckDB's values in the server's UTC session."""
+    return _SPARK_TYPE_NAMES.get(duckdb_type.lower(), duckdb_type)
 
 
 def _pattern(name: str) -> str:

@@ -1,8 +1,8 @@
 """A local Spark for the tests (``scripts/spark.sh`` on free ports under a temp folder), and table comparison.
 
-The dbt project is built on Spark from the raw and analytics tables the DuckDB test
-company holds (copied by :func:`crm_warehouse.warehouse.spark.copy_duckdb_schema`,
-the stand-in for ingestion on Spark), and every table compared with DuckDB's.
+The tests ingest the test company on Spark, copy the scored analytics tables DuckDB holds
+(:func:`crm_warehouse.warehouse.spark.copy_duckdb_schema`), build the dbt project there and
+compare every table with DuckDB's.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from crm_warehouse.analytics.churn.config import ChurnConfig
 from crm_warehouse.analytics.churn.features import open_accounts_query, typed_features
 from crm_warehouse.analytics.churn.model import ChurnModel, score_rows
 from crm_warehouse.warehouse.analytics_tables import SCHEMA, TABLE_COLUMNS, ensure_table
-from crm_warehouse.warehouse.spark import SparkSqlConnection, spark_sql
+from crm_warehouse.warehouse.spark import SparkSqlConnection, spark_sql, spark_type_name
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -47,7 +47,7 @@ def score_churn_on_spark(
             rows = score_rows(typed_features(batch), model, config)
             yield rows.assign(model_id=model_id, scored_at=scored_at)[columns]
 
-    schema = ", ".join(f"{name} {_SPARK_TYPES[kind]}" for name, kind in TABLE_COLUMNS[TABLE].items())
+    schema = ", ".join(f"{name} {spark_type_name(kind)}" for name, kind in TABLE_COLUMNS[TABLE].items())
     ensure_table(con, TABLE)
     scores = session.sql(spark_sql(sql, parameters)).mapInPandas(score, schema)
     scores.write.insertInto(f"{SCHEMA}.{TABLE}")
@@ -57,6 +57,3 @@ def score_churn_on_spark(
         {"model_id": model_id, "scored_at": scored_at.to_pydatetime()},
     ).fetchall()
     return {band: (int(rows), float(total)) for band, rows, total in summary}
-
-
-_SPARK_TYPES = {"varchar": "string", "double": "double", "timestamp": "timestamp"}
