@@ -13,8 +13,10 @@ import pytest
 from crm_warehouse.analytics.clv import ClvConfig, fit_and_score
 from crm_warehouse.analytics.clv.warehouse import (
     CLV_SCORE_COLUMNS,
+    clv_inputs_query,
     clv_models,
     clv_payload,
+    clv_rows,
     fit_clv,
     order_summary,
     score_clv,
@@ -127,6 +129,27 @@ def test_type_scaled_clv(warehouse: duckdb.DuckDBPyConnection, tmp_path: Path) -
     assert scores.loc["A0007", ["p_alive", "clv", "clv_high", "churn_probability"]].tolist() == [0.0, 0.0, 0.0, 1.0]
     assert scores.drop(index=["P0001", "A0007"])["churn_probability"].between(0, 1).all()
     assert scores.loc["A0007", "frequency"] == scores.loc["K0007", "frequency"] > 0
+
+
+def test_a_batch_of_customers_gets_what_it_gets_among_all(warehouse: duckdb.DuckDBPyConnection) -> None:
+    """What Spark's partitions rely on (crm_warehouse/analytics/clv/spark_scoring.py): scored in
+    batches of any size and order (a prospect or a closed account alone, a batch without buyers),
+    every customer gets the figures of the scoring of all customers at once."""
+    as_of = warehouse.execute("select max(order_date) from marts.fct_orders").fetchone()[0]
+    config = ClvConfig()
+    fit = fit_clv(warehouse, as_of, config)
+    query, params = clv_inputs_query(warehouse, as_of, config)
+    inputs = warehouse.execute(f"{query} order by c.customer_id", params).df()
+    assert len(inputs) == 401 and inputs["frequency"].isna().sum() == 1  # P0001, the prospect
+    whole = score_clv(warehouse, fit, config, as_of)
+    shuffled = inputs.sample(frac=1.0, random_state=5)
+    batches = [shuffled.iloc[i : i + size] for i, size in ((0, 1), (1, 7), (8, 150), (158, 244))]
+    batches.append(inputs[inputs["customer_id"].isin(["P0001", "A0007"])])  # no live buyer at all
+    for batch in batches:
+        scored = clv_rows(batch, fit, config)
+        assert scored["customer_id"].tolist() == batch["customer_id"].tolist()
+        expected = whole.set_index("customer_id").loc[batch["customer_id"]].reset_index()
+        pd.testing.assert_frame_equal(scored, expected, check_exact=True)
 
 
 def test_model_store_keeps_the_newest(tmp_path: Path) -> None:

@@ -193,6 +193,69 @@ def score_with_latest_clv(con: duckdb.DuckDBPyConnection, models_dir: Path, as_o
     return Scored(model_id=payload["model_id"], rows=rows, payload=payload)
 
 
+def score_with_latest_clv_on_spark(
+    session: SparkSession, con: SparkSqlConnection, models_dir: Path, as_of: date, scored_at: datetime
+) -> dict[str, Any]:
+    """:func:`score_with_latest_clv` on Spark's workers (``mapInPandas``): the rows go from the workers
+    into ``analytics.customer_clv``, stamped ``scored_at``. Returns the model's payload.
+
+    Raises
+    ------
+    NoModelError
+        When no CLV model has been saved yet.
+    """
+    from crm_warehouse.analytics.clv.spark_scoring import score_clv_on_spark  # pyspark loads only here
+
+    payload = _latest(models_dir, "clv")
+    score_clv_on_spark(session, con, payload, as_of, pd.Timestamp(_utc(scored_at)))
+    return payload
+
+
+#: At most this many CLVs of a scoring run are read back for its distribution plot (a random sample beyond).
+PLOTTED_CLVS = 200_000
+
+
+@dataclass(frozen=True)
+class ClvRunFigures:
+    """What one CLV scoring run wrote to ``analytics.customer_clv``, computed by the warehouse.
+
+    ``plotted``: every CLV of the run, or a random sample of :data:`PLOTTED_CLVS` of them
+    (``rows`` says how many there are), for the distribution plot.
+    """
+
+    rows: int
+    customers_with_clv: int
+    total_clv: float
+    median_positive_clv: float
+    mean_p_alive: float
+    plotted: pd.Series
+
+
+def clv_run_figures(
+    con: duckdb.DuckDBPyConnection | SparkSqlConnection, model_id: str, scored_at: datetime
+) -> ClvRunFigures:
+    """The figures of the scoring run of ``model_id`` at ``scored_at`` (DuckDB or Spark)."""
+    run = {"model_id": model_id, "scored_at": _utc(scored_at)}
+    where = "where model_id = $model_id and scored_at = $scored_at"
+    rows, positive, total, median, mean_p_alive = con.execute(
+        f"""select count(*), count(*) filter (where clv > 0), coalesce(sum(clv), 0),
+                   coalesce(median(clv) filter (where clv > 0), 0), avg(p_alive)
+            from analytics.customer_clv {where}""",
+        run,
+    ).fetchone()
+    # hash(customer_id) orders the customers pseudo-randomly and the same way on every run.
+    sample = f" order by hash(customer_id) limit {PLOTTED_CLVS}" if rows > PLOTTED_CLVS else ""
+    plotted = con.execute(f"select clv from analytics.customer_clv {where}{sample}", run).df()["clv"]
+    return ClvRunFigures(
+        rows=int(rows),
+        customers_with_clv=int(positive),
+        total_clv=float(total),
+        median_positive_clv=float(median),
+        mean_p_alive=float("nan") if mean_p_alive is None else float(mean_p_alive),
+        plotted=plotted,
+    )
+
+
 def score_with_latest_churn_on_spark(
     session: SparkSession, con: SparkSqlConnection, models_dir: Path, cutoff: date, scored_at: datetime
 ) -> tuple[dict[str, Any], dict[str | None, tuple[int, float]]]:

@@ -63,9 +63,16 @@ def calibration_plot_png(
     return figure_png(figure)
 
 
-def clv_distribution_png(clv: ArrayLike, *, title: str = "Customer lifetime value") -> bytes:
-    """Histogram of the positive CLVs on a log scale, with the median, mean and top-20 % revenue share."""
+def clv_distribution_png(
+    clv: ArrayLike, *, title: str = "Customer lifetime value", sampled_from: int | None = None
+) -> bytes:
+    """Histogram of the positive CLVs on a log scale, with the median, mean and top-20 % revenue share.
+
+    ``sampled_from``: ``clv`` is a random sample of this many customers' CLVs (the title says so).
+    """
     values = np.asarray(clv, dtype=float)
+    if sampled_from is not None and sampled_from > values.size:
+        title = f"{title} (random sample of {values.size:,} of {sampled_from:,} customers)"
     positive = np.sort(values[np.isfinite(values) & (values > 0)])
     figure = Figure(figsize=(6.4, 4.0))
     axes = figure.subplots()

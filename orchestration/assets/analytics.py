@@ -169,16 +169,27 @@ def churn_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
 )
 def customer_clv(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Score every CRM customer's lifetime value with the latest CLV model into analytics.customer_clv."""
-    import numpy as np
-
-    from crm_warehouse.analytics.model_runs import NoModelError, score_with_latest_clv
+    from crm_warehouse.analytics.model_runs import (
+        NoModelError,
+        clv_run_figures,
+        score_with_latest_clv,
+        score_with_latest_clv_on_spark,
+    )
     from crm_warehouse.analytics.plots import clv_distribution_png
     from crm_warehouse.warehouse.analytics_tables import append_rows, table_rows
 
+    scored_at = _now()
     with warehouse.writer() as con:
         as_of = warehouse.resolve_as_of(con)
         try:
-            scored = score_with_latest_clv(con, Path(warehouse.models_dir), as_of, _now())
+            if isinstance(con, SparkSqlConnection):
+                payload = score_with_latest_clv_on_spark(
+                    spark_session(warehouse.settings), con, Path(warehouse.models_dir), as_of, scored_at
+                )
+            else:
+                scored = score_with_latest_clv(con, Path(warehouse.models_dir), as_of, scored_at)
+                payload = scored.payload
+                append_rows(con, "customer_clv", scored.rows)
         except NoModelError as exc:
             raise dg.Failure(
                 _NO_MODEL.format(kind="CLV", folder=warehouse.models_dir, key=CLV_MODEL_KEY.to_user_string()),
@@ -186,27 +197,30 @@ def customer_clv(context: dg.AssetExecutionContext, warehouse: WarehouseResource
             ) from exc
         except ValueError as exc:
             raise dg.Failure(f"CLV scoring at {as_of} failed: {exc}", allow_retries=False) from exc
-        written = append_rows(con, "customer_clv", scored.rows)
+        model_id = payload["model_id"]
+        # The figures come from what was written, the same way on both engines.
+        figures = clv_run_figures(con, model_id, scored_at)
         total = table_rows(con, "customer_clv")
-    clv = scored.rows["clv"].to_numpy()
-    context.log.info(f"scored {written} customers with CLV model {scored.model_id}")
+    context.log.info(f"scored {figures.rows} customers with CLV model {model_id}")
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": written,
+            "dagster/row_count": figures.rows,
             "table_rows_all_runs": total,
-            "model_id": scored.model_id,
+            "model_id": model_id,
             "as_of_date": as_of.isoformat(),
-            "customers_with_clv": int((clv > 0).sum()),
-            "total_clv": float(clv.sum()),
-            "median_positive_clv": float(np.median(clv[clv > 0])) if (clv > 0).any() else 0.0,
-            "mean_p_alive": float(np.nanmean(scored.rows["p_alive"])),
+            "customers_with_clv": figures.customers_with_clv,
+            "total_clv": figures.total_clv,
+            "median_positive_clv": figures.median_positive_clv,
+            "mean_p_alive": figures.mean_p_alive,
             "parameters": dg.MetadataValue.json(
                 {
-                    scored.payload["purchase_model"]["name"]: _rounded(scored.payload["purchase_model"]["params"]),
-                    "gamma_gamma": _rounded(scored.payload["gamma_gamma"]["params"]),
+                    payload["purchase_model"]["name"]: _rounded(payload["purchase_model"]["params"]),
+                    "gamma_gamma": _rounded(payload["gamma_gamma"]["params"]),
                 }
             ),
-            "clv_distribution": image_metadata(clv_distribution_png(clv), "CLV distribution"),
+            "clv_distribution": image_metadata(
+                clv_distribution_png(figures.plotted, sampled_from=figures.rows), "CLV distribution"
+            ),
         }
     )
 

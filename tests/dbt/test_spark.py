@@ -422,8 +422,8 @@ def test_the_analytics_steps_on_spark_fit_and_score_as_on_duckdb(
 ) -> None:
     """The four analytics steps on CRM_ENGINE=spark (last in this module: they append to Spark's
     analytics tables, which the publish test compares with DuckDB's). The fits read the summary and the
-    training sample Spark computes; churn scoring runs on Spark's workers. The same models applied
-    on DuckDB give the same scores, and the fits equal DuckDB's fits of the same data."""
+    training sample Spark computes; churn and CLV scoring run on Spark's workers. The same models applied
+    on DuckDB give the same scores and run figures, and the fits equal DuckDB's fits of the same data."""
     settings = replace(spark_build.spark.settings, models_dir=tmp_path / "models")
     steps = [clv_model, churn_model, customer_clv, customer_churn_scores]
     result = dg.materialize(steps, resources={"warehouse": WarehouseResource.from_settings(settings)})
@@ -452,5 +452,12 @@ def test_the_analytics_steps_on_spark_fit_and_score_as_on_duckdb(
     assert len(on_spark["churn"]) > 400 and on_spark["churn"]["churn_probability"].notna().sum() > 200
     assert table_differences(on_duckdb["churn"], on_spark["churn"]) == []
     assert table_differences(on_duckdb["clv"], on_spark["clv"]) == []
+    (clv_run,) = [e for e in result.get_asset_materialization_events() if e.asset_key == customer_clv.key]
+    figures = {name: value.value for name, value in clv_run.materialization.metadata.items()}
+    clv = on_duckdb["clv"]["clv"]
+    assert figures["dagster/row_count"] == len(clv)
+    assert figures["customers_with_clv"] == (clv > 0).sum()
+    assert figures["median_positive_clv"] == pytest.approx(clv[clv > 0].median(), rel=1e-9)
+    assert figures["mean_p_alive"] == pytest.approx(on_duckdb["clv"]["p_alive"].mean(), rel=1e-9)
     # LightGBM on the same sample, and isotonic calibration: the same validation figures.
     assert churn["validation"]["model"] == pytest.approx(refit.fit.validation.model.as_dict(), rel=1e-9)

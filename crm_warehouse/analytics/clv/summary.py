@@ -12,7 +12,8 @@ purchase, and
 
 Times are in days or weeks (days / 7, lifetimes' ``freq_multiplier=7``). The same
 summary is computed by :func:`summarize_transactions` (pandas) and
-:func:`summarize_transactions_sql` (DuckDB, for data already in the warehouse).
+:func:`summarize_transactions_sql` (DuckDB, for data already in the warehouse;
+:func:`summary_query` gives its SQL for another engine).
 """
 
 from __future__ import annotations
@@ -201,6 +202,7 @@ def summarize_transactions_sql(
     date_col: str = "date",
     amount_col: str = "amount",
     date_format: str | None = None,
+    where: str | None = None,
 ) -> pd.DataFrame:
     """Per-customer summary computed in DuckDB; same result as :func:`summarize_transactions`.
 
@@ -216,6 +218,9 @@ def summarize_transactions_sql(
     as_of, time_unit, customer_col, date_col, amount_col, date_format
         As in :func:`summarize_transactions`; ``date_format`` is a DuckDB
         ``strptime`` format.
+    where : str, optional
+        SQL condition on ``relation``'s rows: only those rows are transactions
+        (e.g. ``order_status = 'completed'``).
 
     Returns
     -------
@@ -228,18 +233,58 @@ def summarize_transactions_sql(
         For a malformed relation name, a missing column, missing ids, values that
         are not dates, missing/non-numeric/negative amounts, or no rows.
     """
+    query, params = summary_query(
+        con,
+        relation,
+        as_of=as_of,
+        time_unit=time_unit,
+        customer_col=customer_col,
+        date_col=date_col,
+        amount_col=amount_col,
+        date_format=date_format,
+        where=where,
+    )
+    summary = con.execute(f"{query}\norder by customer_id", params).df()
+    if summary.empty:
+        raise ValueError(f"no transactions on or before as_of={params['as_of']}")
+    summary["frequency"] = summary["frequency"].astype("int64")
+    return summary.set_index("customer_id").rename_axis(customer_col)
+
+
+#: Type names of a date or time column: DuckDB's, and PyHive's (Spark's Thrift server).
+_DATE_TYPES = frozenset({"DATE", "TIMESTAMP", "DATE_TYPE", "TIMESTAMP_TYPE"})
+
+
+def summary_query(
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    *,
+    as_of: str | date | datetime | pd.Timestamp,
+    time_unit: TimeUnit,
+    customer_col: str = "customer_id",
+    date_col: str = "date",
+    amount_col: str = "amount",
+    date_format: str | None = None,
+    where: str | None = None,
+) -> tuple[str, dict[str, object]]:
+    """The SQL of :func:`summarize_transactions_sql` (DuckDB's dialect) and its parameters, after the
+    source's checks: one row per customer with a transaction by ``as_of``, columns ``customer_id``,
+    ``frequency``, ``recency``, ``"T"``, ``monetary_value``, in no order. A select another query can
+    join, or another engine run (:func:`crm_warehouse.warehouse.spark.spark_sql`)."""
     unit_days = check_time_unit(time_unit)
     cutoff = _as_date("as_of", as_of).date()
     if not _RELATION_NAME.match(relation):
         raise ValueError(f"relation={relation!r} is not a table or view name")
     source = ".".join(quote_identifier(part) for part in relation.split("."))
-    column_types = {d[0]: str(d[1]) for d in con.execute(f"select * from {source} limit 0").description}
+    if where is not None:
+        source = f"(select * from {source} where {where}) as transactions_source"
+    column_types = {d[0]: str(d[1]).upper() for d in con.execute(f"select * from {source} limit 0").description}
     columns = list(column_types)
     missing = [c for c in (customer_col, date_col, amount_col) if c not in columns]
     if missing:
         raise ValueError(f"{relation} has no column {missing} (columns: {columns})")
     customer, day, amount = (quote_identifier(c) for c in (customer_col, date_col, amount_col))
-    if date_format is None and column_types[date_col] in ("DATE", "TIMESTAMP"):
+    if date_format is None and column_types[date_col] in _DATE_TYPES:
         # Already a date or time: the text round trip below would give the same day, slower.
         day_expr = f"cast({day} as date)"
     elif date_format is None:
@@ -284,14 +329,8 @@ def summarize_transactions_sql(
             group by customer_id
         )
 
-        select * from final
-        order by customer_id
-    """
-    summary = con.execute(query, {**params, "as_of": cutoff, "unit_days": unit_days}).df()
-    if summary.empty:
-        raise ValueError(f"no transactions on or before as_of={cutoff}")
-    summary["frequency"] = summary["frequency"].astype("int64")
-    return summary.set_index("customer_id").rename_axis(customer_col)
+        select * from final"""
+    return query, {**params, "as_of": cutoff, "unit_days": unit_days}
 
 
 def _check_sql_source(

@@ -48,7 +48,7 @@ from crm_warehouse.analytics.clv.lifetime_value import customer_lifetime_value, 
 from crm_warehouse.analytics.clv.mbgnbd import ModifiedBetaGeoModel
 from crm_warehouse.analytics.clv.pareto_nbd import ParetoNBDModel
 from crm_warehouse.analytics.clv.selection import ModelSelection, PurchaseModel
-from crm_warehouse.analytics.clv.summary import summarize_transactions_sql
+from crm_warehouse.analytics.clv.summary import summarize_transactions_sql, summary_query
 from crm_warehouse.warehouse.relations import FCT_ORDERS, STG_CRM_CUSTOMERS
 
 #: Columns of ``analytics.customer_clv`` this module fills (the asset adds model_id and scored_at).
@@ -86,30 +86,18 @@ _ZERO_WITHOUT_PURCHASES = (
     "clv_low",
     "clv_high",
 )
-_ORDERS_VIEW = "clv_completed_orders"
+#: The transactions of the CLV models: completed orders.
+_COMPLETED_ORDERS = {
+    "relation": str(FCT_ORDERS),
+    "date_col": "order_date",
+    "amount_col": "order_revenue",
+    "where": "order_status = 'completed'",
+}
 
 
 def order_summary(con: duckdb.DuckDBPyConnection, as_of: date, config: ClvConfig) -> pd.DataFrame:
     """Frequency, recency, T and monetary value of every customer with a completed order by ``as_of``."""
-    con.execute(
-        f"""
-        create or replace temp view {_ORDERS_VIEW} as
-        select customer_id, order_date, order_revenue
-        from {FCT_ORDERS.sql()}
-        where order_status = 'completed'
-        """
-    )
-    try:
-        return summarize_transactions_sql(
-            con,
-            _ORDERS_VIEW,
-            as_of=as_of,
-            time_unit=config.time_unit,
-            date_col="order_date",
-            amount_col="order_revenue",
-        )
-    finally:
-        con.execute(f"drop view if exists {_ORDERS_VIEW}")
+    return summarize_transactions_sql(con, as_of=as_of, time_unit=config.time_unit, **_COMPLETED_ORDERS)
 
 
 def customer_types(con: duckdb.DuckDBPyConnection) -> pd.Series:
@@ -244,6 +232,55 @@ def clv_models(payload: dict[str, Any]) -> tuple[ClvFit, ClvConfig]:
     return fit, config
 
 
+def clv_inputs_query(con: duckdb.DuckDBPyConnection, as_of: date, config: ClvConfig) -> tuple[str, dict[str, Any]]:
+    """SQL (DuckDB's dialect) and parameters of what scoring reads: every CRM customer's
+    ``customer_id``, ``customer_type``, ``is_closed`` at ``as_of`` and its completed orders'
+    ``frequency``, ``recency``, ``"T"``, ``monetary_value`` (null for a prospect), in no order."""
+    summary, params = summary_query(con, as_of=as_of, time_unit=config.time_unit, **_COMPLETED_ORDERS)
+    query = f"""
+        select c.customer_id, c.customer_type, coalesce(c.closed_date <= $as_of, false) as is_closed,
+               s.frequency, s.recency, s."T", s.monetary_value
+        from {STG_CRM_CUSTOMERS.sql()} as c
+        left join ({summary}) as s on s.customer_id = c.customer_id"""
+    return query, params
+
+
+def clv_rows(inputs: pd.DataFrame, fit: ClvFit, config: ClvConfig) -> pd.DataFrame:
+    """CLV figures (:data:`CLV_SCORE_COLUMNS`) of the customers of ``inputs`` (rows of
+    :func:`clv_inputs_query`), in their order. Each row's figures depend on that row alone, so
+    a batch of customers (a Spark partition) gets what it would get among all of them."""
+    inputs = inputs.reset_index(drop=True)
+    buyer = inputs["frequency"].notna().to_numpy()
+    result = pd.DataFrame({"customer_id": inputs["customer_id"]})
+    for column in CLV_SCORE_COLUMNS[1:-2]:
+        result[column] = np.nan
+    if buyer.any():
+        buyers = inputs[buyer]
+        scale = buyers["customer_type"].map(fit.spend_scale).fillna(fit.spend_scale["*"]).to_numpy(dtype=np.float64)
+        summary = pd.DataFrame(
+            {
+                "frequency": buyers["frequency"].astype("int64"),
+                "recency": buyers["recency"].astype(np.float64),
+                "T": buyers["T"].astype(np.float64),
+                "monetary_value": buyers["monetary_value"].astype(np.float64) / scale,
+            }
+        )
+        scores = customer_lifetime_value(fit.transaction_model, fit.spend_model, summary, config)
+        for column in ("monetary_value", "expected_avg_spend", "expected_spend", "clv", "clv_low", "clv_high"):
+            scores[column] = scores[column] * scale
+        scores = scores.rename(columns={"T": "t"})
+        result.loc[buyer, list(scores.columns)] = scores.to_numpy(dtype=np.float64)
+    for column in ("frequency", "recency", "t", "monetary_value", *_ZERO_WITHOUT_PURCHASES):
+        result[column] = result[column].fillna(0.0)
+    closed = inputs["is_closed"].to_numpy(dtype=bool) & buyer
+    result.loc[closed, ["p_alive", *_ZERO_WITHOUT_PURCHASES]] = 0.0
+    result.loc[closed, "churn_probability"] = 1.0
+    result["purchase_model"] = fit.transaction_model.name
+    # The column is whole months; a horizon in days or weeks is rounded (the model run records it exactly).
+    result["horizon_months"] = np.int32(round(config.horizon_months))
+    return result[list(CLV_SCORE_COLUMNS)]
+
+
 def score_clv(con: duckdb.DuckDBPyConnection, fit: ClvFit, config: ClvConfig, as_of: date) -> pd.DataFrame:
     """CLV figures of every CRM customer at ``as_of`` (rules for prospects and closed accounts: module docstring).
 
@@ -252,30 +289,14 @@ def score_clv(con: duckdb.DuckDBPyConnection, fit: ClvFit, config: ClvConfig, as
     pandas.DataFrame
         Columns :data:`CLV_SCORE_COLUMNS`, one row per customer of
         ``staging.stg_crm__customers``, sorted by ``customer_id``.
+
+    Raises
+    ------
+    ValueError
+        When no customer has a completed order by ``as_of``.
     """
-    summary = order_summary(con, as_of, config)
-    scale = _scale_of(summary, customer_types(con), fit.spend_scale)
-    scaled = summary.assign(monetary_value=summary["monetary_value"] / scale)
-    scores = customer_lifetime_value(fit.transaction_model, fit.spend_model, scaled, config)
-    for column in ("monetary_value", "expected_avg_spend", "expected_spend", "clv", "clv_low", "clv_high"):
-        scores[column] = scores[column] * scale
-    scores = scores.rename(columns={"T": "t"}).rename_axis("customer_id").reset_index()
-    customers = con.execute(
-        f"""
-        select customer_id, coalesce(closed_date <= $as_of, false) as is_closed
-        from {STG_CRM_CUSTOMERS.sql()}
-        order by customer_id
-        """,
-        {"as_of": as_of},
-    ).df()
-    result = customers.merge(scores, on="customer_id", how="left", validate="one_to_one")
-    prospect = result["frequency"].isna().to_numpy()
-    for column in ("frequency", "recency", "t", "monetary_value", *_ZERO_WITHOUT_PURCHASES):
-        result[column] = result[column].astype(np.float64).fillna(0.0)
-    closed = result["is_closed"].to_numpy(dtype=bool) & ~prospect
-    result.loc[closed, ["p_alive", *_ZERO_WITHOUT_PURCHASES]] = 0.0
-    result.loc[closed, "churn_probability"] = 1.0
-    result["purchase_model"] = fit.transaction_model.name
-    # The column is whole months; a horizon in days or weeks is rounded (the model run records it exactly).
-    result["horizon_months"] = np.int32(round(config.horizon_months))
-    return result[list(CLV_SCORE_COLUMNS)]
+    query, params = clv_inputs_query(con, as_of, config)
+    inputs = con.execute(f"{query}\norder by c.customer_id", params).df()
+    if inputs["frequency"].isna().all():
+        raise ValueError(f"no completed order on or before as_of={as_of}")
+    return clv_rows(inputs, fit, config)
