@@ -641,7 +641,7 @@ def _parse_parquet(contract: SourceContract) -> str:
         )"""
 
 
-def judge_sql(contract: SourceContract) -> str:
+def judge_sql(contract: SourceContract, ruled: str | None = None) -> str:
     """SQL over the parsed batch (table ``_parsed``) giving typed values and a reason.
 
     ``reason`` lists every broken part of the contract, most basic first; null means
@@ -651,7 +651,29 @@ def judge_sql(contract: SourceContract) -> str:
     The contract's rules in one text, DuckDB's dialect: on Spark the same text runs
     translated (:class:`~crm_warehouse.warehouse.spark.SparkSqlConnection`) and gives
     the same verdicts (``tests/dbt/test_spark.py``).
+
+    ``ruled``: a table holding the rows of :func:`ruled_rows_sql` of this batch, read
+    instead of computing them again (Spark computes a CTE once per reference).
     """
+    stages = _judge_stages(contract)
+    first = f"ruled as (select * from {ruled})" if ruled else stages.ruled
+    return f"with {first}, {stages.rest}"
+
+
+def ruled_rows_sql(contract: SourceContract) -> str:
+    """The first stage of :func:`judge_sql`: each parsed row typed, with the reasons found in the row alone."""
+    return f"with {_judge_stages(contract).ruled} select * from ruled"
+
+
+@dataclass(frozen=True)
+class _JudgeStages:
+    """:func:`judge_sql` in two parts: CTEs up to ``ruled`` (a row alone), and what follows (keys and parents)."""
+
+    ruled: str
+    rest: str
+
+
+def _judge_stages(contract: SourceContract) -> _JudgeStages:
     typed: list[str] = []
     type_checks: list[str] = []
     for column in contract.columns:
@@ -715,8 +737,8 @@ def judge_sql(contract: SourceContract) -> str:
         )
     else:
         texts = ", ".join(f"f_{c}" for c in contract.column_names)
-    return f"""
-        with texts as (
+    ruled = f"""
+        texts as (
             select _source_file, _source_line, raw_record, parse_error, {texts} from _parsed
         ),
         typed as (
@@ -734,7 +756,8 @@ def judge_sql(contract: SourceContract) -> str:
             select *, nullif(concat_ws('; ', basic_reason{"".join(", " + r for r in rules)}), '')
                       as rule_reason
             from basic
-        ),
+        )"""
+    rest = f"""
         candidates as (
             select {key}, _source_file, _source_line from ruled where rule_reason is null and not ({key_null})
         ),
@@ -771,6 +794,7 @@ def judge_sql(contract: SourceContract) -> str:
             from keyed
         )
         select * exclude ({", ".join(f"f_{c}" for c in contract.column_names)}) from final"""
+    return _JudgeStages(ruled=ruled, rest=rest)
 
 
 def _batches(files: Sequence[_LandingFile], batch_bytes: int) -> list[list[_LandingFile]]:

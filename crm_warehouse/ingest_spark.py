@@ -50,6 +50,7 @@ from crm_warehouse.ingest import (
     judge_sql,
     quarantined_lines_sql,
     read_paths_of,
+    ruled_rows_sql,
     show_macro,
     unloaded_values,
 )
@@ -121,8 +122,11 @@ class SparkRawStore:
     def __init__(self, spark: SparkSqlConnection, parse: duckdb.DuckDBPyConnection):
         self.sql = spark
         self.parse = parse
+        self._tables_created = False
 
     def create_tables(self) -> None:
+        if self._tables_created:  # ingestion asks once per source; a dozen statements each time
+            return
         self.sql.execute_spark(f"create database if not exists {safe_identifier(RAW_SCHEMA, 'spark')}")
         lineage = ["_source_file", "_source_line", "_loaded_at", "_run_id"]
         for contract in CONTRACTS:
@@ -143,6 +147,7 @@ class SparkRawStore:
         self._create(UNLOADED_FILES_TABLE, UNLOADED_COLUMNS)
         self.sql.execute(show_macro())
         self.parse.execute(show_macro())
+        self._tables_created = True
 
     def _create(self, table: str, columns: str, partitioned_by: str | None = None) -> None:
         partitions = f" partitioned by ({partitioned_by})" if partitioned_by else ""
@@ -170,8 +175,18 @@ class SparkRawStore:
         # The verdicts are written down before any write: the rules read the raw tables
         # ("already loaded"), and Spark would recompute a cached view after the append.
         judged = _name(f"_judged_{contract.table}_{uuid.uuid4().hex[:12]}")
+        ruled_table = f"_ruled_{contract.table}_{uuid.uuid4().hex[:12]}"
+        ruled = _name(ruled_table)
         with self._staged("_parsed", "select * from _parsed"):
-            self.sql.execute_spark(f"create table {judged} using parquet as {spark_sql(judge_sql(contract))}")
+            # The rows' own rules first, once: Spark would evaluate them again for every later
+            # reference of the judging SQL's CTE (measured: 54 of 91 s of ingesting the test company).
+            self.sql.execute_spark(f"create table {ruled} using parquet as {spark_sql(ruled_rows_sql(contract))}")
+        try:
+            self.sql.execute_spark(
+                f"create table {judged} using parquet as {spark_sql(judge_sql(contract, ruled=qualified_name(RAW_SCHEMA, ruled_table)))}"
+            )
+        finally:
+            self.sql.execute_spark(f"drop table if exists {ruled}")
         try:
             with self._staged("_quarantined_lines", self._quarantined_lines_sql(contract, judged)):
                 self._append_judged(contract, judged, run_id)
@@ -235,17 +250,23 @@ class SparkRawStore:
         """Remove the rows of landing files ``paths`` from the source's raw table and the quarantine."""
         listed = ", ".join(_text(p) for p in paths)
         months = ", ".join(_text(m) for m in sorted({_month(p) for p in paths}))
-        for table, fixed, file_column in (
-            (contract.table, {}, "_source_file"),
-            (QUARANTINE_TABLE, {"source_table": contract.table}, "source_file"),
-        ):
-            of_files = f"{file_column} in ({listed})"
-            within = "".join(f" and {k} = {_text(v)}" for k, v in fixed.items())
-            stale = self.sql.execute_spark(
-                f"select distinct {file_column} from {_stored(table)} where _export_month in ({months}){within} and {of_files}"
-            ).fetchall()
-            if stale:
-                self._rewrite_months(table, fixed, sorted({_month(path) for (path,) in stale}), f"not ({of_files})")
+        tables = {
+            contract.table: ({}, "_source_file"),
+            QUARANTINE_TABLE: ({"source_table": contract.table}, "source_file"),
+        }
+        # One query for both tables: a new file (the common case) has rows in neither.
+        stale = self.sql.execute_spark(
+            " union all ".join(
+                f"""select distinct {_text(table)}, {file_column} from {_stored(table)}
+                    where _export_month in ({months}){"".join(f" and {k} = {_text(v)}" for k, v in fixed.items())}
+                      and {file_column} in ({listed})"""
+                for table, (fixed, file_column) in tables.items()
+            )
+        ).fetchall()
+        for table, (fixed, file_column) in tables.items():
+            months_of_table = sorted({_month(path) for found, path in stale if found == table})
+            if months_of_table:
+                self._rewrite_months(table, fixed, months_of_table, f"not ({file_column} in ({listed}))")
 
     def _rewrite_months(self, table: str, fixed: dict[str, str], months: Sequence[str], keep: str) -> None:
         """Rewrite the ``months`` partitions of ``table`` (within the ``fixed`` partition values) keeping
@@ -303,6 +324,22 @@ class SparkRawStore:
         """Rewrite ``contract``'s ledger partition: entries of ``superseded`` paths superseded, ``modified``
         times remembered, counts of rows ``moved`` (a Spark select of ``(_source_file, n)``) shifted to the
         quarantine, and ``added`` entries (path, hash, bytes, read, loaded, quarantined, run id, mtime)."""
+        added_select = f"""
+            select file_path, content_hash, file_bytes, rows_read, rows_loaded, rows_quarantined,
+                   current_timestamp(), run_id, cast(null as timestamp), file_modified_ns
+            from {
+            _values(
+                added,
+                "file_path, content_hash, file_bytes, rows_read, rows_loaded, "
+                "rows_quarantined, run_id, file_modified_ns",
+            )
+        }"""
+        if added and not (superseded or modified or moved):
+            # Only new entries (a batch of new files, the common case): one append, no rewrite.
+            self.sql.execute_spark(
+                f"insert into {_name(LEDGER_TABLE)} partition (source_table = {_text(contract.table)}) {added_select}"
+            )
+            return
         live = "superseded_at is null"
         superseded_list = ", ".join(_text(p) for p in superseded) or "null"
         modified_case = (
@@ -325,16 +362,7 @@ class SparkRawStore:
             from {_name(LEDGER_TABLE)} as ledger {moved_join}
             where source_table = {_text(contract.table)}"""
         if added:
-            select += f""" union all
-                select file_path, content_hash, file_bytes, rows_read, rows_loaded, rows_quarantined,
-                       current_timestamp(), run_id, cast(null as timestamp), file_modified_ns
-                from {
-                _values(
-                    added,
-                    "file_path, content_hash, file_bytes, rows_read, rows_loaded, "
-                    "rows_quarantined, run_id, file_modified_ns",
-                )
-            }"""
+            select += f" union all {added_select}"
         self._rewrite(LEDGER_TABLE, {"source_table": contract.table}, select)
 
     def remember_modified(self, contract: SourceContract, touched: list[_LandingFile]) -> None:
@@ -385,6 +413,13 @@ class SparkRawStore:
             self.sql.execute_spark(f"drop table if exists {moved}")
 
     def record_unloaded(self, contract: SourceContract, rows: list[UnloadedFile], run_id: str) -> None:
+        of_source = spark_sql(
+            f"""select count(*) from {qualified_name(RAW_SCHEMA, UNLOADED_FILES_TABLE)}
+                where coalesce({UNLOADED_OF_SOURCE}, false)""",
+            {"table": contract.table, "system": contract.system},
+        )
+        if not rows and not self.sql.execute_spark(of_source).fetchone()[0]:
+            return  # nothing to remove or add: no rewrite of the table
         # The rows DuckDB's store deletes, kept where the condition is false or null.
         select = spark_sql(
             f"""select * from {qualified_name(RAW_SCHEMA, UNLOADED_FILES_TABLE)}
