@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -192,63 +193,23 @@ def calibration_and_holdout(
     return summary
 
 
-def summarize_transactions_sql(
-    con: duckdb.DuckDBPyConnection,
-    relation: str,
-    *,
-    as_of: str | date | datetime | pd.Timestamp,
-    time_unit: TimeUnit,
-    customer_col: str = "customer_id",
-    date_col: str = "date",
-    amount_col: str = "amount",
-    date_format: str | None = None,
-    where: str | None = None,
-) -> pd.DataFrame:
+def summarize_transactions_sql(con: duckdb.DuckDBPyConnection, relation: str, **options: Any) -> pd.DataFrame:
     """Per-customer summary computed in DuckDB; same result as :func:`summarize_transactions`.
 
-    Parameters
-    ----------
-    con : duckdb.DuckDBPyConnection
-        Connection that can see ``relation``.
-    relation : str
-        Table or view name, optionally qualified (``schema.table`` or
-        ``catalog.schema.table``), with one row per order and columns
-        ``customer_col``, ``date_col`` (DATE, TIMESTAMP or date strings) and
-        ``amount_col`` (non-negative numbers).
-    as_of, time_unit, customer_col, date_col, amount_col, date_format
-        As in :func:`summarize_transactions`; ``date_format`` is a DuckDB
-        ``strptime`` format.
-    where : str, optional
-        SQL condition on ``relation``'s rows: only those rows are transactions
-        (e.g. ``order_status = 'completed'``).
-
-    Returns
-    -------
-    pandas.DataFrame
-        As :func:`summarize_transactions`.
+    ``relation`` and the keyword ``options`` are those of :func:`summary_query`, whose SQL this
+    runs. Returns the summary as :func:`summarize_transactions` does, indexed by ``customer_col``.
 
     Raises
     ------
     ValueError
-        For a malformed relation name, a missing column, missing ids, values that
-        are not dates, missing/non-numeric/negative amounts, or no rows.
+        As :func:`summary_query`, and when no transaction is on or before ``as_of``.
     """
-    query, params = summary_query(
-        con,
-        relation,
-        as_of=as_of,
-        time_unit=time_unit,
-        customer_col=customer_col,
-        date_col=date_col,
-        amount_col=amount_col,
-        date_format=date_format,
-        where=where,
-    )
+    query, params = summary_query(con, relation, **options)
     summary = con.execute(f"{query}\norder by customer_id", params).df()
     if summary.empty:
         raise ValueError(f"no transactions on or before as_of={params['as_of']}")
     summary["frequency"] = summary["frequency"].astype("int64")
-    return summary.set_index("customer_id").rename_axis(customer_col)
+    return summary.set_index("customer_id").rename_axis(options.get("customer_col", "customer_id"))
 
 
 #: Type names of a date or time column: DuckDB's, and PyHive's (Spark's Thrift server).
@@ -270,7 +231,30 @@ def summary_query(
     """The SQL of :func:`summarize_transactions_sql` (DuckDB's dialect) and its parameters, after the
     source's checks: one row per customer with a transaction by ``as_of``, columns ``customer_id``,
     ``frequency``, ``recency``, ``"T"``, ``monetary_value``, in no order. A select another query can
-    join, or another engine run (:func:`crm_warehouse.warehouse.spark.spark_sql`)."""
+    join, or another engine run (:func:`crm_warehouse.warehouse.spark.spark_sql`).
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        Connection that can see ``relation`` (or a Spark connection of the project).
+    relation : str
+        Table or view name, optionally qualified (``schema.table`` or
+        ``catalog.schema.table``), with one row per order and columns
+        ``customer_col``, ``date_col`` (DATE, TIMESTAMP or date strings) and
+        ``amount_col`` (non-negative numbers).
+    as_of, time_unit, customer_col, date_col, amount_col, date_format
+        As in :func:`summarize_transactions`; ``date_format`` is a DuckDB
+        ``strptime`` format.
+    where : str, optional
+        SQL condition on ``relation``'s rows: only those rows are transactions
+        (e.g. ``order_status = 'completed'``).
+
+    Raises
+    ------
+    ValueError
+        For a malformed relation name, a missing column, missing ids, values that
+        are not dates, missing/non-numeric/negative amounts, or no rows.
+    """
     unit_days = check_time_unit(time_unit)
     cutoff = _as_date("as_of", as_of).date()
     if not _RELATION_NAME.match(relation):
