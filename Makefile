@@ -45,7 +45,7 @@ help:
 	@echo "make docs   dbt docs (models, columns, lineage, exposures) for the built warehouse"
 	@echo "make docs-serve  browse them on http://127.0.0.1:$(DOCS_PORT)"
 	@echo "make sql    a read-only SQL shell on the serving file (DuckDB)"
-	@echo "make bench  the whole pipeline at several sizes against DuckDB's own floor"
+	@echo "make bench  the whole pipeline at several sizes against DuckDB's own floor, and on a local Spark"
 	@echo "make postgres  install and start PostgreSQL on 127.0.0.1 (optional serving target)"
 	@echo "make spark  start a local Spark (Thrift server + Spark Connect) for CRM_ENGINE=spark"
 	@echo "make screenshots  refresh docs/screenshots from a real Dagster UI in headless Chromium"
@@ -75,11 +75,22 @@ data: $(VENV)/.installed
 	$(RUN_ENV) $(BIN)/python -m crm_simulator --customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS) \
 		--seed $(DEMO_SEED) --start-date $(DEMO_START) --out $(LANDING)
 
+# CRM_ENGINE=spark: scripts/spark.sh starts the local Spark (a configured server that answers,
+# e.g. a cluster's, is used as it is) and, without CRM_POSTGRES_DSN, scripts/postgres.sh the
+# local PostgreSQL that the job on Spark publishes to (demo passwords; it listens on 127.0.0.1 only).
+SPARK_SERVICES := if [ "$${CRM_ENGINE:-duckdb}" = spark ]; then \
+	spark_env=$$(bash scripts/spark.sh) || exit 1; export $$(echo "$$spark_env" | tail -n 1); \
+	if [ -z "$${CRM_POSTGRES_DSN:-}" ]; then \
+		dsn=$$(bash scripts/postgres.sh) || exit 1; export CRM_POSTGRES_DSN=$$(echo "$$dsn" | tail -n 1); \
+		export CRM_POSTGRES_BI_PASSWORD=$${CRM_POSTGRES_BI_PASSWORD:-bi-reader-demo}; \
+	fi; \
+fi
+
 # --demo: the demo company is simulated only into the project's own data/landing, and
 # only when it holds no files (never into a folder named by CRM_LANDING_DIR/CRM_DATA_DIR).
 run: $(VENV)/.installed $(MANIFEST)
 	@$(PREPARE_HOME)
-	@$(RUN_ENV) $(BIN)/python -m orchestration.run --demo $(DEMO_CUSTOMERS) $(DEMO_DAYS) $(DEMO_SEED) $(DEMO_START)
+	@$(SPARK_SERVICES); $(RUN_ENV) $(BIN)/python -m orchestration.run --demo $(DEMO_CUSTOMERS) $(DEMO_DAYS) $(DEMO_SEED) $(DEMO_START)
 
 # The test command lints first; sqlfluff runs inside the suite (tests/dbt/test_marts.py).
 test: lint-python $(MANIFEST)
@@ -114,6 +125,7 @@ sql: $(VENV)/.installed
 
 bench: $(VENV)/.installed $(MANIFEST)
 	$(BIN)/python benchmarks/pipeline.py
+	$(BIN)/python benchmarks/pipeline.py --engine spark --sizes 100000
 
 postgres:
 	@bash scripts/postgres.sh
