@@ -718,9 +718,12 @@ def _judge_stages(contract: SourceContract) -> _JudgeStages:
             )"""
         for i, fk in enumerate(contract.foreign_keys)
     ]
+    # "not exists", not "not in": Spark plans a null-aware anti join for "not in", a nested loop
+    # over batch x parents (93 s for the 105,000 order lines of a 10,000-customer company).
     foreign = [
         f"""case when {safe_identifier(fk.column)} is not null
-                      and {safe_identifier(fk.column)} not in (select value from found_{i})
+                      and not exists (select 1 from found_{i} as parent
+                                      where parent.value = keyed.{safe_identifier(fk.column)})
             then {_literal(f"orphan {fk.column}: not in {fk.references_table}")} end"""
         for i, fk in enumerate(contract.foreign_keys)
     ]
@@ -1392,11 +1395,13 @@ def _quarantine_orphaned_children(store: RawStore, parent: SourceContract, run_i
             for fk in child.foreign_keys:
                 if fk.references_table != parent.table:
                     continue
-                column = safe_identifier(fk.column)
+                column = f"{safe_identifier(child.table)}.{safe_identifier(fk.column)}"
+                # "not exists": Spark runs "not in" as a nested loop over both tables (judge_sql).
                 moved += store.move_to_quarantine(
                     child,
-                    f"{column} is not null and {column} not in "
-                    f"(select {safe_identifier(fk.references_column)} from {_raw(parent.table)})",
+                    f"""{column} is not null and not exists (
+                            select 1 from {_raw(parent.table)} as parent
+                            where parent.{safe_identifier(fk.references_column)} = {column})""",
                     _literal(
                         f"orphan {fk.column}: not in {parent.table} any more "
                         f"(its row was dropped by a re-delivered {parent.table} file)"
