@@ -45,19 +45,21 @@ def _rss_bytes(pid: int) -> int:
 
 
 class RssSampler:
-    """Samples the resident memory of this process and all its children (dbt runs as one).
+    """Samples the resident memory of a process (this one) and all its children (dbt runs as one).
 
     Each sample is (time, whole tree, this process alone): the difference is the
     children, so a peak can be told apart into the job's process and dbt's.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, root: int | None = None) -> None:
+        """``root``: the process whose tree is sampled (default: this one)."""
         self.samples: list[tuple[float, int, int]] = []
+        self._root = root or os.getpid()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        me = os.getpid()
+        me = self._root
         while not self._stop.is_set():
             own = _rss_bytes(me)
             children = sum(_rss_bytes(p) for p in _tree_pids(me) if p != me)

@@ -4,6 +4,7 @@ Not a test: prints a table and writes ``benchmarks/results/pipeline.json``.
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/pipeline.py                  # 100k and 1M customers
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/pipeline.py --sizes 1000000 --memory-limit 2GiB
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/pipeline.py --engine spark --sizes 100000
 
 Each size runs in a fresh process in a temp folder: simulate the company (730 days,
 in a process of its own), then the real ``full_pipeline`` job in process (``build_definitions`` +
@@ -18,6 +19,12 @@ tests, in run order, one connection); a bare ``create table as`` of the publishe
 tables into a new file. Ingestion is also run once more through the pure function
 :func:`crm_warehouse.ingest.ingest_all` with its internal steps timed, to show where
 its time goes. Results of earlier sizes in the JSON file are kept.
+
+``--engine spark`` runs the same job with ``CRM_ENGINE=spark`` on a local Spark that
+``scripts/spark.sh`` starts under the temp folder (local mode, ``CRM_SPARK_MASTER``,
+two cores by default): step seconds and the peak memory of the job's process and of
+Spark's JVM, sampled apart (the JVM is not the job's child). DuckDB's floors are not
+Spark's, so that row has none.
 """
 
 from __future__ import annotations
@@ -187,7 +194,46 @@ def floor_dbt(settings: Settings, work: Path, targets: list[str]) -> dict[str, d
     return out
 
 
-def bench_size(customers: int, days: int, work: Path, profile: bool) -> dict[str, Any]:
+def bench_spark(customers: int, days: int, work: Path, paths: dict[str, Path], simulate: dict) -> dict[str, Any]:
+    """The job on a local Spark started for this run (tests/dbt/spark_engine.py: free ports, its own metastore)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "dbt"))
+    from spark_engine import local_spark
+
+    if not os.environ.get("CRM_POSTGRES_DSN"):  # the job on Spark publishes to PostgreSQL
+        started = subprocess.run(
+            ["bash", "scripts/postgres.sh"],
+            env={**os.environ, "CRM_POSTGRES_DB": "crm_bench"},
+            cwd=Path(__file__).resolve().parent.parent,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        os.environ["CRM_POSTGRES_DSN"] = started.stdout.strip().splitlines()[-1]
+        os.environ.setdefault("CRM_POSTGRES_BI_PASSWORD", "bi-reader-bench")
+    with local_spark(work, driver_memory=None) as spark:
+        os.environ.update({k: v for k, v in spark.env.items() if k.startswith("CRM_SPARK_") or k == "CRM_ENGINE"})
+        jvm = int((spark.settings.spark_metastore_dir / "thriftserver.pid").read_text())
+        with RssSampler(root=jvm) as jvm_sampler:
+            run = run_job("full_pipeline", paths)
+        run["spark_jvm_peak_rss_mib"] = mib(max((tree for _, tree, _ in jvm_sampler.samples), default=0))
+        print(f"  full_pipeline on Spark {'succeeded' if run['success'] else 'FAILED'} in {run['seconds']:.0f} s")
+    warehouse_mib = mib(sum(f.stat().st_size for f in spark.settings.spark_warehouse_dir.rglob("*") if f.is_file()))
+    remove_dbt_targets(run["dbt_targets"])
+    return {
+        "engine": "spark",
+        "customers": customers,
+        "days": days,
+        "spark_master": os.environ.get("CRM_SPARK_MASTER", "local[2]"),
+        "memory_limit": bench_settings(work).duckdb_memory_limit,
+        "landing_mib": mib(sum(f.stat().st_size for f in paths["landing"].rglob("*") if f.is_file())),
+        "warehouse_mib": warehouse_mib,
+        "simulate": simulate,
+        "run": run,
+        "floors": {},
+    }
+
+
+def bench_size(customers: int, days: int, work: Path, profile: bool, engine: str = "duckdb") -> dict[str, Any]:
     """Everything for one size, in this process."""
     with pipeline_environment(work) as paths:
         # The simulator runs in its own process: the job then starts in a process that
@@ -198,6 +244,8 @@ def bench_size(customers: int, days: int, work: Path, profile: bool) -> dict[str
             simulate = timed(lambda: subprocess.run(command, check=True, stdout=subprocess.DEVNULL), sampler)
         landing_mib = mib(sum(p.stat().st_size for p in paths["landing"].rglob("*") if p.is_file()))
         print(f"  simulated {customers:,} customers in {simulate['seconds']:.0f} s ({landing_mib:.0f} MiB)", flush=True)
+        if engine == "spark":
+            return bench_spark(customers, days, work, paths, simulate)
         run = run_job("full_pipeline", paths)
         print(f"  full_pipeline {'succeeded' if run['success'] else 'FAILED'} in {run['seconds']:.0f} s", flush=True)
         settings = bench_settings(work)
@@ -233,9 +281,9 @@ def bench_size(customers: int, days: int, work: Path, profile: bool) -> dict[str
 def _summary(result: dict[str, Any]) -> list[tuple[str, float, float, float | None]]:
     """(step, seconds, peak MiB, floor seconds) rows for the table."""
     steps = result["run"]["steps"]
-    floors = result["floors"]
-    ingest_floor = {f"raw__{t}": s for t, s in floors["ingest"].items()}
-    dbt_floor = {f"{name}": parts["total"] for name, parts in floors["dbt"].items()}
+    floors = result["floors"]  # none on Spark
+    ingest_floor = {f"raw__{t}": s for t, s in floors.get("ingest", {}).items()}
+    dbt_floor = {f"{name}": parts["total"] for name, parts in floors.get("dbt", {}).items()}
     rows: list[tuple[str, float, float, float | None]] = [
         ("simulate", result["simulate"]["seconds"], result["simulate"]["peak_rss_mib"], None)
     ]
@@ -246,7 +294,7 @@ def _summary(result: dict[str, Any]) -> list[tuple[str, float, float, float | No
             continue
         floor = ingest_floor.get(s["step"]) if group == "ingest" else dbt_floor.get(s["step"])
         if group == "publish":
-            floor = floors["publish"]
+            floor = floors.get("publish")
         rows.append((s["step"], s["seconds"], s["peak_rss_mib"], floor))
     if checks:
         rows.append(
@@ -263,7 +311,7 @@ def _summary(result: dict[str, Any]) -> list[tuple[str, float, float, float | No
             "= ingest total",
             sum(s["seconds"] for s in ingest),
             max(s["peak_rss_mib"] for s in ingest),
-            sum(floors["ingest"].values()),
+            sum(floors["ingest"].values()) if "ingest" in floors else None,
         )
     )
     rows.append(("= sum of steps", sum(s["seconds"] for s in steps), 0.0, None))
@@ -273,8 +321,9 @@ def _summary(result: dict[str, Any]) -> list[tuple[str, float, float, float | No
 
 def print_table(result: dict[str, Any]) -> None:
     load = os.getloadavg()
+    engine = f"Spark {result['spark_master']}" if result.get("engine") == "spark" else "DuckDB"
     print(
-        f"\n{result['customers']:,} customers, {result['days']} days: landing {result['landing_mib']:.0f} MiB, "
+        f"\n{engine}, {result['customers']:,} customers, {result['days']} days: landing {result['landing_mib']:.0f} MiB, "
         f"warehouse {result['warehouse_mib']:.0f} MiB, DuckDB memory_limit {result['memory_limit']} "
         f"(load average {load[0]:.1f}, {os.cpu_count()} cores, shared machine)"
     )
@@ -284,12 +333,16 @@ def print_table(result: dict[str, Any]) -> None:
         floor_text = f"{floor:8.1f}" if floor is not None else ""
         peak_text = f"{peak:9.0f}" if peak else ""
         print(f"{step:<44} {seconds:9.1f} {peak_text:>9} {floor_text:>8} {ratio:>6}")
-    ingest = [r for r in _summary(result) if r[0] == "= ingest total"][0]
-    print(
-        f"issue 15 targets: job {result['run']['seconds']:.0f} s (<= 600), "
-        f"peak {result['run']['peak_rss_mib']:.0f} MiB (<= 4096), "
-        f"ingestion {ingest[1] / ingest[3]:.2f} x its floor (<= 1.5)"
-    )
+    if result.get("engine") == "spark":
+        jvm = result["run"]["spark_jvm_peak_rss_mib"]
+        print(f"  Spark's JVM (driver and executors, not the job's child): peak {jvm:.0f} MiB")
+    else:
+        ingest = [r for r in _summary(result) if r[0] == "= ingest total"][0]
+        print(
+            f"issue 15 targets: job {result['run']['seconds']:.0f} s (<= 600), "
+            f"peak {result['run']['peak_rss_mib']:.0f} MiB (<= 4096), "
+            f"ingestion {ingest[1] / ingest[3]:.2f} x its floor (<= 1.5)"
+        )
     own = result["run"].get("own_rss_at_peak_mib")
     if own is not None:
         print(
@@ -298,7 +351,7 @@ def print_table(result: dict[str, Any]) -> None:
     for name, nodes in result["run"]["dbt_node_seconds"].items():
         parts = ", ".join(f"{k} {v:.1f}" for k, v in nodes.items())
         print(f"  dbt {name}: seconds inside dbt: {parts}")
-    for name, parts in result["floors"]["dbt"].items():
+    for name, parts in result["floors"].get("dbt", {}).items():
         print(f"  floor {name}: " + ", ".join(f"{k} {v:.1f}" for k, v in parts.items()))
     profile = result["floors"].get("ingest_profile")
     if profile:
@@ -308,18 +361,19 @@ def print_table(result: dict[str, Any]) -> None:
         print(f"    calls: {profile['calls']}")
 
 
-def _child(customers: int, days: int, out: Path, profile: bool) -> None:
+def _child(customers: int, days: int, out: Path, profile: bool, engine: str) -> None:
     work = Path(tempfile.mkdtemp(prefix=f"pipeline_bench_{customers}_"))
     try:
-        result = bench_size(customers, days, work, profile)
+        result = bench_size(customers, days, work, profile, engine)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     out.write_text(json.dumps(result, indent=1))
 
 
 def _result_key(result: dict[str, Any]) -> str:
-    """One result per size and memory limit (runs with another limit are kept beside it)."""
-    return f"{result['customers']}@{result.get('memory_limit', 'default')}"
+    """One result per engine, size and memory limit (runs with another limit are kept beside it)."""
+    engine = "spark:" if result.get("engine") == "spark" else ""
+    return f"{engine}{result['customers']}@{result.get('memory_limit', 'default')}"
 
 
 def main() -> int:
@@ -330,10 +384,11 @@ def main() -> int:
     parser.add_argument(
         "--memory-limit", help="CRM_DUCKDB_MEMORY_LIMIT of the runs (default: the configuration's, from the machine)"
     )
+    parser.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb", help="CRM_ENGINE of the runs")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child(args.sizes[0], args.days, args.child, not args.no_profile)
+        _child(args.sizes[0], args.days, args.child, not args.no_profile, args.engine)
         return 0
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     sizes = {_result_key(r): r for r in previous.get("results", [])}
@@ -341,7 +396,7 @@ def main() -> int:
     if args.memory_limit:
         env["CRM_DUCKDB_MEMORY_LIMIT"] = args.memory_limit
     for customers in args.sizes:
-        print(f"{customers:,} customers: simulating and running full_pipeline ...", flush=True)
+        print(f"{customers:,} customers on {args.engine}: simulating and running full_pipeline ...", flush=True)
         with tempfile.NamedTemporaryFile(suffix=".json") as out:
             command = [
                 sys.executable,
@@ -352,6 +407,8 @@ def main() -> int:
                 str(customers),
                 "--days",
                 str(args.days),
+                "--engine",
+                args.engine,
             ]
             if args.no_profile:
                 command.append("--no-profile")
@@ -371,7 +428,10 @@ def main() -> int:
                         "duckdb": duckdb.__version__,
                         "note": "shared machine; each size records its load average",
                     },
-                    "results": sorted(sizes.values(), key=lambda r: (r["customers"], r.get("memory_limit", ""))),
+                    "results": sorted(
+                        sizes.values(),
+                        key=lambda r: (r.get("engine", "duckdb"), r["customers"], r.get("memory_limit", "")),
+                    ),
                 },
                 indent=1,
             )

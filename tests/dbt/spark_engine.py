@@ -48,16 +48,18 @@ def _free_port() -> int:
 
 
 @contextmanager
-def local_spark(root: Path) -> Iterator[LocalSpark]:
-    """``scripts/spark.sh`` with its metastore and warehouse under ``root``; stopped on exit."""
+def local_spark(root: Path, driver_memory: str | None = "1g") -> Iterator[LocalSpark]:
+    """``scripts/spark.sh`` with its metastore and warehouse under ``root``, on free ports; stopped on exit.
+    ``driver_memory``: the JVM's heap (None: the script's default). Also what benchmarks/pipeline.py starts."""
     env = dict(os.environ)
     env.update(
         CRM_DATA_DIR=str(root),
         CRM_ENGINE="spark",
         CRM_SPARK_THRIFT_PORT=str(_free_port()),
         CRM_SPARK_CONNECT_URL=f"sc://127.0.0.1:{_free_port()}",
-        CRM_SPARK_DRIVER_MEMORY="1g",
     )
+    if driver_memory:
+        env["CRM_SPARK_DRIVER_MEMORY"] = driver_memory
     started = subprocess.run(
         ["bash", str(PROJECT_ROOT / "scripts" / "spark.sh")], env=env, capture_output=True, text=True, check=False
     )
