@@ -642,6 +642,24 @@ def test_training_never_sees_the_validation_window(fitted) -> None:
 
 
 @pytest.mark.slow
+def test_validation_reads_a_bounded_sample_with_the_cohorts_churn_rate(warehouse: duckdb.DuckDBPyConnection, fitted):
+    """The whole cohort of the validation cutoff when it fits in ``validation_sample_rows``; a sample of
+    exactly that many customers, stratified by label, when it does not (no process holds every customer)."""
+    whole = fitted.validation
+    cohort = churn_features(warehouse, whole.split.validation, fitted.model.horizon_days)
+    assert whole.model.rows == len(cohort) and len(cohort) > 400
+    assert sorted(whole.cases["customer_id"]) == sorted(cohort["customer_id"])
+    sampled = train_churn_model(warehouse, warehouse_as_of(warehouse), ChurnConfig(validation_sample_rows=300))
+    assert sampled.validation.split == whole.split
+    assert sampled.validation.model.rows == 300 == len(sampled.validation.cases)
+    assert set(sampled.validation.cases["customer_id"]) < set(cohort["customer_id"])
+    churned = int(cohort["churned"].sum())
+    assert abs(int(sampled.validation.cases["churned"].sum()) - 300 * churned / len(cohort)) <= 1
+    # The saved model is fitted on the training sample alone: the same as with the whole cohort.
+    assert sampled.model.to_dict()["booster"] == fitted.model.to_dict()["booster"]
+
+
+@pytest.mark.slow
 def test_scores_every_open_account(warehouse: duckdb.DuckDBPyConnection, fitted) -> None:
     as_of = warehouse_as_of(warehouse)
     assert as_of in evaluation_dates(warehouse)

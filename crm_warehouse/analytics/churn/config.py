@@ -25,6 +25,12 @@ class ChurnConfig:
         Customer-cutoff rows the booster and its calibration are fitted on: a
         sample stratified by cutoff and label, drawn in DuckDB (all rows when
         there are fewer). Measured in docs/performance.md (churn model).
+    validation_sample_rows : int
+        Customers of the validation cutoff the recipe is validated on (AUC, ECE,
+        lift, the BG/NBD baseline): a sample stratified by label, drawn in the
+        warehouse (all customers when there are fewer), so no process holds every
+        customer of a large company (Spark) while the figures stay precise to
+        about 0.002 in AUC.
     calibration_folds : int
         Folds (grouped by customer) of the cross-fitted isotonic calibration: a
         booster per fold on the other folds' rows, besides the one that scores.
@@ -50,6 +56,7 @@ class ChurnConfig:
     horizon_days: int = 90
     training_cutoffs: int = 3
     train_sample_rows: int = 100_000
+    validation_sample_rows: int = 200_000
     calibration_folds: int = 2
     score_batch_rows: int = 100_000
     recent_months: int = 3
@@ -72,6 +79,7 @@ class ChurnConfig:
             "horizon_days",
             "training_cutoffs",
             "train_sample_rows",
+            "validation_sample_rows",
             "score_batch_rows",
             "recent_months",
             "num_boost_round",

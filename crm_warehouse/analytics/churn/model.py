@@ -68,7 +68,6 @@ from crm_warehouse.analytics.churn.features import (
     FEATURES,
     LABEL,
     UNSCORED_REASON,
-    churn_features,
     evaluation_dates,
     open_account_batches,
     sample_training_rows,
@@ -484,7 +483,14 @@ def train_churn_model(
     days = evaluation_dates(con)
     split = time_split(days, end, config)
     recipe = fit_churn_model(_training_sample(con, split.training, config), config)
-    validation_rows = churn_features(con, split.validation, config.horizon_days, recent_months=config.recent_months)
+    validation_rows = sample_training_rows(
+        con,
+        [split.validation],
+        config.horizon_days,
+        sample_rows=config.validation_sample_rows,
+        seed=config.seed,
+        recent_months=config.recent_months,
+    )
     y = _labels(validation_rows, f"validation cutoff {split.validation.isoformat()}")
     probability = recipe.predict(validation_rows)
     baseline = bgnbd_no_purchase_probability(
