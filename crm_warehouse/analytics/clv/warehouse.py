@@ -118,9 +118,9 @@ def spend_scales(summary: pd.DataFrame, types: pd.Series) -> dict[str, float]:
     return {**{str(k): float(v) for k, v in medians.items()}, "*": float(repeat["monetary_value"].median())}
 
 
-def _scale_of(summary: pd.DataFrame, types: pd.Series, scales: dict[str, float]) -> np.ndarray:
-    """Each customer's spend scale (its type's, or the overall one for a type without repeat buyers)."""
-    return types.reindex(summary.index).map(scales).fillna(scales["*"]).to_numpy(dtype=np.float64)
+def _scale_of(types: pd.Series, scales: dict[str, float]) -> np.ndarray:
+    """Each customer's spend scale from its type (the overall one for a type without repeat buyers)."""
+    return types.map(scales).fillna(scales["*"]).to_numpy(dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,7 @@ def fit_clv(
     summary = order_summary(con, as_of, config)
     types = customer_types(con)
     scales = spend_scales(summary, types)
-    scaled = summary.assign(monetary_value=summary["monetary_value"] / _scale_of(summary, types, scales))
+    scaled = summary.assign(monetary_value=summary["monetary_value"] / _scale_of(types.reindex(summary.index), scales))
     result = fit_and_score(scaled, config, options, summarize=lambda day: order_summary(con, day, config), as_of=as_of)
     return ClvFit(
         transaction_model=result.transaction_model,
@@ -256,7 +256,7 @@ def clv_rows(inputs: pd.DataFrame, fit: ClvFit, config: ClvConfig) -> pd.DataFra
         result[column] = np.nan
     if buyer.any():
         buyers = inputs[buyer]
-        scale = buyers["customer_type"].map(fit.spend_scale).fillna(fit.spend_scale["*"]).to_numpy(dtype=np.float64)
+        scale = _scale_of(buyers["customer_type"], fit.spend_scale)
         summary = pd.DataFrame(
             {
                 "frequency": buyers["frequency"].astype("int64"),
