@@ -8,12 +8,18 @@ fitted model. The column lists match the dbt source ``analytics`` and
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from crm_warehouse.warehouse.catalog import WarehouseSql
-from crm_warehouse.warehouse.spark import SparkSqlConnection, spark_type_name
+from crm_warehouse.warehouse.spark import SparkSqlConnection, spark_sql, spark_type_name
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 SCHEMA = "analytics"
 
@@ -139,6 +145,22 @@ def append_rows(con: WarehouseSql, table: str, rows: pd.DataFrame) -> int:
     finally:
         con.unregister("analytics_rows")
     return len(rows)
+
+
+def append_from_workers(
+    session: SparkSession,
+    con: SparkSqlConnection,
+    table: str,
+    sql: str,
+    parameters: dict[str, object],
+    rows_of: Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]],
+) -> None:
+    """Append to ``analytics.<table>`` on Spark what ``rows_of`` makes of the rows of ``sql`` (DuckDB's
+    dialect, translated), batch by batch on Spark's workers (``mapInPandas``): nothing is collected to
+    the driver. ``rows_of`` yields frames with the table's columns, in its order."""
+    schema = ", ".join(f"{name} {spark_type_name(kind)}" for name, kind in TABLE_COLUMNS[table].items())
+    ensure_table(con, table)
+    session.sql(spark_sql(sql, parameters)).mapInPandas(rows_of, schema).write.insertInto(f"{SCHEMA}.{table}")
 
 
 def table_rows(con: WarehouseSql, table: str) -> int:

@@ -20,8 +20,8 @@ import pandas as pd
 from crm_warehouse.analytics.churn.config import ChurnConfig
 from crm_warehouse.analytics.churn.features import open_accounts_query, typed_features
 from crm_warehouse.analytics.churn.model import ChurnModel, score_rows
-from crm_warehouse.warehouse.analytics_tables import SCHEMA, TABLE_COLUMNS, ensure_table
-from crm_warehouse.warehouse.spark import SparkSqlConnection, spark_sql, spark_type_name
+from crm_warehouse.warehouse.analytics_tables import SCHEMA, TABLE_COLUMNS, append_from_workers
+from crm_warehouse.warehouse.spark import SparkSqlConnection
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -47,10 +47,7 @@ def score_churn_on_spark(
             rows = score_rows(typed_features(batch), model, config)
             yield rows.assign(model_id=model_id, scored_at=scored_at)[columns]
 
-    schema = ", ".join(f"{name} {spark_type_name(kind)}" for name, kind in TABLE_COLUMNS[TABLE].items())
-    ensure_table(con, TABLE)
-    scores = session.sql(spark_sql(sql, parameters)).mapInPandas(score, schema)
-    scores.write.insertInto(f"{SCHEMA}.{TABLE}")
+    append_from_workers(session, con, TABLE, sql, parameters, score)
     summary = con.execute(
         f"""select risk_band, count(*), coalesce(sum(churn_probability), 0)
             from {SCHEMA}.{TABLE} where model_id = $model_id and scored_at = $scored_at group by 1""",

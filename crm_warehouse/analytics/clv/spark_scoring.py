@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from crm_warehouse.analytics.clv.warehouse import clv_inputs_query, clv_models, clv_rows
-from crm_warehouse.warehouse.analytics_tables import SCHEMA, TABLE_COLUMNS, ensure_table
-from crm_warehouse.warehouse.spark import SparkSqlConnection, spark_sql, spark_type_name
+from crm_warehouse.warehouse.analytics_tables import TABLE_COLUMNS, append_from_workers
+from crm_warehouse.warehouse.spark import SparkSqlConnection
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -51,6 +51,4 @@ def score_clv_on_spark(
         for batch in batches:
             yield clv_rows(batch, fit, config).assign(model_id=model_id, scored_at=scored_at)[columns]
 
-    schema = ", ".join(f"{name} {spark_type_name(kind)}" for name, kind in TABLE_COLUMNS[TABLE].items())
-    ensure_table(con, TABLE)
-    session.sql(spark_sql(sql, parameters)).mapInPandas(score, schema).write.insertInto(f"{SCHEMA}.{TABLE}")
+    append_from_workers(session, con, TABLE, sql, parameters, score)
