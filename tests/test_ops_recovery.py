@@ -51,18 +51,34 @@ def finish(process: subprocess.Popen) -> tuple[int, str]:
     return process.returncode, output
 
 
-def wait_for_step_start(root: Path, process: subprocess.Popen, step_key: str) -> str:
-    """Poll the instance until the running run has started ``step_key``; returns the run id."""
+def inside_step(root: Path, step_key: str, dbt_folders_before: set[Path]) -> bool:
+    """Whether ``step_key`` of the running run is in the middle of its work, seen on disk.
+
+    The disk, not the run's events: opening the Dagster instance every few milliseconds
+    competes with the run for the CPU and misses a step of a few seconds.
+    """
+    if step_key == "serving__crm_serving":  # the copy being built beside the serving file
+        return any((root / "serving").glob(".*.building"))
+    if step_key == "dbt_warehouse_models":  # dbt writes the SQL it runs into the invocation's target folder
+        folders = (f for f in DBT_RUNS_DIR.glob(f"{step_key}-*") if f not in dbt_folders_before)
+        return any((folder / "run").is_dir() for folder in folders)
+    raise ValueError(f"no sign on disk for step {step_key}")
+
+
+def start_and_kill_inside(root: Path, step_key: str) -> str:
+    """Start a daily run and SIGKILL it (and its children) inside ``step_key``; returns its run id."""
+    dbt_folders_before = set(DBT_RUNS_DIR.glob("*"))
+    process = start_run(root)
     deadline = time.monotonic() + HANG_GUARD_SECONDS
-    while time.monotonic() < deadline:
+    while not inside_step(root, step_key, dbt_folders_before):
         assert process.poll() is None, process.communicate()[0][-3000:]
-        with pipeline_instance(root) as instance:
-            for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
-                started = {e.step_key for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START)}
-                if step_key in started:
-                    return run.run_id
-        time.sleep(0.05)
-    raise AssertionError(f"the run never started {step_key}")
+        assert time.monotonic() < deadline, f"the run never started {step_key}"
+        time.sleep(0.01)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    with pipeline_instance(root) as instance:
+        [run] = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+    return run.run_id
 
 
 def step_succeeded(root: Path, run_id: str, step_key: str) -> bool:
@@ -73,13 +89,10 @@ def step_succeeded(root: Path, run_id: str, step_key: str) -> bool:
 def kill_during(root: Path, step_key: str, attempts: int = 3) -> str:
     """SIGKILL a daily run (and its children) while ``step_key`` runs; returns the killed run's id."""
     for _ in range(attempts):
-        process = start_run(root)
-        run_id = wait_for_step_start(root, process, step_key)
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        run_id = start_and_kill_inside(root, step_key)
         if not step_succeeded(root, run_id, step_key):
             return run_id
-        # The step finished between its start event and the kill: recover and try again.
+        # The step finished between the sign on disk and the kill: recover and try again.
         assert finish(start_run(root))[0] == 0
     raise AssertionError(f"never killed a run inside {step_key}")
 
