@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import date
@@ -287,6 +288,35 @@ def test_data_docs_are_built_with_every_validated_suite(con, tmp_path):
     assert len(list((docs / "validations").rglob("*.html"))) == 3
     validate_suite(con, suites()["raw.orders"], "run-2", docs_dir=docs)
     assert len(list((docs / "validations").rglob("*.html"))) == 3, "docs keep the latest result per suite"
+
+
+def test_data_docs_views_render_gx_s_own_pages_from_templates_compiled_once(con, tmp_path):
+    """Pages of the views that share compiled templates (crm_warehouse/quality/docs_views.py) are
+    GX's own view's pages, also when the templates come from the shared cache."""
+    from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResultSchema
+    from great_expectations.render.renderer import ValidationResultsPageRenderer
+    from great_expectations.render.view import DefaultJinjaPageView
+
+    from crm_warehouse.quality.docs_views import _COMPILED_TEMPLATES, CachedJinjaPageView
+    from crm_warehouse.quality.gx_sql import GX_STORES
+
+    docs = tmp_path / "dq_docs"
+    con.execute("update raw.customers set status = 'zzz' where customer_id = 'C1'")  # a failure's page
+    validate_suite(con, suites()["raw.customers"], "run-1", docs_dir=docs)
+    [stored] = (docs / GX_STORES / "validations").rglob("*.json")
+
+    def page(view: type) -> str:
+        # Rendering changes its document: a fresh one per page. Element ids are random, links carry the time.
+        document = ValidationResultsPageRenderer().render(
+            ExpectationSuiteValidationResultSchema().load(json.loads(stored.read_text()))
+        )
+        html = view().render(document)
+        return re.sub(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}|\?d=\d{8}T[\d.]+Z", "", html)
+
+    assert _COMPILED_TEMPLATES._compiled, "the validation above compiled GX's templates into the cache"
+    gx_page = page(DefaultJinjaPageView)
+    assert "zzz" in gx_page
+    assert page(CachedJinjaPageView) == gx_page
 
 
 def test_a_failing_suite_is_validated_again_with_samples_and_docs_keep_that_run(con, tmp_path):

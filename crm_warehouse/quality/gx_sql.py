@@ -47,6 +47,7 @@ from great_expectations.data_context.types.base import (
 from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 from great_expectations.expectations.metadata_types import FailureSeverity
 
+from crm_warehouse.quality.docs_views import CachedJinjaIndexPageView, CachedJinjaPageView, view_config
 from crm_warehouse.quality.results import SAMPLE_SIZE, ExpectationResult
 from crm_warehouse.quality.sql_checks import unexpected_rows_query, unexpected_rows_sample
 from crm_warehouse.quality.suites import GX_COMPILED_TYPES, UNEXPECTED_ROWS, ExpectationSpec, Suite, identifier
@@ -109,7 +110,14 @@ def _context(docs_dir: Path | None) -> AbstractDataContext:
             DOCS_SITE: {
                 "class_name": "SiteBuilder",
                 "store_backend": _filesystem(Path(docs_dir)),
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder", "show_cta_footer": False},
+                "site_index_builder": {
+                    "class_name": "DefaultSiteIndexBuilder",
+                    "show_cta_footer": False,
+                    "view": view_config(CachedJinjaIndexPageView),
+                },
+                "site_section_builders": {
+                    section: {"view": view_config(CachedJinjaPageView)} for section in ("expectations", "validations")
+                },
             }
         }
     return gx.get_context(project_config=config, mode="ephemeral")
