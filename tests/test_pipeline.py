@@ -221,7 +221,9 @@ while not os.path.exists(stop_file) and os.getppid() == parent:
         failures.append(repr(exc))
         if len(failures) == 1:
             report()
-    time.sleep(0.01)  # leave the machine to the runs; correctness does not depend on it
+    # Leave the machine to the runs (each look costs tens of milliseconds of CPU); a look
+    # every 0.1 s still falls many times into a publish, which takes seconds.
+    time.sleep(0.1)
 report()
 """
 
