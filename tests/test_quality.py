@@ -194,6 +194,49 @@ def test_each_breach_fails_with_its_severity_and_a_sample(con, breach, suite_nam
     assert result.passed == (severity == "warn"), "only error-severity failures block"
 
 
+def test_uniqueness_counts_each_shared_key_once_and_skips_null_keys(con):
+    con.execute(
+        """insert into raw.customers values ('C2', 'active', 3, 90.0), ('C2', 'active', 3, 90.0),
+           ('C3', 'closed', 2, 80.0), (null, 'active', 3, 1.0), (null, 'active', 3, 1.0)"""
+    )
+    results = validate_suite(con, suites()["raw.customers"], "run-1").results
+    unique = next(r for r in results if r.expectation == "expect_column_values_to_be_unique")
+    assert (unique.success, unique.observed_value) == (False, 2)
+    assert sorted(unique.unexpected_sample, key=str) == [{"customer_id": "C2"}, {"customer_id": "C3"}]
+
+
+def test_uniqueness_with_an_option_runs_as_gx_s_own_expectation(con):
+    con.execute("insert into raw.customers values ('C2', 'active', 3, 90.0)")
+    suite = parse_suite(
+        {
+            "name": "raw.customers",
+            "expectations": [expect("expect_column_values_to_be_unique", column="customer_id", mostly=0.5)],
+        }
+    )
+    (unique,) = validate_suite(con, suite, "run-1").results
+    # GX counts every row of a shared key (2 of 5), and `mostly` lets 40 % through.
+    assert unique.success
+    assert (unique.observed_value["element_count"], unique.observed_value["unexpected_count"]) == (5, 2)
+
+
+def test_gx_runs_each_unexpected_rows_query_once(con, monkeypatch):
+    """GX's own UnexpectedRowsExpectation would run it twice: counted, and again for rows it does not report."""
+    import duckdb_engine
+
+    executed: list[str] = []
+    execute = duckdb_engine.CursorWrapper.execute
+
+    def recording(self, statement, *args, **kwargs):
+        executed.append(str(statement))
+        return execute(self, statement, *args, **kwargs)
+
+    monkeypatch.setattr(duckdb_engine.CursorWrapper, "execute", recording)
+    assert validate_suite(con, suites()["raw.orders"], "run-1").passed
+    grouped = [sql for sql in executed if "having count(*) > 1" in sql]
+    referenced = [sql for sql in executed if "not in (select" in sql]
+    assert (len(grouped), len(referenced)) == (1, 1), executed
+
+
 def test_drift_compares_with_the_previous_passed_run(con):
     customers = suites()["raw.customers"]
     assert validate_and_record(con, customers, "run-1", "raw/customers", CHECK_NAME).passed

@@ -266,11 +266,15 @@ def test_gx_queries_of_every_suite_are_translated_for_spark_keeping_the_batch():
         for i, spec in enumerate(suite.expectations)
         if spec.runs_in_gx and hasattr(gx_expectation(spec, i), "unexpected_rows_query")
     ]
-    assert len(translated) == 33
+    assert len(translated) == 56
     assert all("{batch}" in sql and '"' not in sql for sql in translated)
     assert (
         "SELECT DISTINCT `customer_id` FROM {batch} WHERE NOT `customer_id` IS NULL AND NOT `customer_id` IN "
         "(SELECT `customer_id` FROM `raw`.`crm_customers` WHERE NOT `customer_id` IS NULL)"
+    ) in translated
+    assert (
+        "SELECT `order_id`, `line_number` FROM {batch} WHERE NOT `order_id` IS NULL OR NOT `line_number` IS NULL "
+        "GROUP BY `order_id`, `line_number` HAVING COUNT(*) > 1"
     ) in translated
 
 

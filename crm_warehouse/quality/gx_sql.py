@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import duckdb
 import great_expectations as gx
@@ -50,7 +50,7 @@ from great_expectations.expectations.metadata_types import FailureSeverity
 from crm_warehouse.quality.docs_views import CachedJinjaIndexPageView, CachedJinjaPageView, view_config
 from crm_warehouse.quality.results import SAMPLE_SIZE, ExpectationResult
 from crm_warehouse.quality.sql_checks import unexpected_rows_query, unexpected_rows_sample
-from crm_warehouse.quality.suites import GX_COMPILED_TYPES, UNEXPECTED_ROWS, ExpectationSpec, Suite, identifier
+from crm_warehouse.quality.suites import UNEXPECTED_ROWS, ExpectationSpec, Suite, identifier
 from crm_warehouse.warehouse.catalog import WarehouseSql, engine_of, in_dialect_of
 from crm_warehouse.warehouse.recent_rows import RecentWindow
 from crm_warehouse.warehouse.spark import SparkSqlConnection, spark_sql
@@ -65,6 +65,28 @@ _POSITION = "suite_position"
 _COUNT_KEYS = ("element_count", "unexpected_count", "unexpected_percent", "missing_count")
 # Stands in for GX's ``{batch}`` while a query is translated for Spark.
 _BATCH = "gx_validated_batch"
+
+
+class CountedUnexpectedRowsExpectation(gx.expectations.UnexpectedRowsExpectation):
+    """GX's ``UnexpectedRowsExpectation`` that runs its query once, for the count.
+
+    GX's own runs the query twice: once counted and once for the rows, which only a
+    ``COMPLETE`` result shows. These suites report ``SUMMARY`` results and take a
+    failure's sample rows from :func:`unexpected_rows_sample`, so the second run
+    scanned the table for nothing. Rendered in Data Docs as its parent.
+    """
+
+    metric_dependencies: ClassVar[tuple[str, ...]] = ("unexpected_rows_query.row_count",)
+
+    def _validate(
+        self, metrics: dict, runtime_configuration: dict | None = None, execution_engine: Any = None
+    ) -> dict[str, Any]:
+        unexpected = metrics["unexpected_rows_query.row_count"]
+        return {"success": unexpected == 0, "result": {"observed_value": unexpected}}
+
+
+# GX's name of the expectation above (its class name in snake case).
+_COUNTED_UNEXPECTED_ROWS = "counted_unexpected_rows_expectation"
 
 
 class _DuckDBConnection(ConnectionWrapper):
@@ -130,10 +152,12 @@ def gx_expectation(spec: ExpectationSpec, position: int, dialect: str = "duckdb"
     they are translated (``{batch}``, GX's name for the validated rows, kept).
     """
     meta = {**spec.meta, "severity": spec.severity, _POSITION: position}
-    if spec.type in GX_COMPILED_TYPES:
-        kind = UNEXPECTED_ROWS
+    if spec.is_compiled_for_gx:
+        kind = _COUNTED_UNEXPECTED_ROWS
         kwargs = {"unexpected_rows_query": unexpected_rows_query(spec), "description": spec.description}
         meta["crm_expectation"] = {"type": spec.type, "kwargs": dict(spec.kwargs)}
+    elif spec.type == UNEXPECTED_ROWS:
+        kind, kwargs = _COUNTED_UNEXPECTED_ROWS, dict(spec.kwargs)
     else:
         kind, kwargs = spec.type, dict(spec.kwargs)
     if dialect == "spark" and "unexpected_rows_query" in kwargs:
@@ -238,7 +262,7 @@ def _to_result(
     success = bool(validation.success) and error is None
     sample: list[Any] = []
     if not success and error is None and with_samples:
-        if spec.type in (*GX_COMPILED_TYPES, UNEXPECTED_ROWS):
+        if spec.is_compiled_for_gx or spec.type == UNEXPECTED_ROWS:
             sample = unexpected_rows_sample(con, suite, spec, batch_sql)
         else:
             sample = result.get("partial_unexpected_index_list") or result.get("partial_unexpected_list") or []

@@ -1,7 +1,7 @@
 """Checks GX has no fitting expectation for, computed in SQL (DuckDB's dialect; translated on Spark).
 
-- the SQL behind our referential and row-count expectations, which GX runs as
-  ``UnexpectedRowsExpectation`` (``{batch}`` is the validated table);
+- the SQL behind our referential and row-count expectations and GX's uniqueness
+  ones, which GX runs as unexpected-rows queries (``{batch}`` is the validated table);
 - column types as DuckDB reports them (GX's type check cannot reflect DuckDB tables);
 - drift: a mean or the share of each value compared with the previous passed run.
 
@@ -23,6 +23,8 @@ from crm_warehouse.quality.suites import (
     REFERENCE,
     ROW_COUNT_RELATION,
     SHARE_DRIFT,
+    UNIQUE_COMBINATION,
+    UNIQUE_VALUES,
     ExpectationSpec,
     Suite,
     identifier,
@@ -36,8 +38,15 @@ FIRST_RUN_NOTE = "first run: no baseline yet; this observed value becomes it"
 
 
 def unexpected_rows_query(spec: ExpectationSpec) -> str:
-    """SQL returning the rows that break a referential or row-count expectation."""
+    """SQL returning the rows that break a referential, row-count or uniqueness expectation."""
     kwargs = spec.kwargs
+    if spec.type in (UNIQUE_VALUES, UNIQUE_COMBINATION):
+        # One row per key held by more than one row. As in GX, a row whose key columns
+        # are all null is skipped.
+        keys = [identifier(c) for c in kwargs.get("column_list") or [kwargs["column"]]]
+        present = " or ".join(f"{key} is not null" for key in keys)
+        listed = ", ".join(keys)
+        return f"select {listed} from {{batch}} where {present} group by {listed} having count(*) > 1"
     if spec.type == REFERENCE:
         # GX wraps {batch} in an aliased subquery, so the query must not alias it again.
         column, other_column = identifier(kwargs["column"]), identifier(kwargs["other_column"])
