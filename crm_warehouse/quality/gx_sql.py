@@ -262,7 +262,7 @@ def _to_result(
     success = bool(validation.success) and error is None
     sample: list[Any] = []
     if not success and error is None and with_samples:
-        if spec.is_compiled_for_gx or spec.type == UNEXPECTED_ROWS:
+        if spec.runs_as_unexpected_rows:
             sample = unexpected_rows_sample(con, suite, spec, batch_sql)
         else:
             sample = result.get("partial_unexpected_index_list") or result.get("partial_unexpected_list") or []

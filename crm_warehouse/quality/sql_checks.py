@@ -43,7 +43,7 @@ def unexpected_rows_query(spec: ExpectationSpec) -> str:
     if spec.type in (UNIQUE_VALUES, UNIQUE_COMBINATION):
         # One row per key held by more than one row. As in GX, a row whose key columns
         # are all null is skipped.
-        keys = [identifier(c) for c in kwargs.get("column_list") or [kwargs["column"]]]
+        keys = [identifier(c) for c in spec.unique_key]
         present = " or ".join(f"{key} is not null" for key in keys)
         listed = ", ".join(keys)
         return f"select {listed} from {{batch}} where {present} group by {listed} having count(*) > 1"

@@ -109,8 +109,13 @@ class ExpectationSpec:
             verb = "equals" if kwargs["relation"] == "equal" else "is at most"
             return f"The row count {verb} the number of {other} in {kwargs['other_table']}."
         if self.is_compiled_for_gx and self.type in (UNIQUE_VALUES, UNIQUE_COMBINATION):
-            return f"No two rows share the same {', '.join(self.kwargs.get('column_list') or [self.kwargs['column']])}."
+            return f"No two rows share the same {', '.join(self.unique_key)}."
         return kwargs.get("description")
+
+    @property
+    def unique_key(self) -> list[str]:
+        """The columns a uniqueness expectation keeps unique together."""
+        return list(self.kwargs.get("column_list") or [self.kwargs["column"]])
 
     @property
     def is_custom(self) -> bool:
@@ -130,6 +135,11 @@ class ExpectationSpec:
         return (self.type == UNIQUE_VALUES and set(self.kwargs) == {"column"}) or (
             self.type == UNIQUE_COMBINATION and set(self.kwargs) == {"column_list"}
         )
+
+    @property
+    def runs_as_unexpected_rows(self) -> bool:
+        """GX validates it by an unexpected-rows query: compiled from our SQL, or written in the suite."""
+        return self.is_compiled_for_gx or self.type == UNEXPECTED_ROWS
 
     @property
     def runs_in_gx(self) -> bool:
