@@ -642,7 +642,8 @@ def _parse_parquet(contract: SourceContract) -> str:
 
 
 def judge_sql(contract: SourceContract, ruled: str | None = None) -> str:
-    """SQL over the parsed batch (table ``_parsed``) giving typed values and a reason.
+    """SQL over the parsed batch (``_parsed``: each row's lineage, its file's export date, its text fields)
+    giving typed values and a reason.
 
     ``reason`` lists every broken part of the contract, most basic first; null means
     the row is loaded. Invisible characters and padded keys are shown escaped (the
@@ -718,20 +719,27 @@ def _judge_stages(contract: SourceContract) -> _JudgeStages:
             )"""
         for i, fk in enumerate(contract.foreign_keys)
     ]
-    # "not exists", not "not in": Spark plans a null-aware anti join for "not in", a nested loop
-    # over batch x parents (93 s for the 105,000 order lines of a 10,000-customer company).
+    # A left join to each distinct set of found keys, not "exists": DuckDB plans "exists" as a
+    # delim join per condition (judging 1.2 M order lines took 3.4 s, 1.6 s with the joins), and
+    # Spark plans "not in" as a nested loop over batch x parents (93 s for the 105,000 order
+    # lines of 10,000 customers).
     foreign = [
-        f"""case when {safe_identifier(fk.column)} is not null
-                      and not exists (select 1 from found_{i} as parent
-                                      where parent.value = keyed.{safe_identifier(fk.column)})
+        f"""case when keyed.{safe_identifier(fk.column)} is not null and found_{i}.value is null
             then {_literal(f"orphan {fk.column}: not in {fk.references_table}")} end"""
         for i, fk in enumerate(contract.foreign_keys)
     ]
+    foreign_joins = "".join(
+        f" left join found_{i} on found_{i}.value = keyed.{safe_identifier(fk.column)}"
+        for i, fk in enumerate(contract.foreign_keys)
+    )
     key = ", ".join(safe_identifier(c) for c in contract.unique_key)
     key_null = " or ".join(f"{safe_identifier(c)} is null" for c in contract.unique_key)
     key_on = " and ".join(f"loaded.{safe_identifier(c)} = batch.{safe_identifier(c)}" for c in contract.unique_key)
     key_select = ", ".join(f"loaded.{safe_identifier(c)}" for c in contract.unique_key)
-    key_matches = " and ".join(f"found.{safe_identifier(c)} = keyed.{safe_identifier(c)}" for c in contract.unique_key)
+    key_matches = " and ".join(
+        f"already_loaded.{safe_identifier(c)} = keyed.{safe_identifier(c)}" for c in contract.unique_key
+    )
+    found_key = safe_identifier(contract.unique_key[0])
     contract_reasons = ", ".join(invisible + padded + required + type_checks)
     if contract.trim_values:
         texts = ", ".join(
@@ -742,11 +750,10 @@ def _judge_stages(contract: SourceContract) -> _JudgeStages:
         texts = ", ".join(f"f_{c}" for c in contract.column_names)
     ruled = f"""
         texts as (
-            select _source_file, _source_line, raw_record, parse_error, {texts} from _parsed
+            select _source_file, _source_line, raw_record, parse_error, _export_date, {texts} from _parsed
         ),
         typed as (
-            select _source_file, _source_line, raw_record, parse_error,
-                   try_cast(regexp_extract(_source_file, '{_DATE_IN_NAME}', 1) as date) as _export_date,
+            select _source_file, _source_line, raw_record, parse_error, _export_date,
                    {", ".join(typed)},
                    {", ".join(f"f_{c}" for c in contract.column_names)}
             from texts
@@ -785,16 +792,16 @@ def _judge_stages(contract: SourceContract) -> _JudgeStages:
         ),
         {"".join(f + "," for f in found_parents)}
         final as (
-            select *,
+            select keyed.*,
                    nullif(concat_ws('; ',
                        rule_reason,
                        case when key_rank > 1 then 'duplicate key ({", ".join(contract.unique_key)})' end,
-                       case when key_rank = 1 and exists (
-                                select 1 from already_loaded as found where {key_matches})
+                       case when key_rank = 1 and already_loaded.{found_key} is not null
                             then 'duplicate key ({", ".join(contract.unique_key)}): already loaded' end
                        {"".join(", " + f for f in foreign)}
                    ), '') as reason
             from keyed
+                left join already_loaded on key_rank = 1 and {key_matches}{foreign_joins}
         )
         select * exclude ({", ".join(f"f_{c}" for c in contract.column_names)}) from final"""
     return _JudgeStages(ruled=ruled, rest=rest)
@@ -1031,17 +1038,20 @@ def _read_batch(
     # reader's ordinals become line numbers per file.
     con.execute(
         """create or replace temp table _read_names as
-           select unnest($reads) as read_path, unnest($relatives) as relative, unnest($bases) as line_base""",
+           select unnest($reads) as read_path, unnest($relatives) as relative, unnest($bases) as line_base,
+                  unnest($dates)::date as export_date""",
         {
             "reads": [p.read_path for p in read],
             "relatives": [p.file.relative for p in read],
             "bases": [line_bases.get(p.read_path, 0) for p in read],
+            "dates": [export_date(p.file.relative) for p in read],
         },
     )
     con.execute(
         """create or replace temp view _parsed as
            select names.relative as _source_file,
                   coalesce(rows._source_line, rows.rowid) - names.line_base as _source_line,
+                  names.export_date as _export_date,
                   rows.* exclude (_source_file, _source_line)
            from _read_rows as rows join _read_names as names on rows._source_file = names.read_path"""
     )

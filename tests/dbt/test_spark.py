@@ -340,9 +340,12 @@ def _parsed_view(con: duckdb.DuckDBPyConnection, contract: SourceContract) -> st
             values[i] = text
             rows.append(values)
     # a file name whose export date is after the data's, so only the mutations break rules
-    records = [(f"{contract.table}/2029-12-31.csv", line, f"row {line}", None, *v) for line, v in enumerate(rows, 2)]
-    columns = [c.split()[0] for c in PARSED_COLUMNS.split(", ")] + [f"f_{n}" for n in names]
-    types = [c.split()[1] for c in PARSED_COLUMNS.split(", ")] + ["varchar"] * len(names)
+    records = [
+        (f"{contract.table}/2029-12-31.csv", line, f"row {line}", None, "2029-12-31", *v)
+        for line, v in enumerate(rows, 2)
+    ]
+    columns = [c.split()[0] for c in PARSED_COLUMNS.split(", ")] + ["_export_date"] + [f"f_{n}" for n in names]
+    types = [c.split()[1] for c in PARSED_COLUMNS.split(", ")] + ["date"] + ["varchar"] * len(names)
     values = ", ".join(f"({', '.join(exp.convert(v).sql('duckdb') for v in record)})" for record in records)
     casts = ", ".join(f"cast({c} as {t}) as {c}" for c, t in zip(columns, types, strict=True))
     return f"create or replace temp view _parsed as select {casts} from (values {values}) as t({', '.join(columns)})"
