@@ -374,6 +374,54 @@ def scans(monkeypatch) -> list[str]:
     return read
 
 
+def test_batches_hold_consecutive_files_up_to_the_byte_bound_and_a_larger_file_alone():
+    assert ingest_module._batches([10, 10, 30, 5, 5, 1], batch_bytes=20) == [range(0, 2), range(2, 3), range(3, 6)]
+    assert ingest_module._batches([], batch_bytes=20) == []
+
+
+def test_batches_commit_in_order_each_file_scanned_once_while_earlier_batches_load(con, landing, scans):
+    stamp(landing / CRM_CUSTOMERS.file_name(DAY), hour=5)  # loaded and old enough to be skipped unread
+    load(con, landing, CATALOG_PRODUCTS, CRM_CUSTOMERS)
+    days = ["2024-03-02", "2024-03-03", "2024-03-04"]
+    for number, day in enumerate(days, start=2):
+        write_csv(landing, CRM_CUSTOMERS, [csv_line(CRM_CUSTOMERS, {**CUSTOMER, "customer_id": f"C{number}"})], day=day)
+    # The last file repeats a customer of the first batch: batches see what earlier ones committed.
+    write_csv(landing, CRM_CUSTOMERS, [csv_line(CRM_CUSTOMERS, {**CUSTOMER, "customer_id": "C2"})], day="2024-03-05")
+    scans.clear()
+    progress: list[str] = []
+    result = ingest_table(con, CRM_CUSTOMERS, landing, run_id="batched", progress=progress.append, batch_bytes=1)
+    assert sorted(scans) == [f"{day}.csv" for day in [*days, "2024-03-05"]]
+    assert [m.split(",")[0] for m in progress] == [f"crm_customers: batch {n}/4" for n in range(1, 5)]
+    assert [(f.path, f.rows_loaded, f.rows_quarantined) for f in result.files] == [
+        ("crm/2024-03-02.csv", 1, 0),
+        ("crm/2024-03-03.csv", 1, 0),
+        ("crm/2024-03-04.csv", 1, 0),
+        ("crm/2024-03-05.csv", 0, 1),
+    ]
+    assert quarantine(con, "crm_customers") == [(2, "duplicate key (customer_id, updated_at): already loaded")]
+
+
+def test_a_file_that_cannot_be_scanned_stops_ingestion_after_the_batches_before_it(con, landing, monkeypatch):
+    load(con, landing, CATALOG_PRODUCTS, CRM_CUSTOMERS)
+    for number, day in enumerate(["2024-03-02", "2024-03-03"], start=2):
+        write_csv(landing, CRM_CUSTOMERS, [csv_line(CRM_CUSTOMERS, {**CUSTOMER, "customer_id": f"C{number}"})], day=day)
+    real_scan = ingest_module._scan_file
+
+    def failing_scan(path, landing_dir):
+        if path.name == "2024-03-03.csv":
+            raise PermissionError(f"[Errno 13] Permission denied: '{path}'")
+        return real_scan(path, landing_dir)
+
+    monkeypatch.setattr(ingest_module, "_scan_file", failing_scan)
+    with pytest.raises(PermissionError, match="2024-03-03.csv"):
+        ingest_table(con, CRM_CUSTOMERS, landing, run_id="stopped", batch_bytes=1)
+    # The batch before it committed with its ledger row; the next run loads the rest.
+    assert con.execute("select customer_id from raw.crm_customers order by 1").fetchall() == [("C1",), ("C2",)]
+    monkeypatch.setattr(ingest_module, "_scan_file", real_scan)
+    (rest,) = load(con, landing, CRM_CUSTOMERS)
+    assert ([f.path for f in rest.files], rest.skipped_files, rest.table_rows) == (["crm/2024-03-03.csv"], 2, 3)
+
+
 def test_unchanged_files_are_skipped_without_being_read(con, landing, scans):
     customers = landing / CRM_CUSTOMERS.file_name(DAY)
     stamp(customers, hour=5)
