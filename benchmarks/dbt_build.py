@@ -20,6 +20,8 @@ from pathlib import Path
 
 import duckdb
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from crm_simulator.company import simulate_company
 from crm_simulator.config import SimulationConfig
 from crm_warehouse.ingest import ingest_all

@@ -89,7 +89,11 @@ def measure_contract(landing: Path, con: duckdb.DuckDBPyConnection, contract: So
                 ).fetchall(),
             )
         )
-    sql = ingest._parse_parquet(contract) if contract.format == "parquet" else ingest._parse_text_lines(contract)
+    sql = (
+        ingest._parse_parquet(contract)
+        if contract.format == "parquet"
+        else ingest._parse_lines(contract, ingest._text_lines(contract))
+    )
     row["parse"] = seconds(lambda: con.execute(f"create or replace temp table _parsed as {sql}", {"files": files}))
     row["path_update"] = seconds(
         lambda: con.execute(
@@ -110,7 +114,8 @@ def measure_contract(landing: Path, con: duckdb.DuckDBPyConnection, contract: So
     con.execute("begin transaction")
     row["ledger_executemany"] = seconds(
         lambda: con.executemany(
-            f"insert into {RAW_SCHEMA}.{LEDGER_TABLE} values ($1, $2, $3, $4, $5, $6, $7, now(), $8, null)", ledger
+            f"insert into {RAW_SCHEMA}.{LEDGER_TABLE} values ($1, $2, $3, $4, $5, $6, $7, now(), $8, null, null)",
+            ledger,
         )
     )
     con.execute("commit")
@@ -120,7 +125,7 @@ def measure_contract(landing: Path, con: duckdb.DuckDBPyConnection, contract: So
         lambda: con.execute(
             f"""insert into {RAW_SCHEMA}.{LEDGER_TABLE}
             select unnest($t), unnest($p), unnest($h), unnest($b), unnest($r), unnest($l), unnest($q),
-                   now(), unnest($run), null""",
+                   now(), unnest($run), null, null""",
             {
                 "t": list(columns[0]),
                 "p": list(columns[1]),
