@@ -1,0 +1,180 @@
+"""How near ingestion's own SQL can come to DuckDB's typed read, on one batch of one CSV source.
+
+Not a test: prints a table and writes ``benchmarks/results/ingest_floor_gap.json``.
+
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/ingest_floor_gap.py --landing /path/to/landing
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/ingest_floor_gap.py --customers 100000  # simulates
+
+The middle batch (``CRM_INGEST_BATCH_BYTES``) of ``--table`` (default: order lines),
+in a warehouse where the tables it refers to are loaded first by ingestion, timed as:
+
+- *floor*: DuckDB's typed read into a table (``benchmarks/pipeline.py``'s floor);
+- *read as text*: ingestion's ``_read_batch`` (DuckDB's reader, every field text);
+- *row rules to raw*: each row typed and judged alone (the contract's text checks,
+  types and rules: ``judge_sql``'s first stage), written straight into the raw table:
+  the least a design that keeps the text checks must do after reading;
+- *judge*, *write loaded rows*: what ingestion does (keys and parents included).
+
+Then what DuckDB's typed reader returns for texts the contract quarantines: the
+reason ingestion reads text and types it itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._harness import bench_settings
+from benchmarks.pipeline import floor_reader_sql
+from crm_simulator.company import simulate_company
+from crm_simulator.config import SimulationConfig
+from crm_warehouse import ingest
+from crm_warehouse.contracts import SourceContract, contract_for
+from crm_warehouse.warehouse.duckdb_connection import connect
+
+RESULTS = Path(__file__).resolve().parent / "results" / "ingest_floor_gap.json"
+
+#: Texts the contract quarantines (``_typed_expression``), read by DuckDB's typed reader.
+LOSSY_TEXTS = {"INTEGER": ["1.5", " 7"], "DECIMAL(12,2)": ["1.234"], "DATE": ["2024-1-5"]}
+
+
+def parents_of(contract: SourceContract) -> list[str]:
+    """Tables ``contract`` refers to, directly or through them, parents first."""
+    order: list[str] = []
+    for fk in contract.foreign_keys:
+        for table in [*parents_of(contract_for(fk.references_table)), fk.references_table]:
+            if table not in order:
+                order.append(table)
+    return order
+
+
+def typed_reader_readings(work: Path) -> list[dict[str, Any]]:
+    """What ``read_csv`` with a column's type (rejects stored) gives for each of ``LOSSY_TEXTS``."""
+    readings = []
+    with duckdb.connect() as con:
+        for column_type, texts in LOSSY_TEXTS.items():
+            for text in texts:
+                path = work / "lossy.csv"
+                path.write_text(f"value\n{text}\n", encoding="utf-8")
+                rows = con.execute(
+                    f"""select value::varchar from read_csv($file, header = true, auto_detect = false,
+                            columns = {{'value': '{column_type}'}}, store_rejects = true)""",
+                    {"file": str(path)},
+                ).fetchall()
+                rejected = con.execute("select count(*) from reject_errors").fetchone()[0]
+                readings.append(
+                    {"type": column_type, "text": text, "read_as": rows[0][0] if rows else None, "rejected": rejected}
+                )
+    return readings
+
+
+def measure(landing: Path, work: Path, table: str) -> dict[str, Any]:
+    contract = contract_for(table)
+    if contract.format != "csv":
+        raise SystemExit(f"{table} is {contract.format}: this measures a CSV source")
+    settings = replace(bench_settings(work), landing_dir=landing)
+    ingest.ingest_all(settings, "parents", parents_of(contract))
+    relatives = ingest.landing_inventory(landing).relative_files[table]
+    files = [ingest._scan_file(landing / r, landing) for r in relatives]
+    batches = ingest._batches([f.size for f in files], settings.ingest_batch_bytes)
+    batch = [files[p] for p in batches[len(batches) // 2]]
+    columns = ", ".join(contract.column_names)
+    raw = f"raw.{table}"
+    seconds: dict[str, float] = {}
+
+    def timed(name: str, work_: Callable[[], Any]) -> None:
+        start = time.perf_counter()
+        work_()
+        seconds[name] = time.perf_counter() - start
+
+    with connect(settings, settings.warehouse_path) as con:
+        ingest.DuckDBRawStore(con).create_tables()
+        paths = {"files": [str(f.path) for f in batch]}
+        timed(
+            "floor",
+            lambda: con.execute(f"create temp table floor as select * from {floor_reader_sql(contract)}", paths),
+        )
+        timed("read as text", lambda: ingest._read_batch(con, contract, batch, work))
+        rows = con.execute("select count(*) from _parsed").fetchone()[0]
+        ruled = ingest._judge_stages(contract).ruled
+        con.execute("begin transaction")
+        timed(
+            "row rules to raw",
+            lambda: con.execute(
+                f"""insert into {raw} with {ruled}
+                    select {columns}, _source_file, _source_line, now(), 'bench' from ruled where rule_reason is null"""
+            ),
+        )
+        con.execute("rollback")
+        con.execute("begin transaction")
+        timed("judge", lambda: con.execute(f"create temp table _judged as {ingest.judge_sql(contract)}"))
+        timed(
+            "write loaded rows",
+            lambda: con.execute(
+                f"insert into {raw} select {columns}, _source_file, _source_line, now(), 'bench' "
+                "from _judged where reason is null"
+            ),
+        )
+        con.execute("rollback")
+    return {
+        "table": table,
+        "files": len(batch),
+        "bytes": sum(f.size for f in batch),
+        "rows": rows,
+        "seconds": seconds,
+        "least_with_text_checks": seconds["read as text"] + seconds["row rules to raw"],
+        "ingestion": seconds["read as text"] + seconds["judge"] + seconds["write loaded rows"],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--landing", type=Path, help="landing folder to read (default: simulate one)")
+    parser.add_argument("--customers", type=int, default=100_000, help="company size to simulate without --landing")
+    parser.add_argument("--table", default="orders_order_lines")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="ingest_floor_gap_"))
+    try:
+        landing = args.landing
+        if landing is None:
+            landing = work / "landing"
+            simulate_company(SimulationConfig(customers=args.customers, days=730), landing, work / "truth")
+        result = measure(landing.resolve(), work, args.table)
+        result["typed_reader"] = typed_reader_readings(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    floor = result["seconds"]["floor"]
+    print(
+        f"{args.table}: middle batch, {result['files']} files, {result['bytes'] / 2**20:.0f} MiB, "
+        f"{result['rows']:,} rows (load average {os.getloadavg()[0]:.1f})"
+    )
+    for name, value in result["seconds"].items():
+        print(f"  {name:<20} {value:6.2f} s  {value / floor:4.1f}x the floor")
+    for name in ("least_with_text_checks", "ingestion"):
+        print(f"  {name:<28} {result[name]:6.2f} s  {result[name] / floor:4.1f}x the floor")
+    print("DuckDB's typed reader on texts the contract quarantines:")
+    for reading in result["typed_reader"]:
+        print(
+            f"  {reading['type']:<14} {reading['text']!r:<12} read as {reading['read_as']!r}, rejected {reading['rejected']}"
+        )
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps({"landing": str(args.landing), "load_average": os.getloadavg(), **result}, indent=1))
+    print(f"wrote {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
