@@ -45,7 +45,6 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -808,17 +807,19 @@ def _judge_stages(contract: SourceContract) -> _JudgeStages:
     return _JudgeStages(ruled=ruled, rest=rest)
 
 
-def _batches(sizes: Sequence[int], batch_bytes: int) -> list[range]:
-    """Places of consecutive files of at most ``batch_bytes`` together (a larger file alone), so memory stays bounded."""
-    batches: list[range] = []
-    start = size = 0
-    for place, file_bytes in enumerate(sizes):
-        if place > start and size + file_bytes > batch_bytes:
-            batches.append(range(start, place))
-            start, size = place, 0
-        size += file_bytes
-    if start < len(sizes):
-        batches.append(range(start, len(sizes)))
+def _batches(files: Sequence[_LandingFile], batch_bytes: int) -> list[list[_LandingFile]]:
+    """Consecutive files of at most ``batch_bytes`` together (a larger file alone), so memory stays bounded."""
+    batches: list[list[_LandingFile]] = []
+    current: list[_LandingFile] = []
+    size = 0
+    for f in files:
+        if current and size + f.size > batch_bytes:
+            batches.append(current)
+            current, size = [], 0
+        current.append(f)
+        size += f.size
+    if current:
+        batches.append(current)
     return batches
 
 
@@ -1599,21 +1600,20 @@ def ingest_table(
     repaired = _repair_ledger(store, contract, run_id)
     inventory = landing_inventory(landing_dir)
     known = loaded_files(store.sql, contract.table)
-    # Files to load, each scanned (hashed, its lines counted) already or to be scanned.
-    new: list[_LandingFile | Path] = []
+    new: list[_LandingFile] = []
     touched: list[_LandingFile] = []
     skipped = 0
     for relative in inventory.relative_files[contract.table]:
         path = landing_dir / relative
         loaded = known.get(relative)
-        if _in_range(relative, reload_dates) or loaded is None:
-            new.append(path)
-        elif loaded.unchanged(path.stat()):
+        if _in_range(relative, reload_dates):
+            new.append(_scan_file(path, landing_dir))
+        elif loaded is not None and loaded.unchanged(path.stat()):
             # Only new or changed files are read: a daily run costs the day, not the history.
             skipped += 1
         else:
             scanned = _scan_file(path, landing_dir)
-            if loaded.content_hash == scanned.content_hash:
+            if loaded is not None and loaded.content_hash == scanned.content_hash:
                 skipped += 1
                 touched.append(scanned)
             else:
@@ -1628,15 +1628,10 @@ def ingest_table(
         refused=[f for f in inventory.refused_by_name if f.table == contract.table],
         unrecognised=inventory.unrecognised_for(contract),
     )
-    batches = _batches([f.size if isinstance(f, _LandingFile) else f.stat().st_size for f in new], batch_bytes)
+    batches = _batches(new, batch_bytes)
     workdir = Path(tempfile.mkdtemp(prefix="crm_ingest_"))
-    # One thread hashes the files of later batches while DuckDB loads earlier ones (hashing
-    # and DuckDB's work release the GIL): scanning first took 4-7 s of ingestion at 1M.
-    scanner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crm_ingest_scan")
     try:
-        scans = [f if isinstance(f, _LandingFile) else scanner.submit(_scan_file, f, landing_dir) for f in new]
-        for number, places in enumerate(batches, start=1):
-            batch = [s if isinstance(s, _LandingFile) else s.result() for s in (scans[p] for p in places)]
+        for number, batch in enumerate(batches, start=1):
             files, refused = store.load_batch(contract, batch, run_id, set(known), workdir)
             result.files.extend(files)
             result.refused.extend(refused)
@@ -1648,7 +1643,6 @@ def ingest_table(
             if progress:
                 progress(message)
     finally:
-        scanner.shutdown(cancel_futures=True)
         shutil.rmtree(workdir, ignore_errors=True)
     for unloaded in result.refused:
         log.warning(unloaded.message())
