@@ -89,8 +89,8 @@ def measure(landing: Path, work: Path, table: str) -> dict[str, Any]:
     ingest.ingest_all(settings, "parents", parents_of(contract))
     relatives = ingest.landing_inventory(landing).relative_files[table]
     files = [ingest._scan_file(landing / r, landing) for r in relatives]
-    batches = ingest._batches([f.size for f in files], settings.ingest_batch_bytes)
-    batch = [files[p] for p in batches[len(batches) // 2]]
+    batches = ingest._batches(files, settings.ingest_batch_bytes)
+    batch = batches[len(batches) // 2]
     columns = ", ".join(contract.column_names)
     raw = f"raw.{table}"
     seconds: dict[str, float] = {}
