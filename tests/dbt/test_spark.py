@@ -41,7 +41,7 @@ from crm_warehouse.analytics.clv.warehouse import CLV_SCORE_COLUMNS, clv_models,
 from crm_warehouse.analytics.model_runs import retrain_churn
 from crm_warehouse.analytics.model_store import latest_model_path, load_model
 from crm_warehouse.contracts import CONTRACTS, SourceContract
-from crm_warehouse.ingest import PARSED_COLUMNS, ingest_table, judge_sql, show_macro
+from crm_warehouse.ingest import PARSED_COLUMNS, export_date, ingest_table, judge_sql, show_macro
 from crm_warehouse.ingest_spark import spark_raw_store
 from crm_warehouse.publish import PUBLISHED_SCHEMAS
 from crm_warehouse.publish_postgres import READER_ROLE, duckdb_with_postgres_extension
@@ -340,10 +340,8 @@ def _parsed_view(con: duckdb.DuckDBPyConnection, contract: SourceContract) -> st
             values[i] = text
             rows.append(values)
     # a file name whose export date is after the data's, so only the mutations break rules
-    records = [
-        (f"{contract.table}/2029-12-31.csv", line, f"row {line}", None, "2029-12-31", *v)
-        for line, v in enumerate(rows, 2)
-    ]
+    file_name = f"{contract.table}/2029-12-31.csv"
+    records = [(file_name, line, f"row {line}", None, export_date(file_name), *v) for line, v in enumerate(rows, 2)]
     columns = [c.split()[0] for c in PARSED_COLUMNS.split(", ")] + ["_export_date"] + [f"f_{n}" for n in names]
     types = [c.split()[1] for c in PARSED_COLUMNS.split(", ")] + ["date"] + ["varchar"] * len(names)
     values = ", ".join(f"({', '.join(exp.convert(v).sql('duckdb') for v in record)})" for record in records)
