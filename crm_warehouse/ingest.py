@@ -1227,6 +1227,17 @@ def _load_batch(
     replaced = sorted(f.relative for f in read if f.relative in known)
     columns = ", ".join(safe_identifier(c) for c in contract.column_names)
     table = _raw(contract.table)
+
+    def judge() -> None:
+        con.execute(f"create or replace temp table _judged as {judge_sql(contract)}")
+        _add_quarantined_lines(con, contract)
+
+    if not replaced:
+        # Judged before the transaction: DuckDB keeps a table created inside one in its
+        # transaction-local storage, and reading it from there made the inserts below take
+        # twice as long (1.0 s against 0.5 s for 1.2 M order lines). Only this step writes
+        # the table, so the verdicts are the same.
+        judge()
     with _transaction(con):
         if replaced:
             con.execute(f"delete from {table} where list_contains($paths, _source_file)", {"paths": replaced})
@@ -1235,8 +1246,7 @@ def _load_batch(
                 {"t": contract.table, "paths": replaced},
             )
             _supersede(con, contract, replaced)
-        con.execute(f"create or replace temp table _judged as {judge_sql(contract)}")
-        _add_quarantined_lines(con, contract)
+            judge()  # after the earlier version's rows are gone: its keys are no duplicates
         con.execute(
             f"""insert into {table}
                 select {columns}, _source_file, _source_line, now(), $run_id
