@@ -748,9 +748,13 @@ def _judge_stages(contract: SourceContract) -> _JudgeStages:
         )
     else:
         texts = ", ".join(f"f_{c}" for c in contract.column_names)
+    # A line of text is looked up again for the few quarantined rows (_add_quarantined_lines)
+    # rather than carried through every stage: a JSON line is most of a ticket's bytes.
+    # Parquet rows have no line: their record is the row as JSON.
+    raw_record = "raw_record" if contract.format == "parquet" else "null::varchar as raw_record"
     ruled = f"""
         texts as (
-            select _source_file, _source_line, raw_record, parse_error, _export_date, {texts} from _parsed
+            select _source_file, _source_line, {raw_record}, parse_error, _export_date, {texts} from _parsed
         ),
         typed as (
             select _source_file, _source_line, raw_record, parse_error, _export_date,

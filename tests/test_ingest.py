@@ -107,6 +107,13 @@ def quarantine(con, table: str) -> list[tuple[int, str]]:
     ).fetchall()
 
 
+def records(con, table: str) -> dict[int, str]:
+    """The quarantined lines of ``table`` as kept (raw_record), by line number."""
+    return dict(
+        con.execute("select source_line, raw_record from raw.quarantine where source_table = ?", [table]).fetchall()
+    )
+
+
 @pytest.fixture
 def landing(tmp_path: Path) -> Path:
     path = tmp_path / "landing"
@@ -232,6 +239,8 @@ def test_jsonl_tickets_quarantine_malformed_lines(con, landing):
     }
     assert (tickets.rows_read, tickets.rows_loaded, tickets.rows_quarantined) == (5, 1, 4)
     assert con.execute("select escalated, resolved_at from raw.support_tickets").fetchone() == (False, None)
+    # Each quarantined row keeps its line exactly as it is in the file.
+    assert records(con, "support_tickets") == {2: lines[1], 3: lines[2], 4: lines[3], 5: lines[4]}
 
 
 def test_parquet_surveys_are_checked_row_by_row(con, landing):
@@ -337,6 +346,7 @@ def test_duckdb_reader_reads_json_lines_with_an_empty_line_and_crlf(con, landing
         3: "unknown channel",
         4: "JSON line is not an object",
     }
+    assert records(con, "support_tickets") == {2: "", 3: lines[2], 4: "[1]"}
 
 
 def test_files_are_loaded_exactly_once(con, landing):
