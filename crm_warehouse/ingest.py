@@ -807,7 +807,10 @@ def _judge_stages(contract: SourceContract) -> _JudgeStages:
             from keyed
                 left join already_loaded on key_rank = 1 and {key_matches}{foreign_joins}
         )
-        select * exclude ({", ".join(f"f_{c}" for c in contract.column_names)}) from final"""
+        -- What the writes read: lineage, typed values, the verdict (a narrower table is written faster).
+        select _source_file, _source_line, raw_record, {", ".join(safe_identifier(c) for c in contract.column_names)},
+               reason
+        from final"""
     return _JudgeStages(ruled=ruled, rest=rest)
 
 
