@@ -13,6 +13,8 @@ in a warehouse where the tables it refers to are loaded first by ingestion, time
 - *row rules to raw*: each row typed and judged alone (the contract's text checks,
   types and rules: ``judge_sql``'s first stage), written straight into the raw table:
   the least a design that keeps the text checks must do after reading;
+- *read + row rules, one statement*: the two above fused, no table between them
+  (no line numbers or export dates: a lower bound, not an ingestion);
 - *judge*, *write loaded rows*: what ingestion does (keys and parents included).
 
 Then what DuckDB's typed reader returns for texts the contract quarantines: the
@@ -81,6 +83,22 @@ def typed_reader_readings(work: Path) -> list[dict[str, Any]]:
     return readings
 
 
+def one_pass_parsed(contract: SourceContract) -> str:
+    """CTE ``_parsed`` straight from DuckDB's reader (every field text), for rules in the same statement.
+
+    No line numbers (0) and no export dates: a lower bound of reading and judging rows
+    in one pass, not a correct ingestion.
+    """
+    if contract.format == "csv":
+        n = len(contract.column_names)
+        reader = ingest._read_csv_fields(contract, range(1, n + 1), n)
+    else:
+        reader = ingest._parse_lines(contract, ingest._reader_lines())
+    return f"""_parsed as (
+        select * replace (coalesce(_source_line, 0) as _source_line), null::date as _export_date
+        from ({reader}))"""
+
+
 def measure(landing: Path, work: Path, table: str) -> dict[str, Any]:
     contract = contract_for(table)
     settings = replace(bench_settings(work), landing_dir=landing)
@@ -119,6 +137,18 @@ def measure(landing: Path, work: Path, table: str) -> dict[str, Any]:
             ),
         )
         con.execute("rollback")
+        if contract.format != "parquet":
+            con.execute("begin transaction")
+            timed(
+                "read + row rules, one statement",
+                lambda: con.execute(
+                    f"""insert into {raw} with {one_pass_parsed(contract)}, {ruled}
+                        select {columns}, _source_file, _source_line, now(), 'bench' from ruled
+                        where rule_reason is null""",
+                    {**paths, **({"delimiter": "\x00"} if contract.format == "jsonl" else {})},
+                ),
+            )
+            con.execute("rollback")
         # As ingestion does for a batch that replaces no file: judged, then written in a transaction.
         timed("judge", lambda: con.execute(f"create temp table _judged as {ingest.judge_sql(contract)}"))
         con.execute("begin transaction")
@@ -136,7 +166,7 @@ def measure(landing: Path, work: Path, table: str) -> dict[str, Any]:
         "bytes": sum(f.size for f in batch),
         "rows": rows,
         "seconds": seconds,
-        "least_with_text_checks": seconds["read as text"] + seconds["row rules to raw"],
+        "read_then_row_rules": seconds["read as text"] + seconds["row rules to raw"],
         "ingestion": seconds["read as text"] + seconds["judge"] + seconds["write loaded rows"],
     }
 
@@ -163,9 +193,9 @@ def main() -> int:
         f"{result['rows']:,} rows (load average {os.getloadavg()[0]:.1f})"
     )
     for name, value in result["seconds"].items():
-        print(f"  {name:<20} {value:6.2f} s  {value / floor:4.1f}x the floor")
-    for name in ("least_with_text_checks", "ingestion"):
-        print(f"  {name:<28} {result[name]:6.2f} s  {result[name] / floor:4.1f}x the floor")
+        print(f"  {name:<32} {value:6.2f} s  {value / floor:4.1f}x the floor")
+    for name in ("read_then_row_rules", "ingestion"):
+        print(f"  {name:<32} {result[name]:6.2f} s  {result[name] / floor:4.1f}x the floor")
     print("DuckDB's typed reader on texts the contract quarantines:")
     for reading in result["typed_reader"]:
         print(
