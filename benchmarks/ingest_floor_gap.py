@@ -102,9 +102,7 @@ def one_pass_parsed(contract: SourceContract) -> str:
 def measure(landing: Path, work: Path, table: str) -> dict[str, Any]:
     contract = contract_for(table)
     settings = replace(bench_settings(work), landing_dir=landing)
-    parents = parents_of(contract)
-    if parents:  # ingest_all of no tables ingests them all
-        ingest.ingest_all(settings, "parents", parents)
+    ingest.ingest_all(settings, "parents", parents_of(contract))
     relatives = ingest.landing_inventory(landing).relative_files[table]
     files = [ingest._scan_file(landing / r, landing) for r in relatives]
     batches = ingest._batches(files, settings.ingest_batch_bytes)

@@ -1707,11 +1707,11 @@ def source_freshness(
 
 
 def ingest_all(settings: Settings, run_id: str | None = None, tables: Sequence[str] | None = None) -> list[TableResult]:
-    """Ingest every source table (or ``tables``) of ``settings.landing_dir`` in dependency order,
-    into the configured engine's raw schema."""
+    """Ingest every source table (or only ``tables``, none when empty) of ``settings.landing_dir``
+    in dependency order, into the configured engine's raw schema."""
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     run_id = run_id or uuid.uuid4().hex
-    contracts = [contract_for(t) for t in tables] if tables else list(CONTRACTS)
+    contracts = list(CONTRACTS) if tables is None else [contract_for(t) for t in tables]
     if settings.engine == "spark":
         from crm_warehouse.ingest_spark import spark_raw_store  # it builds on this module
 

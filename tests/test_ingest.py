@@ -24,7 +24,8 @@ from crm_warehouse.contracts import (
     SUPPORT_TICKETS,
     SURVEYS_RESPONSES,
 )
-from crm_warehouse.ingest import IngestionError, ingest_table, source_freshness
+from crm_warehouse.ingest import IngestionError, ingest_all, ingest_table, source_freshness
+from crm_warehouse.settings import load_settings
 
 DAY = "2024-03-01"
 
@@ -426,6 +427,13 @@ def test_judging_joins_by_hash_only(con, contract):
     plan = "\n".join(row[1] for row in con.execute(f"explain {ingest_module.judge_sql(contract)}").fetchall())
     assert "HASH_JOIN" in plan
     assert not any(kind in plan for kind in ("NESTED_LOOP", "BLOCKWISE_NL", "PIECEWISE_MERGE", "CROSS_PRODUCT")), plan
+
+
+def test_ingest_all_takes_exactly_the_tables_asked_for(tmp_path, landing):
+    settings = load_settings({"CRM_DATA_DIR": str(tmp_path / "data"), "CRM_LANDING_DIR": str(landing)})
+    assert ingest_all(settings, "none", tables=[]) == []
+    (customers,) = ingest_all(settings, "one", tables=["crm_customers"])
+    assert (customers.table, customers.rows_loaded) == ("crm_customers", 1)
 
 
 def test_unchanged_files_are_skipped_without_being_read(con, landing, scans):
