@@ -1,6 +1,6 @@
 """How near ingestion's own SQL can come to DuckDB's typed read, on one batch of one source.
 
-Not a test: prints a table and writes ``benchmarks/results/ingest_floor_gap.json``.
+Not a test: prints a table and writes ``benchmarks/results/ingest_floor_gap.json`` (one entry per source).
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/ingest_floor_gap.py --landing /path/to/landing
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/ingest_floor_gap.py --customers 100000  # simulates
@@ -201,8 +201,11 @@ def main() -> int:
         print(
             f"  {reading['type']:<14} {reading['text']!r:<12} read as {reading['read_as']!r}, rejected {reading['rejected']}"
         )
+    # One entry per source: the results of the other sources are kept.
+    tables = json.loads(RESULTS.read_text()).get("tables", {}) if RESULTS.exists() else {}
+    tables[args.table] = {"landing": str(args.landing), "load_average": os.getloadavg(), **result}
     RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps({"landing": str(args.landing), "load_average": os.getloadavg(), **result}, indent=1))
+    RESULTS.write_text(json.dumps({"tables": tables}, indent=1))
     print(f"wrote {RESULTS}")
     return 0
 
