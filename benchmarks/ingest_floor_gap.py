@@ -29,7 +29,6 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -39,7 +38,7 @@ import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._harness import bench_settings
+from benchmarks._harness import bench_settings, timed
 from benchmarks.pipeline import floor_reader_sql
 from crm_simulator.company import simulate_company
 from crm_simulator.config import SimulationConfig
@@ -111,25 +110,23 @@ def measure(landing: Path, work: Path, table: str) -> dict[str, Any]:
     raw = f"raw.{table}"
     seconds: dict[str, float] = {}
 
-    def timed(name: str, work_: Callable[[], Any]) -> None:
-        start = time.perf_counter()
-        work_()
-        seconds[name] = time.perf_counter() - start
+    def timed_as(name: str, step: Callable[[], Any]) -> None:
+        seconds[name] = timed(step)["seconds"]
 
     with connect(settings, settings.warehouse_path) as con:
         ingest.DuckDBRawStore(con).create_tables()
         paths = {"files": [str(f.path) for f in batch]}
         # Into the database file, as the floor of benchmarks/pipeline.py writes (a temp table stays in memory).
-        timed(
+        timed_as(
             "floor",
             lambda: con.execute(f"create table bench_floor as select * from {floor_reader_sql(contract)}", paths),
         )
         con.execute("drop table bench_floor")
-        timed("read as text", lambda: ingest._read_batch(con, contract, batch, work))
+        timed_as("read as text", lambda: ingest._read_batch(con, contract, batch, work))
         rows = con.execute("select count(*) from _parsed").fetchone()[0]
         ruled = ingest._judge_stages(contract).ruled
         con.execute("begin transaction")
-        timed(
+        timed_as(
             "row rules to raw",
             lambda: con.execute(
                 f"""insert into {raw} with {ruled}
@@ -139,7 +136,7 @@ def measure(landing: Path, work: Path, table: str) -> dict[str, Any]:
         con.execute("rollback")
         if contract.format != "parquet":
             con.execute("begin transaction")
-            timed(
+            timed_as(
                 "read + row rules, one statement",
                 lambda: con.execute(
                     f"""insert into {raw} with {one_pass_parsed(contract)}, {ruled}
@@ -150,9 +147,9 @@ def measure(landing: Path, work: Path, table: str) -> dict[str, Any]:
             )
             con.execute("rollback")
         # As ingestion does for a batch that replaces no file: judged, then written in a transaction.
-        timed("judge", lambda: con.execute(f"create temp table _judged as {ingest.judge_sql(contract)}"))
+        timed_as("judge", lambda: con.execute(f"create temp table _judged as {ingest.judge_sql(contract)}"))
         con.execute("begin transaction")
-        timed(
+        timed_as(
             "write loaded rows",
             lambda: con.execute(
                 f"insert into {raw} select {columns}, _source_file, _source_line, now(), 'bench' "
