@@ -186,3 +186,12 @@ def test_sql_argument_errors(orders, con, kwargs, message):
     arguments = {"relation": "orders", "as_of": "2024-01-29", "time_unit": "weeks", **kwargs}
     with pytest.raises(ValueError, match=message):
         summarize_transactions_sql(con, arguments.pop("relation"), **arguments)
+
+
+def test_sql_source_check_can_be_skipped(orders, con):
+    """The check reads every row, whatever ``as_of``: a fit summarising the same orders twice checks them once."""
+    con.register("orders", orders.assign(amount=[10.0, 5.0, 20.0, 30.0, 99.0, 7.0, -3.0]))  # C's order, after as_of
+    with pytest.raises(ValueError, match="'amount' has 1 negative amounts"):
+        summarize_transactions_sql(con, "orders", as_of="2024-01-29", time_unit="days")
+    unchecked = summarize_transactions_sql(con, "orders", as_of="2024-01-29", time_unit="days", check_source=False)
+    pd.testing.assert_frame_equal(unchecked, _expected_hand_summary(1.0))

@@ -36,7 +36,15 @@ from crm_warehouse.analytics.clv.mle import FloatArray, ModelFitError, collapse_
 from crm_warehouse.analytics.clv.selection import ModelSelection, PurchaseModel, choose_purchase_model, fit_chosen_model
 from crm_warehouse.analytics.clv.summary import SUMMARY_COLUMNS
 
-__all__ = ["CLV_COLUMNS", "ClvConfig", "ClvResult", "customer_lifetime_value", "fit_and_score"]
+__all__ = [
+    "CLV_COLUMNS",
+    "ClvConfig",
+    "ClvModels",
+    "ClvResult",
+    "customer_lifetime_value",
+    "fit_and_score",
+    "fit_models",
+]
 
 CLV_COLUMNS = (
     *SUMMARY_COLUMNS,
@@ -176,13 +184,11 @@ def customer_lifetime_value(
 
 
 @dataclass(frozen=True)
-class ClvResult:
-    """Scores of every customer with the two fitted models behind them.
+class ClvModels:
+    """The two fitted models and how the purchase model was chosen.
 
     Attributes
     ----------
-    scores : pandas.DataFrame
-        Output of :func:`customer_lifetime_value`.
     transaction_model : BetaGeoModel, ModifiedBetaGeoModel or ParetoNBDModel
         The chosen purchase model, fitted on all customers.
     spend_model : GammaGammaModel
@@ -195,22 +201,34 @@ class ClvResult:
         Which purchase model was used and why.
     """
 
-    scores: pd.DataFrame
     transaction_model: PurchaseModel
     spend_model: GammaGammaModel
     n_zero_spend_excluded: int
     selection: ModelSelection
 
 
-def fit_and_score(
+@dataclass(frozen=True)
+class ClvResult(ClvModels):
+    """Scores of every customer with the two fitted models behind them (:class:`ClvModels`).
+
+    Attributes
+    ----------
+    scores : pandas.DataFrame
+        Output of :func:`customer_lifetime_value`.
+    """
+
+    scores: pd.DataFrame
+
+
+def fit_models(
     summary: pd.DataFrame,
     config: ClvConfig | None = None,
     options: FitOptions | None = None,
     *,
     summarize: Callable[[date], pd.DataFrame] | None = None,
     as_of: date | None = None,
-) -> ClvResult:
-    """Fit the purchase model and Gamma-Gamma on a customer summary and score every customer.
+) -> ClvModels:
+    """Choose and fit the purchase model and fit Gamma-Gamma on a customer summary.
 
     Parameters
     ----------
@@ -250,10 +268,24 @@ def fit_and_score(
         spend_model = fit_gamma_gamma(fitted["frequency"], fitted["monetary_value"], options=options)
     except ModelFitError as exc:
         raise ModelFitError(f"the Gamma-Gamma spend fit failed: {exc}", model="gamma_gamma") from exc
-    return ClvResult(
-        scores=customer_lifetime_value(transaction_model, spend_model, summary, config),
+    return ClvModels(
         transaction_model=transaction_model,
         spend_model=spend_model,
         n_zero_spend_excluded=int(zero_spend.sum()),
         selection=selection,
     )
+
+
+def fit_and_score(
+    summary: pd.DataFrame,
+    config: ClvConfig | None = None,
+    options: FitOptions | None = None,
+    *,
+    summarize: Callable[[date], pd.DataFrame] | None = None,
+    as_of: date | None = None,
+) -> ClvResult:
+    """:func:`fit_models` on a customer summary, then score every customer of it (same parameters)."""
+    config = config or ClvConfig()
+    models = fit_models(summary, config, options, summarize=summarize, as_of=as_of)
+    scores = customer_lifetime_value(models.transaction_model, models.spend_model, summary, config)
+    return ClvResult(**vars(models), scores=scores)

@@ -227,6 +227,7 @@ def summary_query(
     amount_col: str = "amount",
     date_format: str | None = None,
     where: str | None = None,
+    check_source: bool = True,
 ) -> tuple[str, dict[str, object]]:
     """The SQL of :func:`summarize_transactions_sql` (DuckDB's dialect) and its parameters, after the
     source's checks: one row per customer with a transaction by ``as_of``, columns ``customer_id``,
@@ -248,6 +249,9 @@ def summary_query(
     where : str, optional
         SQL condition on ``relation``'s rows: only those rows are transactions
         (e.g. ``order_status = 'completed'``).
+    check_source : bool, optional
+        Check every row's values first (one pass over ``relation``, whatever ``as_of``):
+        skip it only for a source checked already (a second summary of the same rows).
 
     Raises
     ------
@@ -276,7 +280,8 @@ def summary_query(
     else:
         day_expr = f"cast(try_strptime(cast({day} as varchar), $date_format) as date)"
     params: dict[str, object] = {} if date_format is None else {"date_format": date_format}
-    _check_sql_source(con, source, customer, day, amount, day_expr, params, (customer_col, date_col, amount_col))
+    if check_source:
+        _check_sql_source(con, source, customer, day, amount, day_expr, params, (customer_col, date_col, amount_col))
     query = f"""
         with
 

@@ -44,7 +44,7 @@ import pandas as pd
 from crm_warehouse.analytics.clv.bgnbd import BetaGeoModel
 from crm_warehouse.analytics.clv.config import DAYS_PER_UNIT, ClvConfig, FitOptions
 from crm_warehouse.analytics.clv.gamma_gamma import GammaGammaModel
-from crm_warehouse.analytics.clv.lifetime_value import customer_lifetime_value, fit_and_score
+from crm_warehouse.analytics.clv.lifetime_value import customer_lifetime_value, fit_models
 from crm_warehouse.analytics.clv.mbgnbd import ModifiedBetaGeoModel
 from crm_warehouse.analytics.clv.pareto_nbd import ParetoNBDModel
 from crm_warehouse.analytics.clv.selection import ModelSelection, PurchaseModel
@@ -95,9 +95,17 @@ _COMPLETED_ORDERS = {
 }
 
 
-def order_summary(con: duckdb.DuckDBPyConnection, as_of: date, config: ClvConfig) -> pd.DataFrame:
-    """Frequency, recency, T and monetary value of every customer with a completed order by ``as_of``."""
-    return summarize_transactions_sql(con, as_of=as_of, time_unit=config.time_unit, **_COMPLETED_ORDERS)
+def order_summary(
+    con: duckdb.DuckDBPyConnection, as_of: date, config: ClvConfig, *, check_source: bool = True
+) -> pd.DataFrame:
+    """Frequency, recency, T and monetary value of every customer with a completed order by ``as_of``.
+
+    ``check_source``: check every order's values first (:func:`summary_query`); a second summary of
+    the same orders in one fit skips it.
+    """
+    return summarize_transactions_sql(
+        con, as_of=as_of, time_unit=config.time_unit, check_source=check_source, **_COMPLETED_ORDERS
+    )
 
 
 def customer_types(con: duckdb.DuckDBPyConnection) -> pd.Series:
@@ -142,10 +150,19 @@ def fit_clv(
     """Choose and fit the purchase model and fit the type-scaled Gamma-Gamma on the completed orders up to ``as_of``."""
     config = config or ClvConfig()
     summary = order_summary(con, as_of, config)
-    types = customer_types(con)
+    # Aligned to the summary once: aligning millions of string ids is seconds of pandas work.
+    types = customer_types(con).reindex(summary.index)
     scales = spend_scales(summary, types)
-    scaled = summary.assign(monetary_value=summary["monetary_value"] / _scale_of(types.reindex(summary.index), scales))
-    result = fit_and_score(scaled, config, options, summarize=lambda day: order_summary(con, day, config), as_of=as_of)
+    scaled = summary.assign(monetary_value=summary["monetary_value"] / _scale_of(types, scales))
+    # The selection's summary at its cut reads the same orders, checked just above. Fitted only:
+    # the customer_clv step scores every CRM customer.
+    result = fit_models(
+        scaled,
+        config,
+        options,
+        summarize=lambda day: order_summary(con, day, config, check_source=False),
+        as_of=as_of,
+    )
     return ClvFit(
         transaction_model=result.transaction_model,
         spend_model=result.spend_model,
