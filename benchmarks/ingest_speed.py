@@ -1,8 +1,10 @@
 """Ingestion against DuckDB's typed-read floor, per source: seconds and peak resident memory.
 
-Not a test: prints a table and writes ``benchmarks/results/ingest_speed.json``.
+Not a test: prints a table and writes ``benchmarks/results/ingest_speed.json`` (or ``--out``).
 
     nice -n 10 .venv/bin/python benchmarks/ingest_speed.py --landing /work/bench/1m/landing --work /tmp/ingest_bench
+    .venv/bin/python benchmarks/ingest_speed.py --landing /work/bench/3m/landing --work /tmp/ingest_bench \
+        --out benchmarks/results/ingest_speed_3m.json
 
 Two child processes read the same landing files, one after the other, each with its
 resident memory sampled every 50 ms:
@@ -140,6 +142,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--landing", type=Path, required=True, help="landing folder (only read)")
     parser.add_argument("--work", type=Path, required=True, help="folder for the warehouse files")
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"results file (default: {RESULTS.name})")
     parser.add_argument("--child", choices=("floor", "ingest"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -159,8 +162,8 @@ def main() -> int:
     }
     print_table(floor, ingestion)
     print(f"load average before {load_before[0]:.1f}, after {result['load_average_after'][0]:.1f}")
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=1))
+    args.out.parent.mkdir(exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1))
     return 0
 
 
