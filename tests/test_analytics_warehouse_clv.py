@@ -20,6 +20,7 @@ from crm_warehouse.analytics.clv.warehouse import (
     fit_clv,
     order_summary,
     score_clv,
+    score_clv_batches,
     spend_scales,
 )
 from crm_warehouse.analytics.model_store import latest_model_path, load_model, new_model_id, save_model
@@ -152,6 +153,25 @@ def test_a_batch_of_customers_gets_what_it_gets_among_all(warehouse: duckdb.Duck
         assert scored["customer_id"].tolist() == batch["customer_id"].tolist()
         expected = whole.set_index("customer_id").loc[batch["customer_id"]].reset_index()
         pd.testing.assert_frame_equal(scored, expected, check_exact=True)
+
+
+def test_scores_stream_in_batches_in_customer_order(warehouse: duckdb.DuckDBPyConnection) -> None:
+    """The asset writes what :func:`score_clv_batches` yields: batches of the configured size, in
+    ``customer_id`` order, together every CRM customer once with the figures of one scoring."""
+    as_of = warehouse.execute("select max(order_date) from marts.fct_orders").fetchone()[0]
+    config = ClvConfig(score_batch_rows=150)
+    fit = fit_clv(warehouse, as_of, config)
+    batches = list(score_clv_batches(warehouse, fit, config, as_of))
+    assert [len(b) for b in batches] == [150, 150, 101]
+    streamed = pd.concat(batches, ignore_index=True)
+    assert streamed["customer_id"].is_monotonic_increasing and streamed["customer_id"].is_unique
+    pd.testing.assert_frame_equal(streamed, score_clv(warehouse, fit, ClvConfig(), as_of), rtol=1e-12)
+    # Before the first order nobody has bought: every batch is read, then the scoring refuses.
+    first_order = warehouse.execute("select min(order_date) from marts.fct_orders").fetchone()[0]
+    with pytest.raises(ValueError, match="no completed order on or before"):
+        list(score_clv_batches(warehouse, fit, config, first_order - timedelta(days=1)))
+    with pytest.raises(ValueError, match="score_batch_rows=0 must be a whole number >= 1"):
+        ClvConfig(score_batch_rows=0)
 
 
 def test_model_store_keeps_the_newest(tmp_path: Path) -> None:

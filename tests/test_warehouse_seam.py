@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 import yaml
 
@@ -18,7 +19,7 @@ from crm_warehouse.analytics.churn.features import SCORED_STAGES
 from crm_warehouse.quality.gx_sql import gx_expectation
 from crm_warehouse.quality.suites import load_suites
 from crm_warehouse.settings import EXPECTATIONS_DIR, PROJECT_ROOT, Settings, load_settings
-from crm_warehouse.warehouse.analytics_tables import TABLE_COLUMNS
+from crm_warehouse.warehouse.analytics_tables import TABLE_COLUMNS, append_batches, table_rows
 from crm_warehouse.warehouse.as_of import AsOfError, latest_order_date, resolve_as_of
 from crm_warehouse.warehouse.dbt_project import (
     DBT_PROJECT_DIR,
@@ -60,6 +61,31 @@ def test_the_analytics_source_yaml_matches_the_one_schema_in_python():
     for table in analytics["tables"]:
         declared = [(column["name"], column["data_type"]) for column in table["columns"]]
         assert declared == list(TABLE_COLUMNS[table["name"]].items()), table["name"]
+
+
+def test_score_batches_are_written_in_one_transaction():
+    """A scoring run's batches land together or not at all: a failure while they are computed
+    (the CLV or churn scorer raising after some batches) leaves none of its rows."""
+
+    def batches(ids: list[str], fail_after: int | None = None):
+        for n, customer_id in enumerate(ids):
+            if n == fail_after:
+                raise ValueError("the scorer failed")
+            yield pd.DataFrame({name: [None] for name in TABLE_COLUMNS["customer_clv"]}).assign(
+                customer_id=customer_id, clv=float(n)
+            )
+
+    con = duckdb.connect()
+    seen: list[str] = []
+    written = append_batches(con, "customer_clv", batches(["A", "B", "C"]), lambda rows: seen.extend(rows.customer_id))
+    assert written == 3 and seen == ["A", "B", "C"] and table_rows(con, "customer_clv") == 3
+    with pytest.raises(ValueError, match="the scorer failed"):
+        append_batches(con, "customer_clv", batches(["D", "E", "F"], fail_after=2))
+    assert con.execute("select list(customer_id order by customer_id) from analytics.customer_clv").fetchone()[0] == [
+        "A",
+        "B",
+        "C",
+    ]
 
 
 def test_relationship_stages_come_from_the_seed_and_are_what_churn_scores():

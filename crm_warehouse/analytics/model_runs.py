@@ -21,7 +21,7 @@ import pandas as pd
 from crm_warehouse.analytics.churn.config import ChurnConfig
 from crm_warehouse.analytics.churn.model import ChurnFit, ChurnModel, score_churn_batches, train_churn_model
 from crm_warehouse.analytics.clv.config import ClvConfig
-from crm_warehouse.analytics.clv.warehouse import ClvFit, clv_models, clv_payload, fit_clv, score_clv
+from crm_warehouse.analytics.clv.warehouse import ClvFit, clv_models, clv_payload, fit_clv, score_clv_batches
 from crm_warehouse.analytics.model_store import latest_model_path, load_model, new_model_id, save_model
 from crm_warehouse.warehouse.analytics_tables import TABLE_COLUMNS
 
@@ -43,15 +43,6 @@ class Retrained:
     path: Path
     run: pd.DataFrame
     fit: ClvFit | ChurnFit
-
-
-@dataclass(frozen=True)
-class Scored:
-    """Score rows ready for the analytics table, and the model that produced them."""
-
-    model_id: str
-    rows: pd.DataFrame
-    payload: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -177,8 +168,15 @@ def _latest(models_dir: Path, model_type: str) -> dict[str, Any]:
     return load_model(path)
 
 
-def score_with_latest_clv(con: duckdb.DuckDBPyConnection, models_dir: Path, as_of: date, scored_at: datetime) -> Scored:
-    """CLV of every CRM customer at ``as_of`` with the newest saved CLV model.
+def score_with_latest_clv(
+    con: duckdb.DuckDBPyConnection, models_dir: Path, as_of: date, scored_at: datetime
+) -> ScoredBatches:
+    """CLV of every CRM customer at ``as_of`` with the newest saved CLV model, in batches.
+
+    The batches are computed while they are read (``ClvConfig.score_batch_rows``
+    customers each, :func:`~crm_warehouse.analytics.clv.warehouse.score_clv_batches`);
+    ``con`` streams the customers until the last batch is read and must not run other
+    statements meanwhile.
 
     Raises
     ------
@@ -187,10 +185,13 @@ def score_with_latest_clv(con: duckdb.DuckDBPyConnection, models_dir: Path, as_o
     """
     payload = _latest(models_dir, "clv")
     fit, config = clv_models(payload)
-    rows = score_clv(con, fit, config, as_of)
-    rows["model_id"] = payload["model_id"]
-    rows["scored_at"] = pd.Timestamp(_utc(scored_at))
-    return Scored(model_id=payload["model_id"], rows=rows, payload=payload)
+    stamp = pd.Timestamp(_utc(scored_at))
+
+    def stamped() -> Iterator[pd.DataFrame]:
+        for rows in score_clv_batches(con, fit, config, as_of):
+            yield rows.assign(model_id=payload["model_id"], scored_at=stamp)
+
+    return ScoredBatches(model_id=payload["model_id"], batches=stamped(), payload=payload)
 
 
 def score_with_latest_clv_on_spark(

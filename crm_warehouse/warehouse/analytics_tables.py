@@ -8,7 +8,7 @@ fitted model. The column lists match the dbt source ``analytics`` and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -19,6 +19,7 @@ from crm_warehouse.warehouse.catalog import WarehouseSql
 from crm_warehouse.warehouse.spark import SparkSqlConnection, spark_sql, spark_type_name
 
 if TYPE_CHECKING:
+    import duckdb
     from pyspark.sql import SparkSession
 
 SCHEMA = "analytics"
@@ -145,6 +146,30 @@ def append_rows(con: WarehouseSql, table: str, rows: pd.DataFrame) -> int:
     finally:
         con.unregister("analytics_rows")
     return len(rows)
+
+
+def append_batches(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    batches: Iterable[pd.DataFrame],
+    written: Callable[[pd.DataFrame], None] = lambda rows: None,
+) -> int:
+    """Append every batch of ``batches`` to ``analytics.<table>`` (:func:`append_rows`) in one DuckDB
+    transaction, so a failure while they are computed leaves none of them; returns the rows written.
+
+    ``written`` is called with each batch once it is in the table (e.g. to sum figures of the run).
+    """
+    count = 0
+    con.begin()
+    try:
+        for rows in batches:
+            count += append_rows(con, table, rows)
+            written(rows)
+    except BaseException:
+        con.rollback()
+        raise
+    con.commit()
+    return count
 
 
 def append_from_workers(

@@ -176,7 +176,7 @@ def customer_clv(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         score_with_latest_clv_on_spark,
     )
     from crm_warehouse.analytics.plots import clv_distribution_png
-    from crm_warehouse.warehouse.analytics_tables import append_rows, table_rows
+    from crm_warehouse.warehouse.analytics_tables import append_batches, table_rows
 
     scored_at = _now()
     with warehouse.writer() as con:
@@ -187,9 +187,10 @@ def customer_clv(context: dg.AssetExecutionContext, warehouse: WarehouseResource
                     spark_session(warehouse.settings), con, Path(warehouse.models_dir), as_of, scored_at
                 )
             else:
-                scored = score_with_latest_clv(con, Path(warehouse.models_dir), as_of, scored_at)
+                # The scores stream from a second connection while this one writes them, in one transaction.
+                scored = score_with_latest_clv(con.cursor(), Path(warehouse.models_dir), as_of, scored_at)
                 payload = scored.payload
-                append_rows(con, "customer_clv", scored.rows)
+                append_batches(con, "customer_clv", scored.batches)
         except NoModelError as exc:
             raise dg.Failure(
                 _NO_MODEL.format(kind="CLV", folder=warehouse.models_dir, key=CLV_MODEL_KEY.to_user_string()),
@@ -241,7 +242,7 @@ def customer_churn_scores(context: dg.AssetExecutionContext, warehouse: Warehous
         score_with_latest_churn,
         score_with_latest_churn_on_spark,
     )
-    from crm_warehouse.warehouse.analytics_tables import append_rows, table_rows
+    from crm_warehouse.warehouse.analytics_tables import append_batches, table_rows
 
     with warehouse.writer() as con:
         cutoff = warehouse.resolve_as_of(con)
@@ -258,17 +259,14 @@ def customer_churn_scores(context: dg.AssetExecutionContext, warehouse: Warehous
                 # The scores stream from a second connection while this one writes them, in one transaction.
                 scored = score_with_latest_churn(con.cursor(), Path(warehouse.models_dir), cutoff, _now())
                 payload, model_id = scored.payload, scored.model_id
-                written, probability_sum, band_counts = 0, 0.0, Counter()
-                con.begin()
-                try:
-                    for rows in scored.batches:
-                        written += append_rows(con, "customer_churn_scores", rows)
-                        probability_sum += float(rows["churn_probability"].sum())
-                        band_counts.update(rows["risk_band"].fillna("not scored"))
-                except BaseException:
-                    con.rollback()
-                    raise
-                con.commit()
+                probability_sum, band_counts = 0.0, Counter()
+
+                def tally(rows: Any) -> None:  # a batch of scores (pandas), once written
+                    nonlocal probability_sum
+                    probability_sum += float(rows["churn_probability"].sum())
+                    band_counts.update(rows["risk_band"].fillna("not scored"))
+
+                written = append_batches(con, "customer_churn_scores", scored.batches, tally)
         except NoModelError as exc:
             raise dg.Failure(
                 _NO_MODEL.format(kind="churn", folder=warehouse.models_dir, key=CHURN_MODEL_KEY.to_user_string()),

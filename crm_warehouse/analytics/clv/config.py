@@ -63,6 +63,8 @@ class ClvConfig:
     interval_level : float
         Coverage of the intervals of expected purchases and CLV (parameter
         uncertainty, delta method).
+    score_batch_rows : int
+        Customers scored per batch streamed from DuckDB (memory follows it).
     """
 
     horizon: float = 12.0
@@ -74,6 +76,7 @@ class ClvConfig:
     model: PurchaseModelChoice = "auto"
     selection_share: float = 1.0 / 3.0
     interval_level: float = 0.9
+    score_batch_rows: int = 100_000
 
     def __post_init__(self) -> None:
         check_time_unit(self.time_unit)
@@ -93,6 +96,8 @@ class ClvConfig:
             raise ValueError(f"selection_share={self.selection_share!r} must be in (0, 1)")
         if not 0.0 < self.interval_level < 1.0:
             raise ValueError(f"interval_level={self.interval_level!r} must be in (0, 1)")
+        if int(self.score_batch_rows) != self.score_batch_rows or self.score_batch_rows < 1:
+            raise ValueError(f"score_batch_rows={self.score_batch_rows!r} must be a whole number >= 1")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ClvConfig:

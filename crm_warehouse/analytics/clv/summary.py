@@ -205,11 +205,25 @@ def summarize_transactions_sql(con: duckdb.DuckDBPyConnection, relation: str, **
         As :func:`summary_query`, and when no transaction is on or before ``as_of``.
     """
     query, params = summary_query(con, relation, **options)
+    return summary_frame(con, query, params, options.get("customer_col", "customer_id"))
+
+
+def summary_frame(
+    con: duckdb.DuckDBPyConnection, query: str, params: dict[str, object], customer_col: str = "customer_id"
+) -> pd.DataFrame:
+    """Run the SQL of :func:`summary_query`, or a select over it that keeps its columns and adds
+    others (e.g. each customer's type, joined in the warehouse), into a summary indexed by customer.
+
+    Raises
+    ------
+    ValueError
+        When the query finds no customer (no transaction on or before ``as_of``).
+    """
     summary = con.execute(f"{query}\norder by customer_id", params).df()
     if summary.empty:
         raise ValueError(f"no transactions on or before as_of={params['as_of']}")
     summary["frequency"] = summary["frequency"].astype("int64")
-    return summary.set_index("customer_id").rename_axis(options.get("customer_col", "customer_id"))
+    return summary.set_index("customer_id").rename_axis(customer_col)
 
 
 #: Type names of a date or time column: DuckDB's, and PyHive's (Spark's Thrift server).

@@ -33,6 +33,7 @@ transactions-only estimate beside the CLV.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -48,7 +49,7 @@ from crm_warehouse.analytics.clv.lifetime_value import customer_lifetime_value, 
 from crm_warehouse.analytics.clv.mbgnbd import ModifiedBetaGeoModel
 from crm_warehouse.analytics.clv.pareto_nbd import ParetoNBDModel
 from crm_warehouse.analytics.clv.selection import ModelSelection, PurchaseModel
-from crm_warehouse.analytics.clv.summary import summarize_transactions_sql, summary_query
+from crm_warehouse.analytics.clv.summary import summarize_transactions_sql, summary_frame, summary_query
 from crm_warehouse.warehouse.relations import FCT_ORDERS, STG_CRM_CUSTOMERS
 
 #: Columns of ``analytics.customer_clv`` this module fills (the asset adds model_id and scored_at).
@@ -108,10 +109,15 @@ def order_summary(
     )
 
 
-def customer_types(con: duckdb.DuckDBPyConnection) -> pd.Series:
-    """Customer type of every CRM customer, indexed by ``customer_id``."""
-    frame = con.execute(f"select customer_id, customer_type from {STG_CRM_CUSTOMERS.sql()}").df()
-    return frame.set_index("customer_id")["customer_type"]
+def typed_order_summary(con: duckdb.DuckDBPyConnection, as_of: date, config: ClvConfig) -> pd.DataFrame:
+    """:func:`order_summary` (its source checked) with each buyer's ``customer_type``, joined in the
+    warehouse: missing for a buyer the CRM does not know, who gets the overall spend scale."""
+    summary, params = summary_query(con, as_of=as_of, time_unit=config.time_unit, **_COMPLETED_ORDERS)
+    typed = f"""
+        select s.*, c.customer_type
+        from ({summary}) as s
+        left join {STG_CRM_CUSTOMERS.sql()} as c on c.customer_id = s.customer_id"""
+    return summary_frame(con, typed, params)
 
 
 def spend_scales(summary: pd.DataFrame, types: pd.Series) -> dict[str, float]:
@@ -149,9 +155,9 @@ def fit_clv(
 ) -> ClvFit:
     """Choose and fit the purchase model and fit the type-scaled Gamma-Gamma on the completed orders up to ``as_of``."""
     config = config or ClvConfig()
-    summary = order_summary(con, as_of, config)
-    # Aligned to the summary once: aligning millions of string ids is seconds of pandas work.
-    types = customer_types(con).reindex(summary.index)
+    # The types come joined to the buyers: aligning millions of string ids in pandas took seconds.
+    summary = typed_order_summary(con, as_of, config)
+    types = summary.pop("customer_type")
     scales = spend_scales(summary, types)
     scaled = summary.assign(monetary_value=summary["monetary_value"] / _scale_of(types, scales))
     # The selection's summary at its cut reads the same orders, checked just above. Fitted only:
@@ -298,6 +304,32 @@ def clv_rows(inputs: pd.DataFrame, fit: ClvFit, config: ClvConfig) -> pd.DataFra
     return result[list(CLV_SCORE_COLUMNS)]
 
 
+def score_clv_batches(
+    con: duckdb.DuckDBPyConnection, fit: ClvFit, config: ClvConfig, as_of: date
+) -> Iterator[pd.DataFrame]:
+    """:func:`score_clv` in batches of at most ``config.score_batch_rows`` customers, in ``customer_id`` order.
+
+    The customers stream from DuckDB batch by batch, so memory follows the batch size, not the
+    number of customers; ``con`` streams until the last batch is read and must not run other
+    statements meanwhile. The check that some customer has a completed order comes after the
+    last batch: a caller writing the batches writes them in one transaction.
+
+    Raises
+    ------
+    ValueError
+        When no customer has a completed order by ``as_of``.
+    """
+    query, params = clv_inputs_query(con, as_of, config)
+    reader = con.execute(f"{query}\norder by c.customer_id", params).to_arrow_reader(config.score_batch_rows)
+    buyers = 0
+    for batch in reader:
+        inputs = batch.to_pandas()
+        buyers += int(inputs["frequency"].notna().sum())
+        yield clv_rows(inputs, fit, config)
+    if not buyers:
+        raise ValueError(f"no completed order on or before as_of={as_of}")
+
+
 def score_clv(con: duckdb.DuckDBPyConnection, fit: ClvFit, config: ClvConfig, as_of: date) -> pd.DataFrame:
     """CLV figures of every CRM customer at ``as_of`` (rules for prospects and closed accounts: module docstring).
 
@@ -312,8 +344,4 @@ def score_clv(con: duckdb.DuckDBPyConnection, fit: ClvFit, config: ClvConfig, as
     ValueError
         When no customer has a completed order by ``as_of``.
     """
-    query, params = clv_inputs_query(con, as_of, config)
-    inputs = con.execute(f"{query}\norder by c.customer_id", params).df()
-    if inputs["frequency"].isna().all():
-        raise ValueError(f"no completed order on or before as_of={as_of}")
-    return clv_rows(inputs, fit, config)
+    return pd.concat(score_clv_batches(con, fit, config, as_of), ignore_index=True)
