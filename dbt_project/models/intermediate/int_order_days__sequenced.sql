@@ -58,20 +58,9 @@ gaps as (
     from sequenced
 ),
 
--- median of all gaps up to each purchase day (a running median, written as a join
--- so it runs on databases without ordered-set window aggregates)
+-- median of all gaps up to each purchase day (a running median)
 median_gap_so_far as (
-    select
-        purchase_day.customer_id,
-        purchase_day.day_number,
-        {{ median('earlier_day.gap_days') }} as median_gap_days
-    from gaps as purchase_day
-    inner join gaps as earlier_day
-        on
-            purchase_day.customer_id = earlier_day.customer_id
-            and purchase_day.day_number >= earlier_day.day_number
-    where earlier_day.gap_days is not null
-    group by purchase_day.customer_id, purchase_day.day_number
+    {{ running_median('gaps', 'customer_id', 'day_number', 'gap_days') }}
 ),
 
 final as (
@@ -86,7 +75,7 @@ final as (
         gaps.margin_on_day,
         gaps.previous_order_date,
         gaps.gap_days,
-        median_gap_so_far.median_gap_days
+        median_gap_so_far.running_median as median_gap_days
     from gaps
     left join median_gap_so_far
         on
