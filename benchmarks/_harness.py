@@ -245,8 +245,11 @@ def warehouse_resource(paths: dict[str, Path]) -> Any:
     return WarehouseResource.from_settings(bench_settings(paths["data_dir"]))
 
 
-def run_job(job_name: str, paths: dict[str, Path], run_config: dict | None = None) -> dict[str, Any]:
-    """Execute ``job_name`` in process on the real definitions; per-step seconds and peak RSS."""
+def run_job(
+    job_name: str, paths: dict[str, Path], run_config: dict | None = None, assets: list[Any] | None = None
+) -> dict[str, Any]:
+    """Execute ``job_name`` (only ``assets``, asset keys, when given) in process on the real definitions;
+    per-step seconds and peak RSS."""
     import dagster as dg
 
     from orchestration.definitions import build_definitions
@@ -255,7 +258,9 @@ def run_job(job_name: str, paths: dict[str, Path], run_config: dict | None = Non
     job = defs.resolve_job_def(job_name)
     with dg.DagsterInstance.ephemeral() as instance, RssSampler() as sampler:
         start = time.time()
-        result = job.execute_in_process(instance=instance, run_config=run_config or {}, raise_on_error=False)
+        result = job.execute_in_process(
+            instance=instance, run_config=run_config or {}, raise_on_error=False, asset_selection=assets
+        )
         end = time.time()
         steps = step_timings(instance, result.run_id, sampler)
     targets = run_dbt_targets(result.run_id)
