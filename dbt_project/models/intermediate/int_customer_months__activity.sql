@@ -175,7 +175,7 @@ new_categories as (
     group by customer_id, first_order_month
 ),
 
-monthly as (
+monthly as {{ materialized() }} (
     select
         panel.customer_id,
         panel.month_start,
