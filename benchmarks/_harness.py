@@ -276,6 +276,13 @@ def run_job(
     }
 
 
+def record_run(results: Path, label: str, run: dict[str, Any]) -> None:
+    """Store ``run`` under ``label`` in the JSON file ``results``, replacing an earlier run of that label."""
+    recorded = json.loads(results.read_text()) if results.exists() else {}
+    recorded[label] = run
+    results.write_text(json.dumps(recorded, indent=2) + "\n")
+
+
 def remove_dbt_targets(targets: list[str]) -> None:
     for target in targets:
         shutil.rmtree(target, ignore_errors=True)

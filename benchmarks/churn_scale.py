@@ -25,6 +25,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._harness import record_run
 from crm_warehouse.analytics.churn.config import ChurnConfig
 from crm_warehouse.analytics.churn.features import warehouse_as_of
 from crm_warehouse.analytics.churn.model import score_churn_batches, train_churn_model
@@ -83,9 +86,7 @@ def main() -> int:
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
     }
     print(json.dumps({"label": args.label, **run}))
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results[args.label] = run
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    record_run(RESULTS, args.label, run)
     return 0
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._harness import pipeline_environment, run_job
+from benchmarks._harness import pipeline_environment, record_run, run_job
 
 RESULTS = Path(__file__).resolve().parent / "results" / "clv_scale.json"
 STEPS = ("analytics__clv_model", "analytics__customer_clv")
@@ -56,9 +56,7 @@ def main() -> int:
     }
     for step, figures in steps.items():
         print(f"{step:28s} {figures['seconds']:7.1f} s  peak {figures['peak_rss_mib']:7.0f} MiB")
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results[args.label] = result
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    record_run(RESULTS, args.label, result)
     return 0
 
 
