@@ -59,6 +59,17 @@ def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None)
 
 
+def _stamped(payload: dict[str, Any], batches: Iterator[pd.DataFrame], scored_at: datetime) -> ScoredBatches:
+    """``batches`` with the model's id and ``scored_at`` on every row, computed as they are read."""
+    stamp = pd.Timestamp(_utc(scored_at))
+    model_id = payload["model_id"]
+    return ScoredBatches(
+        model_id=model_id,
+        batches=(rows.assign(model_id=model_id, scored_at=stamp) for rows in batches),
+        payload=payload,
+    )
+
+
 def _run_row(**values: Any) -> pd.DataFrame:
     """One ``model_runs`` row; columns not given are missing."""
     row = {name: values.get(name) for name in TABLE_COLUMNS["model_runs"]}
@@ -185,13 +196,7 @@ def score_with_latest_clv(
     """
     payload = _latest(models_dir, "clv")
     fit, config = clv_models(payload)
-    stamp = pd.Timestamp(_utc(scored_at))
-
-    def stamped() -> Iterator[pd.DataFrame]:
-        for rows in score_clv_batches(con, fit, config, as_of):
-            yield rows.assign(model_id=payload["model_id"], scored_at=stamp)
-
-    return ScoredBatches(model_id=payload["model_id"], batches=stamped(), payload=payload)
+    return _stamped(payload, score_clv_batches(con, fit, config, as_of), scored_at)
 
 
 def score_with_latest_clv_on_spark(
@@ -293,10 +298,4 @@ def score_with_latest_churn(
     model = ChurnModel.from_dict(payload)
     # Settings the model was saved with; one added since (e.g. score_batch_rows) takes its default.
     config = ChurnConfig(**payload["config"])
-    stamp = pd.Timestamp(_utc(scored_at))
-
-    def stamped() -> Iterator[pd.DataFrame]:
-        for rows in score_churn_batches(con, model, cutoff, config):
-            yield rows.assign(model_id=payload["model_id"], scored_at=stamp)
-
-    return ScoredBatches(model_id=payload["model_id"], batches=stamped(), payload=payload)
+    return _stamped(payload, score_churn_batches(con, model, cutoff, config), scored_at)
