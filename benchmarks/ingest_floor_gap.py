@@ -5,7 +5,7 @@ Not a test: prints a table and writes ``benchmarks/results/ingest_floor_gap.json
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/ingest_floor_gap.py --landing /path/to/landing
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/ingest_floor_gap.py --customers 100000  # simulates
 
-The middle batch (``CRM_INGEST_BATCH_BYTES``) of ``--table`` (default: order lines),
+The middle batch (``CRM_INGEST_BATCH_BYTES``, ``CRM_INGEST_BATCH_VALUES``) of ``--table`` (default: order lines),
 in a warehouse where the tables it refers to are loaded first by ingestion, timed as:
 
 - *floor*: DuckDB's typed read into a table of the database (``benchmarks/pipeline.py``'s floor);
@@ -104,7 +104,9 @@ def measure(landing: Path, work: Path, table: str) -> dict[str, Any]:
     ingest.ingest_all(settings, "parents", parents_of(contract))
     relatives = ingest.landing_inventory(landing).relative_files[table]
     files = [ingest._scan_file(landing / r, landing) for r in relatives]
-    batches = ingest._batches(files, settings.ingest_batch_bytes)
+    batches = ingest._batches(
+        files, settings.ingest_batch_bytes, settings.ingest_batch_values, len(contract.columns) + ingest.JUDGING_COLUMNS
+    )
     batch = batches[len(batches) // 2]
     columns = ", ".join(contract.column_names)
     raw = f"raw.{table}"

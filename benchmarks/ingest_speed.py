@@ -16,7 +16,7 @@ resident memory sampled every 50 ms:
 
 The warehouse and the floor's database are written under ``--work`` and removed at the
 end. Both use the configuration's DuckDB bounds (``CRM_DUCKDB_MEMORY_LIMIT``, with
-DuckDB's temp folder under ``--work``); ``CRM_INGEST_BATCH_BYTES`` sets the batch size,
+DuckDB's temp folder under ``--work``); ``CRM_INGEST_BATCH_BYTES`` and ``CRM_INGEST_BATCH_VALUES`` set the batch size,
 as in a run.
 """
 
@@ -89,6 +89,7 @@ def measure_ingestion(settings: Settings) -> dict[str, Any]:
     return {
         "tables": rows,
         "batch_bytes": settings.ingest_batch_bytes,
+        "batch_values": settings.ingest_batch_values,
         "duckdb_memory_limit": settings.duckdb_memory_limit,
         "warehouse_mib": mib(warehouse_bytes),
         "max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -133,7 +134,8 @@ def print_table(floor: dict[str, Any], ingestion: dict[str, Any]) -> None:
         f"ratio {cpu / floor['cpu_seconds']:.2f}"
     )
     print(
-        f"floor peak RSS {floor['peak_rss_mib']:.0f} MiB; batch bytes {ingestion['batch_bytes']:,}; "
+        f"floor peak RSS {floor['peak_rss_mib']:.0f} MiB; batch bytes {ingestion['batch_bytes']:,}, "
+        f"values {ingestion.get('batch_values', 0):,}; "
         f"DuckDB memory_limit {ingestion['duckdb_memory_limit']}"
     )
 

@@ -64,7 +64,7 @@ from crm_warehouse.contracts import (
     SourceContract,
     contract_for,
 )
-from crm_warehouse.settings import DEFAULT_INGEST_BATCH_BYTES, Settings
+from crm_warehouse.settings import DEFAULT_INGEST_BATCH_BYTES, DEFAULT_INGEST_BATCH_VALUES, Settings
 from crm_warehouse.warehouse.as_of import latest_order_date
 from crm_warehouse.warehouse.catalog import WarehouseSql
 from crm_warehouse.warehouse.duckdb_connection import connect
@@ -817,17 +817,34 @@ def _judge_stages(contract: SourceContract) -> _JudgeStages:
     return _JudgeStages(ruled=ruled, rest=rest)
 
 
-def _batches(files: Sequence[_LandingFile], batch_bytes: int) -> list[list[_LandingFile]]:
-    """Consecutive files of at most ``batch_bytes`` together (a larger file alone), so memory stays bounded."""
+#: Columns every row carries while it is judged besides the contract's: file, line,
+#: raw record and verdict.
+JUDGING_COLUMNS = 4
+
+
+def _batches(
+    files: Sequence[_LandingFile], batch_bytes: int, batch_values: int | None = None, columns: int = 1
+) -> list[list[_LandingFile]]:
+    """Consecutive files of at most ``batch_bytes`` and ``batch_values`` values (lines x
+    ``columns``; None: no bound) together, a file over a bound alone, so memory stays bounded.
+
+    Ingestion's memory follows a batch's values more than its bytes: 64 MiB are 177,665
+    tickets (350 bytes a JSON line) but 1.2 M order lines (54 bytes). With 12 M values at
+    1M customers every source peaked at 1.2-1.4 GiB, and tickets took 22 s instead of 30 s
+    in batches of 64 MiB (docs/performance.md).
+    """
     batches: list[list[_LandingFile]] = []
     current: list[_LandingFile] = []
-    size = 0
+    size = values = 0
     for f in files:
-        if current and size + f.size > batch_bytes:
+        file_values = f.newlines * columns
+        over_values = batch_values is not None and values + file_values > batch_values
+        if current and (size + f.size > batch_bytes or over_values):
             batches.append(current)
-            current, size = [], 0
+            current, size, values = [], 0, 0
         current.append(f)
         size += f.size
+        values += file_values
     if current:
         batches.append(current)
     return batches
@@ -1591,6 +1608,7 @@ def ingest_table(
     progress: Callable[[str], None] | None = None,
     reload_dates: tuple[date, date] | None = None,
     batch_bytes: int = DEFAULT_INGEST_BATCH_BYTES,
+    batch_values: int = DEFAULT_INGEST_BATCH_VALUES,
 ) -> TableResult:
     """Load the new and changed landing files of ``contract`` into ``raw.<table>``.
 
@@ -1601,7 +1619,8 @@ def ingest_table(
     row went away with it are moved to the quarantine. ``reload_dates`` (first, last
     export date) re-processes the files of that range even when unchanged, replacing
     their rows: a backfill, which gives the same tables however often it runs. Files
-    are read and committed in batches of at most ``batch_bytes`` (``CRM_INGEST_BATCH_BYTES``).
+    are read and committed in batches of at most ``batch_bytes`` (``CRM_INGEST_BATCH_BYTES``)
+    and ``batch_values`` field values (``CRM_INGEST_BATCH_VALUES``; Parquet: bytes only).
 
     A file that cannot be loaded is refused (``result.refused``, ``raw.unloaded_files``)
     and the other files load; a file that is no source's is listed as not recognised
@@ -1648,7 +1667,9 @@ def ingest_table(
         refused=[f for f in inventory.refused_by_name if f.table == contract.table],
         unrecognised=inventory.unrecognised_for(contract),
     )
-    batches = _batches(new, batch_bytes)
+    # A Parquet file's line ends are bytes of its encoding, no count of its rows.
+    values = None if contract.format == "parquet" else batch_values
+    batches = _batches(new, batch_bytes, values, len(contract.columns) + JUDGING_COLUMNS)
     workdir = Path(tempfile.mkdtemp(prefix="crm_ingest_"))
     try:
         for number, batch in enumerate(batches, start=1):
@@ -1720,7 +1741,14 @@ def ingest_all(settings: Settings, run_id: str | None = None, tables: Sequence[s
         store = connect(settings, settings.warehouse_path)
     with store as target:
         return [
-            ingest_table(target, c, settings.landing_dir, run_id, batch_bytes=settings.ingest_batch_bytes)
+            ingest_table(
+                target,
+                c,
+                settings.landing_dir,
+                run_id,
+                batch_bytes=settings.ingest_batch_bytes,
+                batch_values=settings.ingest_batch_values,
+            )
             for c in contracts
         ]
 

@@ -32,9 +32,13 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
 #: Engines the warehouse runs on (CRM_ENGINE); DuckDB is the embedded default.
 ENGINES = ("duckdb", "spark")
-#: Landing files read per ingestion batch (each batch commits on its own): DuckDB holds
-#: a batch's rows as text while it judges them, so this bounds ingestion's memory.
-DEFAULT_INGEST_BATCH_BYTES = 64 * 1024**2
+#: An ingestion batch (each commits on its own) is consecutive landing files of at most
+#: this many bytes and this many values (lines x the columns each row carries while it is
+#: judged). DuckDB holds a batch's rows while it judges them; its memory follows the
+#: values more than the bytes (a JSON line spells its keys: 350 bytes a ticket, 54 an
+#: order line), so the values bound ingestion's memory and the bytes the text of wide lines.
+DEFAULT_INGEST_BATCH_BYTES = 256 * 1024**2
+DEFAULT_INGEST_BATCH_VALUES = 12_000_000
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,7 @@ class Settings:
     max_quarantine_rate: float = 0.05
     min_quarantine_rows: int = 20
     ingest_batch_bytes: int = DEFAULT_INGEST_BATCH_BYTES
+    ingest_batch_values: int = DEFAULT_INGEST_BATCH_VALUES
     max_quarantine_rate_per_source: dict[str, float] = field(default_factory=dict)
     postgres_dsn: str | None = None
     postgres_bi_password: str | None = None
@@ -173,10 +178,12 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     run's rows of one source that may be quarantined before the run stops; default 0.05),
     ``CRM_MIN_QUARANTINE_ROWS`` (the rate stops a run only from this many quarantined rows
     of one source on; default 20), ``CRM_MAX_QUARANTINE_RATE_<TABLE>`` (the rate for one raw
-    table, e.g. ``CRM_MAX_QUARANTINE_RATE_SURVEYS_RESPONSES``), ``CRM_INGEST_BATCH_BYTES``
-    (landing-file bytes ingestion reads and commits as one batch, default 64 MiB: the
-    batch's rows are held while they are judged, so smaller batches need less memory
-    and cost a little more per file; a file larger than it is a batch of its own),
+    table, e.g. ``CRM_MAX_QUARANTINE_RATE_SURVEYS_RESPONSES``), ``CRM_INGEST_BATCH_VALUES``
+    and ``CRM_INGEST_BATCH_BYTES`` (an ingestion batch, read and committed as one, is at
+    most this many values, lines x (the contract's columns + 4), default 12,000,000, and
+    this many landing-file bytes, default 256 MiB: the batch's rows are held while they
+    are judged, so smaller batches need less memory and cost more per row; a file over
+    either bound is a batch of its own),
     ``CRM_POSTGRES_DSN`` (loader DSN of the optional PostgreSQL serving target; unset: no
     PostgreSQL publish), ``CRM_POSTGRES_BI_PASSWORD`` (password of its read-only ``bi_reader``),
     ``CRM_CLV_<FIELD>`` and ``CRM_CHURN_<FIELD>`` (any field of
@@ -221,6 +228,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         max_quarantine_rate=_parse_rate(env, "CRM_MAX_QUARANTINE_RATE", 0.05),
         min_quarantine_rows=_parse_int(env, "CRM_MIN_QUARANTINE_ROWS", 20),
         ingest_batch_bytes=_parse_positive_int(env, "CRM_INGEST_BATCH_BYTES", DEFAULT_INGEST_BATCH_BYTES),
+        ingest_batch_values=_parse_positive_int(env, "CRM_INGEST_BATCH_VALUES", DEFAULT_INGEST_BATCH_VALUES),
         max_quarantine_rate_per_source=_parse_source_rates(env, "CRM_MAX_QUARANTINE_RATE_"),
         postgres_dsn=env.get("CRM_POSTGRES_DSN") or None,
         postgres_bi_password=env.get("CRM_POSTGRES_BI_PASSWORD") or None,

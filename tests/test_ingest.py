@@ -395,6 +395,19 @@ def test_batches_hold_consecutive_files_up_to_the_byte_bound_and_a_larger_file_a
     assert ingest_module._batches([], batch_bytes=20) == []
 
 
+def test_batches_are_bounded_by_values_too(landing):
+    """Lines x columns: 64 MiB are 177,665 tickets but 1.2 M order lines, and memory follows the values."""
+    files = [ingest_module._scan_file(p, landing) for p in sorted(landing.rglob("*.csv"))]
+    lined = [replace(files[0], size=1, newlines=lines) for lines in (3, 3, 10, 1, 1, 1)]
+    batches = ingest_module._batches(lined, batch_bytes=100, batch_values=12, columns=2)
+    assert [[f.newlines for f in batch] for batch in batches] == [[3, 3], [10], [1, 1, 1]]
+    # No values bound (Parquet): bytes alone.
+    assert len(ingest_module._batches(lined, batch_bytes=100, batch_values=None, columns=2)) == 1
+    assert load_settings({"CRM_INGEST_BATCH_VALUES": "5"}).ingest_batch_values == 5
+    with pytest.raises(ValueError, match="CRM_INGEST_BATCH_VALUES"):
+        load_settings({"CRM_INGEST_BATCH_VALUES": "0"})
+
+
 def test_batches_commit_in_order_and_each_sees_what_earlier_ones_loaded(con, landing, scans):
     stamp(landing / CRM_CUSTOMERS.file_name(DAY), hour=5)  # loaded and old enough to be skipped unread
     load(con, landing, CATALOG_PRODUCTS, CRM_CUSTOMERS)
@@ -415,6 +428,27 @@ def test_batches_commit_in_order_and_each_sees_what_earlier_ones_loaded(con, lan
         ("crm/2024-03-05.csv", 0, 1),
     ]
     assert quarantine(con, "crm_customers") == [(2, "duplicate key (customer_id, updated_at): already loaded")]
+
+
+def test_ingest_all_batches_by_the_configured_values(tmp_path, landing, monkeypatch):
+    """A file of one customer is 2 lines x (17 columns + 4 of judging): 42 values, two files a batch."""
+    for number, day in enumerate(["2024-03-02", "2024-03-03", "2024-03-04"], start=2):
+        write_csv(landing, CRM_CUSTOMERS, [csv_line(CRM_CUSTOMERS, {**CUSTOMER, "customer_id": f"C{number}"})], day=day)
+    settings = load_settings(
+        {"CRM_DATA_DIR": str(tmp_path / "data"), "CRM_LANDING_DIR": str(landing), "CRM_INGEST_BATCH_VALUES": "84"}
+    )
+    assert len(CRM_CUSTOMERS.columns) + ingest_module.JUDGING_COLUMNS == 21
+    committed: list[list[str]] = []
+    load_batch = ingest_module._load_batch
+
+    def recording(con, contract, batch, *args):
+        committed.append([f.relative for f in batch])
+        return load_batch(con, contract, batch, *args)
+
+    monkeypatch.setattr(ingest_module, "_load_batch", recording)
+    (customers,) = ingest_all(settings, "values", tables=["crm_customers"])
+    assert committed == [["crm/2024-03-01.csv", "crm/2024-03-02.csv"], ["crm/2024-03-03.csv", "crm/2024-03-04.csv"]]
+    assert customers.rows_loaded == 4
 
 
 @pytest.mark.parametrize("contract", CONTRACTS, ids=lambda c: c.table)

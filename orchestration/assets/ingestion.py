@@ -168,6 +168,7 @@ def _ingestion_asset(contract: SourceContract) -> dg.AssetsDefinition:
                     progress=context.log.info,
                     reload_dates=config.reload_dates(),
                     batch_bytes=warehouse.settings.ingest_batch_bytes,
+                    batch_values=warehouse.settings.ingest_batch_values,
                 )
             except IngestionError as exc:
                 raise dg.Failure(str(exc), allow_retries=False) from exc
