@@ -104,9 +104,7 @@ def measure(landing: Path, work: Path, table: str) -> dict[str, Any]:
     ingest.ingest_all(settings, "parents", parents_of(contract))
     relatives = ingest.landing_inventory(landing).relative_files[table]
     files = [ingest._scan_file(landing / r, landing) for r in relatives]
-    batches = ingest._batches(
-        files, settings.ingest_batch_bytes, settings.ingest_batch_values, len(contract.columns) + ingest.JUDGING_COLUMNS
-    )
+    batches = ingest.contract_batches(contract, files, settings.ingest_batch_bytes, settings.ingest_batch_values)
     batch = batches[len(batches) // 2]
     columns = ", ".join(contract.column_names)
     raw = f"raw.{table}"

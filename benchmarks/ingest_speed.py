@@ -135,7 +135,7 @@ def print_table(floor: dict[str, Any], ingestion: dict[str, Any]) -> None:
     )
     print(
         f"floor peak RSS {floor['peak_rss_mib']:.0f} MiB; batch bytes {ingestion['batch_bytes']:,}, "
-        f"values {ingestion.get('batch_values', 0):,}; "
+        f"values {ingestion['batch_values']:,}; "
         f"DuckDB memory_limit {ingestion['duckdb_memory_limit']}"
     )
 

@@ -850,6 +850,15 @@ def _batches(
     return batches
 
 
+def contract_batches(
+    contract: SourceContract, files: Sequence[_LandingFile], batch_bytes: int, batch_values: int
+) -> list[list[_LandingFile]]:
+    """:func:`_batches` of ``contract``'s files: each line counts its columns and the judging's."""
+    # A Parquet file's line ends are bytes of its encoding, no count of its rows.
+    values = None if contract.format == "parquet" else batch_values
+    return _batches(files, batch_bytes, values, len(contract.columns) + JUDGING_COLUMNS)
+
+
 def guess_encoding(data: bytes) -> str:
     """The encoding non-UTF-8 text most likely is in, for a refusal message (a small heuristic)."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or data[:400].count(b"\x00") * 4 > len(data[:400]):
@@ -1667,9 +1676,7 @@ def ingest_table(
         refused=[f for f in inventory.refused_by_name if f.table == contract.table],
         unrecognised=inventory.unrecognised_for(contract),
     )
-    # A Parquet file's line ends are bytes of its encoding, no count of its rows.
-    values = None if contract.format == "parquet" else batch_values
-    batches = _batches(new, batch_bytes, values, len(contract.columns) + JUDGING_COLUMNS)
+    batches = contract_batches(contract, new, batch_bytes, batch_values)
     workdir = Path(tempfile.mkdtemp(prefix="crm_ingest_"))
     try:
         for number, batch in enumerate(batches, start=1):
